@@ -1,0 +1,1 @@
+"""Per-video face processing: decode, detect, track, smooth, crop, cut into clips."""

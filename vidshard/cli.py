@@ -1,0 +1,54 @@
+"""The `vidshard` command: a thin dispatcher to the three packages.
+
+Each subcommand lives in the package that owns the work and exposes main(argv) -> exit code, so tests
+call it in-process. Imports are lazy: `vidshard verify` never loads Ray, mediapipe or torch.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    # name: (module, function, one-line help)
+    "prepare": ("pipelines.prepare", "main", "raw videos -> tracked face clips -> shards (a Ray job)"),
+    "synth": ("pipelines.synthetic.cli", "main", "generate Moving MNIST, bouncing balls or Sprites shards"),
+    "inspect": ("shards.inspect", "main", "summarize a dataset or shard; --dump KEY writes one clip as GIF/PNG"),
+    "verify": ("shards.manifest", "verify_main", "recheck every shard hash and sample count against the manifest"),
+    "diff": ("shards.manifest", "diff_main", "compare two dataset versions"),
+    "train": ("trainers.train", "main", "train a model on shards (one process; torchrun for DDP)"),
+    "eval": ("trainers.evaluate", "main", "evaluate a trained run (writes eval.json and images)"),
+}
+
+USAGE = """usage: vidshard COMMAND [options]   (vidshard COMMAND --help for details)
+
+commands:
+{commands}
+
+Docs: README.md, docs/FORMAT.md (shard format), docs/BENCHMARKS.md."""
+
+
+def usage() -> str:
+    return USAGE.format(commands="\n".join(f"  {n:<9} {h}" for n, (_, _, h) in COMMANDS.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+        print(f"vidshard {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"vidshard: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    try:
+        entry = getattr(importlib.import_module(module), func)
+    except ModuleNotFoundError as e:
+        print(f"vidshard {name}: not available in this install ({e})", file=sys.stderr)
+        return 2
+    rc = entry(rest)
+    return int(rc or 0)
