@@ -17,7 +17,7 @@ class FaceConfig:
     # tracking and smoothing
     max_gap: int = 12                # frames without a detection before a track is split
     iou_match: float = 0.2           # minimum IoU to continue a track
-    scene_cut: float = 0.35          # mean abs frame difference (0..1) above which a cut is declared
+    scene_cut: float = 0.12          # mean abs difference of 32×32 gray thumbnails (0..1) that declares a cut
     smooth: float = 1.0              # spline smoothing strength (0: interpolate; larger: smoother)
     outlier: float = 3.0             # reject detections whose residual exceeds this many robust sigmas
     # crops and clips

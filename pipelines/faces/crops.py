@@ -1,0 +1,69 @@
+"""Square face crops (padded at frame borders, padding recorded) and the cutting of tracks into clips.
+
+Resizing uses PIL's bilinear filter, which antialiases when shrinking and is deterministic, so the same
+frame and box always give the same bytes.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .tracks import SmoothTrack
+
+
+def crop_box(cx: float, cy: float, face: float, margin: float) -> tuple[int, int, int]:
+    """Integer square (x0, y0, side) of side margin × face centred on (cx, cy), in source pixels."""
+    side = max(1, int(round(margin * face)))
+    return int(np.floor(cx - side / 2 + 0.5)), int(np.floor(cy - side / 2 + 0.5)), side
+
+
+def crop_square(frame: np.ndarray, x0: int, y0: int, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """frame[y0:y0+side, x0:x0+side] with black where the square leaves the frame.
+
+    Returns (crop side×side×C, padding) with padding = pixels added (left, top, right, bottom).
+    """
+    h, w = frame.shape[:2]
+    pad = (max(0, -x0), max(0, -y0), max(0, x0 + side - w), max(0, y0 + side - h))
+    out = np.zeros((side, side, frame.shape[2]), dtype=frame.dtype)
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xb > xa and yb > ya:
+        out[ya - y0:yb - y0, xa - x0:xb - x0] = frame[ya:yb, xa:xb]
+    return out, pad
+
+
+def resize(crop: np.ndarray, size: int, gray: bool) -> np.ndarray:
+    """size×size×C uint8 (C = 1 if gray, else 3)."""
+    im = Image.fromarray(np.ascontiguousarray(crop))
+    if gray:
+        im = im.convert("L")
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(im, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def face_crop(frame: np.ndarray, track: SmoothTrack, t: int, cfg) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The output crop of `track` at frame t and its padding, following cfg.margin, cfg.size, cfg.gray."""
+    i = t - track.t0
+    x0, y0, side = crop_box(track.cx[i], track.cy[i], track.size[i], cfg.margin)
+    crop, pad = crop_square(frame, x0, y0, side)
+    return resize(crop, cfg.size, cfg.gray), pad
+
+
+def valid_runs(track: SmoothTrack, min_face: float) -> list[tuple[int, int]]:
+    """Maximal runs [a, b] of frames where the smoothed face is at least min_face pixels."""
+    ok = np.concatenate([[False], track.size >= min_face, [False]])
+    edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
+    return [(track.t0 + int(a), track.t0 + int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def clip_spans(track: SmoothTrack, frames: int, stride: int | None, min_face: float) -> list[tuple[int, int]]:
+    """(first, last) frame of every clip of `frames` frames, starts `stride` apart, inside valid runs.
+
+    A run shorter than one clip gives none, so a track shorter than a clip is dropped.
+    """
+    step = stride or frames
+    spans = []
+    for a, b in valid_runs(track, min_face):
+        spans += [(s, s + frames - 1) for s in range(a, b - frames + 2, step)]
+    return spans

@@ -1,0 +1,85 @@
+"""Face detection with mediapipe BlazeFace through the Tasks API (IMAGE running mode, one frame at a time).
+
+The detector sees a downscaled copy of each frame; boxes come back mapped to source pixels. IMAGE mode
+keeps every frame independent, so a result never depends on which frames were detected before it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .model import ModelError, face_model_path
+
+# A detector costs ~50 ms to build; Ray workers process many videos, so keep one per (model, threshold).
+_DETECTORS: dict[tuple[str, float], object] = {}
+
+
+@dataclass(frozen=True)
+class Detection:
+    t: int          # position in the (resampled) frame sequence
+    x: float        # box in source pixels: top-left corner, width, height
+    y: float
+    w: float
+    h: float
+    score: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
+
+    @property
+    def size(self) -> float:
+        return float(np.sqrt(self.w * self.h))
+
+
+def load_detector(model_path: str | os.PathLike, min_score: float):
+    """A mediapipe FaceDetector for this .tflite; ModelError (one line) if it cannot be loaded."""
+    key = (str(Path(model_path).resolve()), float(min_score))
+    if key in _DETECTORS:
+        return _DETECTORS[key]
+    from mediapipe.tasks.python import BaseOptions
+    from mediapipe.tasks.python import vision
+    if not Path(model_path).is_file():
+        raise ModelError(f"face model {model_path}: no such file")
+    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
+                                         running_mode=vision.RunningMode.IMAGE,
+                                         min_detection_confidence=float(min_score))
+    try:
+        detector = vision.FaceDetector.create_from_options(options)
+    except Exception as e:  # mediapipe raises RuntimeError/ValueError with multi-line native text
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"face model {model_path}: cannot be loaded as a BlazeFace detector ({first[:160]})") from None
+    _DETECTORS[key] = detector
+    return detector
+
+
+class FaceDetector:
+    """Detect faces on downscaled frames; `detect(t, image, scale_x, scale_y)` returns source-pixel boxes."""
+
+    def __init__(self, detector: str = "short", min_score: float = 0.5, model_path=None):
+        self.model_path = face_model_path(detector, model_path)
+        self.min_score = min_score
+        self._det = load_detector(self.model_path, min_score)
+
+    def detect(self, t: int, image: np.ndarray, scale_x: float = 1.0, scale_y: float = 1.0) -> list[Detection]:
+        import mediapipe as mp
+        if image.ndim == 2 or image.shape[-1] == 1:
+            image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+        result = self._det.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+        out = []
+        for d in result.detections:
+            score = float(d.categories[0].score) if d.categories else 0.0
+            b = d.bounding_box
+            if score < self.min_score or b.width <= 0 or b.height <= 0:
+                continue
+            out.append(Detection(t, b.origin_x * scale_x, b.origin_y * scale_y, b.width * scale_x,
+                                 b.height * scale_y, score))
+        # a fixed order (left to right, then top to bottom) so that association never depends on the model's
+        return sorted(out, key=lambda d: (d.x, d.y, -d.score))
