@@ -1,0 +1,500 @@
+"""`vidshard prepare`: raw videos -> tracked face clips -> versioned shards, as a Ray job.
+
+The driver (this process) lists and hashes the sources, plans work units (one unit = one shard, names from
+the plan: pipelines/sources.py), skips shards already done under the same config (resume), runs one Ray
+task per remaining unit and writes manifest.json last. A unit task runs each of its videos as a child Ray
+task on the same node, under a timeout that can kill a decoder hung in native code (ray.cancel(force=True)
+ends the worker process), and appends the video's clips to the shard in plan order. Failures are data:
+each unreadable, timed-out or crashed video is recorded with its reason in the shard's stats and the
+manifest, and the job goes on. A unit whose worker dies is retried by Ray (--retries).
+
+Output layout and the exit codes: see `vidshard prepare --help` and docs/PIPELINE.md.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from shards import ShardWriter, config_hash, iter_samples, resumable, write_manifest
+from shards.writer import read_stats, shard_paths
+
+from pipelines.faces.config import FaceConfig
+from pipelines import sources as S
+
+EXIT_OK = 0
+EXIT_ERROR = 1          # an unexpected error (traceback printed)
+EXIT_USAGE = 2          # bad arguments: a path that does not exist, a bad --split, ...
+EXIT_INPUT_FAILED = 3   # the dataset was written, but some inputs could not be read (listed)
+EXIT_SHARD_FAILED = 4   # some shards failed past their retries (named); no manifest was written
+
+PROCESSOR = "pipelines.faces.video:process_video"
+SOFTWARE = ("decord2", "mediapipe", "ray")
+FAULT_ENV = "VIDSHARD_TEST_FAULT"
+RAW_STREAM_REASON = ("raw H.264 elementary stream (no container: no timestamps, frame rate or index); "
+                     "remux it first: ffmpeg -r FPS -i IN.264 -c copy OUT.mp4")
+
+# Help for the FaceConfig flags (fields added later still get a flag, with a generic help line).
+FACE_HELP = {
+    "detector": "BlazeFace model: short (faces within ~2 m, fast) or full (small/far faces)",
+    "detect_every": "run the detector on every k-th frame; the smoothing spline fills the frames between",
+    "detect_size": "longest side (px) of the downscaled copy the detector sees",
+    "min_score": "drop detections scoring below this",
+    "fps": "resample clips to this frame rate (default: the source's own rate)",
+    "chunk": "frames decoded at a time (bounds worker memory)",
+    "max_gap": "frames without a detection before a track is split",
+    "iou_match": "minimum IoU for a detection to continue a track",
+    "scene_cut": "mean absolute frame difference (0..1) above which a scene cut splits tracks",
+    "smooth": "spline smoothing strength (0: interpolate the detections; larger: smoother)",
+    "outlier": "reject detections whose residual exceeds this many robust sigmas",
+    "margin": "crop side = MARGIN x face size",
+    "size": "output crop side in pixels",
+    "gray": "write grayscale clips (C=1) instead of RGB",
+    "frames": "T: frames per clip",
+    "stride": "frames between clip starts (default: = --frames, no overlap)",
+    "min_face": "drop faces smaller than this many source pixels",
+}
+
+EPILOG = """\
+inputs (--input, repeatable; local paths or fsspec URLs s3:// gs:// https://):
+  DIR        every video below it, recursively (.mp4 .mov .mkv .avi .webm .m4v .mpg .ts .flv .wmv,
+             and .264/.h264 raw streams, which are recorded as failures: remux them to MP4)
+  GLOB       'clips/**/*.mp4', 's3://bucket/raw/*.mov' (quote it)
+  LIST       .txt/.lst/.list (one path or URL a line, # comments) or .csv (column path/url, else the
+             first); relative entries are relative to the list file
+  FILE       one video, whatever its extension (a non-video is recorded as a failure)
+  Video id = first 16 hex digits of the sha256 of the bytes; the same content given twice is done once.
+
+splits: each video goes to train/val/test by a hash of its id (--split fractions), so a video never
+  changes split as the source set grows; if that leaves train empty (tiny inputs), the video nearest
+  the train range is moved there. Shards: {split}-{index:06d}.tar with --videos-per-shard videos each.
+
+output (--out DIR or URL): NAME.tar + NAME.stats.json per shard (failures and per-source records),
+  manifest.json written last. Rerunning the same command resumes: shards whose stats file was written
+  under the same config are skipped; --overwrite redoes everything. A remote --out (s3://...) is
+  written through a local staging folder: each shard is uploaded (tar, then stats) as it completes.
+
+exit status:
+  0  every input was read and every shard written
+  1  unexpected error (a traceback is printed)
+  2  usage error: an input that does not exist, bad option values
+  3  the dataset was written, but some inputs could not be read (listed in the summary, the shard
+     stats and manifest.json "failures"); a readable video without a face is NOT a failure
+  4  some shards failed past their retries (named in the summary); no manifest is written and the
+     other shards are kept: rerun the same command to resume
+
+examples:
+  vidshard prepare --input videos/ --out data/faces
+  vidshard prepare --input videos/ --out data/faces --detect-every 3 --size 64 --gray --frames 20
+  vidshard prepare --input list.csv --input 'extra/*.mov' --out data/faces --videos-per-shard 8 --workers 4
+  RAY_ADDRESS=auto vidshard prepare --input s3://bucket/raw/ --out s3://bucket/faces-v1
+"""
+
+
+# ----------------------------------------------------------------------------------------- arguments
+
+def _field_type(f: dataclasses.Field) -> tuple[type, bool]:
+    """(base type, optional?) of a FaceConfig field; annotations are strings (postponed evaluation)."""
+    text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    optional = "None" in text
+    base = text.replace("| None", "").replace("Optional[", "").strip(" ]")
+    return {"int": int, "float": float, "bool": bool, "str": str}.get(base, str), optional
+
+
+def _optional(kind: type):
+    def parse(text: str):
+        return None if text.lower() in ("none", "") else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_face_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per FaceConfig field (--detect-every for detect_every), default from the dataclass."""
+    g = p.add_argument_group("face pipeline (FaceConfig; these version the dataset)")
+    for f in dataclasses.fields(FaceConfig):
+        kind, optional = _field_type(f)
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{FACE_HELP.get(f.name, f'FaceConfig.{f.name}')} (default: {f.default})"
+        if kind is bool:
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        elif f.name == "detector":
+            g.add_argument(flag, dest=f.name, choices=("short", "full"), default=f.default, help=help_text)
+        else:
+            g.add_argument(flag, dest=f.name, type=_optional(kind) if optional else kind, default=f.default,
+                           metavar=f.name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidshard prepare", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Find faces in raw videos, track and smooth them, cut square crops into "
+                                            "clips and write them as versioned WebDataset shards. A Ray job: local "
+                                            "Ray by default, a cluster with --address or RAY_ADDRESS.")
+    p.add_argument("--input", "-i", action="append", required=True, metavar="PATH_OR_URL",
+                   help="a video, directory, glob, list file or URL (repeatable; see 'inputs' below)")
+    p.add_argument("--out", "-o", required=True, metavar="DIR_OR_URL", help="dataset directory or URL (s3://...)")
+    p.add_argument("--face-model", metavar="PATH",
+                   help="BlazeFace .tflite to use (default: the cached model for --detector, fetched at install)")
+    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions, by source video (default: %(default)s)")
+    p.add_argument("--videos-per-shard", type=int, default=16, metavar="N",
+                   help="videos per work unit = per shard (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="videos processed at once (default: all cores of the local machine or the cluster)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join ('auto' or HOST:PORT; default: $RAY_ADDRESS, else start a local Ray)")
+    p.add_argument("--video-timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="kill and record as failed a video that takes longer (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="times Ray retries a work unit whose worker died or raised (default: %(default)s)")
+    p.add_argument("--staging", metavar="DIR",
+                   help="local folder for shards of a remote --out before upload "
+                        "(default: ~/.cache/vidshard/staging/<hash of --out>)")
+    p.add_argument("--overwrite", action="store_true", help="redo every shard, even those already done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    add_face_flags(p)
+    return p
+
+
+def face_config(args: argparse.Namespace) -> FaceConfig:
+    return FaceConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(FaceConfig)})
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Value checks argparse cannot express; raise SourceError (-> exit 2) with the flag's name."""
+    if args.videos_per_shard < 1:
+        raise S.SourceError("--videos-per-shard must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise S.SourceError("--workers must be at least 1")
+    if args.video_timeout <= 0:
+        raise S.SourceError("--video-timeout must be positive")
+    if args.retries < 0:
+        raise S.SourceError("--retries must be 0 or more")
+    if args.face_model and not Path(args.face_model).is_file():
+        raise S.SourceError(f"--face-model {args.face_model}: no such file")
+
+
+def resolved_config(cfg: FaceConfig, fractions, videos_per_shard: int, model_sha256: str) -> dict:
+    """What versions the dataset: the face settings, the split, the grouping and the detector's weights.
+
+    Workers, address and output location change where and how fast, not what: they are left out.
+    """
+    return {"pipeline": "faces", "face": cfg.to_dict(), "face_model_sha256": model_sha256,
+            "split": dict(zip(S.SPLITS, [round(f, 6) for f in fractions])), "videos_per_shard": videos_per_shard}
+
+
+# ----------------------------------------------------------------------------------------- output
+
+class Output:
+    """Where shards go. Local: straight into the directory. Remote URL: into a local staging folder
+    (the same path on every node), each shard uploaded (tar, then its stats: the completion marker)."""
+
+    def __init__(self, out: str, staging: str | None = None):
+        self.url = out if S.is_url(out) else None
+        if self.url:
+            default = Path.home() / ".cache" / "vidshard" / "staging" / hashlib.sha256(out.encode()).hexdigest()[:16]
+            self.root = str(Path(staging) if staging else default)
+        else:
+            self.root = str(Path(S._local(out)).absolute())
+
+    def spec(self) -> dict:
+        return {"root": self.root, "url": self.url}
+
+    def done(self, name: str, chash: str) -> bool:
+        if not self.url:
+            return resumable(self.root, name, chash)
+        fs, base, _ = S._url_fs(self.url)
+        tar, stats = (f"{base}/{p.name}" for p in shard_paths("", name))
+        if not fs.exists(stats) or not fs.exists(tar):
+            return False
+        st = json.loads(fs.cat_file(stats))
+        return st.get("config_hash") == chash and st.get("bytes") == fs.size(tar)
+
+    def collect(self, names: list[str]) -> None:
+        """Remote: make sure staging holds every shard's tar and stats (shards written on other nodes or
+        in an earlier run are downloaded) so the manifest can be built from them."""
+        if not self.url:
+            return
+        fs, base, _ = S._url_fs(self.url)
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            for p in shard_paths(self.root, name):
+                if not p.exists():
+                    fs.get_file(f"{base}/{p.name}", str(p))
+
+    def publish(self, path: Path) -> None:
+        if self.url:
+            upload(self.url, path)
+
+
+def upload(url: str, path: Path) -> None:
+    fs, base, _ = S._url_fs(url)
+    fs.makedirs(base, exist_ok=True)
+    fs.put_file(str(path), f"{base}/{path.name}")
+
+
+# ----------------------------------------------------------------------------------------- Ray tasks
+
+def _faults(spec: str | None, kind: str) -> set[str]:
+    """Test-only fault injection ($VIDSHARD_TEST_FAULT, read by the driver and passed to tasks):
+    'crash-once:SHARD' (the unit task's worker dies once), 'crash:SHARD' (dies every time),
+    'hang:VIDEOID' (the video task hangs in a sleep, to exercise --video-timeout). Comma-separated."""
+    out = set()
+    for item in (spec or "").split(","):
+        k, _, v = item.strip().partition(":")
+        if k == kind and v:
+            out.add(v)
+    return out
+
+
+def _maybe_crash(fault: str | None, shard: str, root: str) -> None:
+    if shard in _faults(fault, "crash"):
+        os._exit(1)
+    if shard in _faults(fault, "crash-once"):
+        marker = Path(tempfile.gettempdir()) / f"vidshard-fault-{hashlib.sha256((root + shard).encode()).hexdigest()[:16]}"
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)  # a worker dying mid-task, as a segfault or the OOM killer would
+        marker.unlink(missing_ok=True)
+
+
+def _load(processor: str):
+    module, func = processor.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str, processor: str,
+                progress, fault: str | None) -> dict:
+    """Child Ray task: one video -> part_dir/<id>.tar (clips in the processor's order). Returns its record.
+
+    Runs in its own task so the parent can kill it on timeout; it never raises for bad input."""
+    from pipelines.faces.decode import VideoError
+    if src["id"] in _faults(fault, "hang"):
+        time.sleep(10 ** 6)
+    t0, stats, clips = time.time(), {}, 0
+    record = {"id": src["id"], "path": src["path"], "sha256": src["sha256"]}
+    process_video = _load(processor)
+    cfg = FaceConfig.from_dict(cfg_dict)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vidshard-src-") as tmp, ShardWriter(part_dir, src["id"]) as w:
+            local = S.fetch_local(src["path"], tmp)
+            reported = 0
+            for key, frames, meta in process_video(local, src["id"], cfg, model_path=model_path, stats=stats):
+                meta = {**meta, "source_path": src["path"]}  # the listed path/URL, not a temp copy
+                w.add(key, frames, meta)
+                clips += 1
+                frames_now = int(stats.get("frames", 0))
+                if progress is not None and frames_now - reported >= 250:
+                    progress.add.remote(frames=frames_now - reported)
+                    reported = frames_now
+        if progress is not None:
+            progress.add.remote(frames=int(stats.get("frames", 0)) - reported, clips=clips)
+    except VideoError as e:
+        return {**record, "status": "failed", "reason": str(e) or "unreadable video", "frames": 0, "clips": 0,
+                "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+    except Exception as e:  # noqa: BLE001 -- one video must never take its shard down; the reason is kept
+        return {**record, "status": "failed", "reason": f"unexpected {type(e).__name__}: {e}", "frames": 0,
+                "clips": 0, "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+    status = "ok" if clips else "no_face"
+    out = {**record, "status": status, "frames": int(stats.get("frames", 0)), "clips": clips,
+           "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+    for k in ("fps", "width", "height", "detections", "tracks", "detect_frames"):
+        if k in stats:
+            out[k] = stats[k]
+    if not clips:
+        out["note"] = ("no face detected" if not stats.get("detections")
+                       else "faces detected, but no track long or large enough for a clip")
+    return out
+
+
+def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str | None, video_timeout: float,
+             processor: str, progress, fault: str | None) -> dict:
+    """Ray task: one work unit -> one shard, videos in plan order, each in a child task under a timeout."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    _maybe_crash(fault, unit["name"], out["root"])
+    # The child must run where the part file is written: this node.
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
+    timings = []
+    with tempfile.TemporaryDirectory(prefix=f"vidshard-{unit['name']}-") as parts, \
+            ShardWriter(out["root"], unit["name"]) as w:
+        for src in unit["sources"]:
+            rec = _run_video(child, src, cfg_dict, model_path, parts, video_timeout, processor, progress, fault)
+            if rec["status"] == "ok":
+                for key, frames, meta in iter_samples(Path(parts) / f"{src['id']}.tar"):
+                    w.add(key, frames, meta)
+            elif rec["status"] == "failed":
+                w.fail(src["path"], rec["reason"], id=src["id"])
+            timings.append({"id": src["id"], "seconds": rec.pop("seconds"), "peak_rss_mb": rec.pop("peak_rss_mb")})
+            if src["duplicates"]:
+                rec["duplicates"] = src["duplicates"]
+            w.sources.append(rec)
+            if progress is not None:
+                progress.add.remote(videos=1, failures=int(rec["status"] == "failed"))
+        w.extra.update({"config_hash": chash, "videos": timings})
+    if out["url"]:
+        upload(out["url"], w.tar_path)     # tar first: the stats file marks the shard complete
+        upload(out["url"], w.stats_path)
+    return {"shard": unit["name"], "samples": w.samples, "sources": w.sources}
+
+
+def _run_video(child, src, cfg_dict, model_path, parts, video_timeout, processor, progress, fault) -> dict:
+    """Run one video's child task; a timeout or a dead worker becomes a failure record, not an exception."""
+    import ray
+    base = {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "frames": 0, "clips": 0}
+    if S.is_raw_stream(src["path"]):
+        return {**base, "status": "failed", "reason": RAW_STREAM_REASON, "seconds": 0.0, "peak_rss_mb": 0.0}
+    t0 = time.time()
+    ref = child.remote(src, cfg_dict, model_path, parts, processor, progress, fault)
+    try:
+        return ray.get(ref, timeout=video_timeout)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(ref, force=True)  # kills the worker process: a decoder stuck in native code stops too
+        reason = f"timed out after {video_timeout:g} s"
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayTaskError, ray.exceptions.RaySystemError) as e:
+        reason = f"the worker decoding it died ({type(e).__name__}): {str(e).splitlines()[0][:200]}"
+    return {**base, "status": "failed", "reason": reason, "seconds": round(time.time() - t0, 3), "peak_rss_mb": 0.0}
+
+
+class Progress:
+    """A tiny Ray actor the tasks report to (videos, frames, clips, failures); the driver polls it."""
+
+    def __init__(self):
+        self.counts = {"videos": 0, "frames": 0, "clips": 0, "failures": 0}
+
+    def add(self, **deltas):
+        for k, v in deltas.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+
+    def get(self) -> dict:
+        return dict(self.counts)
+
+
+# ----------------------------------------------------------------------------------------- driver
+
+def init_ray(address: str | None, workers: int | None) -> int:
+    """Join or start Ray; return how many videos may run at once."""
+    import ray
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(workers or cpus, cpus))
+
+
+def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, args, processor: str) -> tuple[list, dict]:
+    """Run the units on Ray, at most `slots` at a time; returns (results, {shard: error})."""
+    import ray
+    from tqdm import tqdm
+    slots = init_ray(args.address, args.workers)
+    progress = ray.remote(num_cpus=0)(Progress).remote()
+    task = ray.remote(run_unit).options(num_cpus=0, max_retries=args.retries, retry_exceptions=True)
+    fault = os.environ.get(FAULT_ENV)
+    pending, running, results, errors = list(units), {}, [], {}
+    bar = tqdm(total=sum(len(u.sources) for u in units), unit="video", desc="prepare", disable=args.no_progress,
+               dynamic_ncols=True)
+    t0 = time.time()
+    while pending or running:
+        while pending and len(running) < slots:  # units are blocked in ray.get on their child; cap them
+            u = pending.pop(0)
+            spec = {"name": u.name, "sources": [s.to_dict() for s in u.sources]}
+            running[task.remote(spec, out.spec(), cfg.to_dict(), chash, args.face_model, args.video_timeout,
+                                processor, progress, fault)] = u.name
+        ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+        for ref in ready:
+            name = running.pop(ref)
+            try:
+                results.append(ray.get(ref))
+            except (ray.exceptions.RayError, OSError) as e:
+                errors[name] = str(e).strip().splitlines()[0][:300]
+        _show(bar, ray.get(progress.get.remote()), time.time() - t0)
+    bar.close()
+    return results, errors
+
+
+def _show(bar, counts: dict, seconds: float) -> None:
+    bar.n = counts["videos"]
+    bar.set_postfix(fps=f"{counts['frames'] / max(seconds, 1e-6):.0f}", clips=counts["clips"],
+                    failed=counts["failures"], refresh=False)
+    bar.refresh()
+
+
+def summarize(units, records: list[dict], errors: dict, skipped: int, seconds: float, out: str) -> list[str]:
+    """The final report lines: counts, then every failed input and failed shard with its reason."""
+    failed = [r for r in records if r["status"] == "failed"]
+    no_face = [r for r in records if r["status"] == "no_face"]
+    frames = sum(r.get("frames", 0) for r in records)
+    clips = sum(r.get("clips", 0) for r in records)
+    lines = [f"vidshard prepare: {len(records)} videos in {len(units)} shards ({skipped} already done, skipped): "
+             f"{clips} clips, {sum(r['status'] == 'ok' for r in records)} ok, {len(no_face)} without a usable face, "
+             f"{len(failed)} failed; {frames} frames in {seconds:.1f} s"]
+    for r in no_face:
+        lines.append(f"  no face   {r['path']}: {r.get('note', 'no clips')}")
+    for r in failed:
+        lines.append(f"  FAILED    {r['path']}: {r['reason']}")
+    for name, why in sorted(errors.items()):
+        lines.append(f"  SHARD FAILED {name} (after retries): {why}")
+    if errors:
+        lines.append(f"no manifest written: rerun the same command to resume ({len(errors)} shard(s) missing in {out})")
+    return lines
+
+
+def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
+    """The job; `processor` ('module:function' with process_video's signature) is for tests and forks."""
+    check_args(args)
+    cfg = face_config(args)
+    fractions = S.parse_split(args.split)
+    paths = S.list_sources(args.input)
+    from pipelines.faces.model import face_model_path
+    model = face_model_path(cfg.detector, args.face_model)
+    config = resolved_config(cfg, fractions, args.videos_per_shard, S.hash_file(str(model))[0])
+    chash = config_hash(config)
+    units = S.plan_units(S.dedupe(S.hash_sources(paths, progress=not args.no_progress)), fractions,
+                         args.videos_per_shard)
+    out = Output(args.out, args.staging)
+    todo = [u for u in units if args.overwrite or not out.done(u.name, chash)]
+    t0 = time.time()
+    results, errors = execute(todo, out, cfg, chash, args, processor) if todo else ([], {})
+    done_names = [u.name for u in units if u.name not in errors]
+    out.collect(done_names)
+    records = [r for name in done_names for r in read_stats(out.root, name).get("sources", [])]
+    for line in summarize(units, records, errors, len(units) - len(todo), time.time() - t0, args.out):
+        print(line)
+    if errors:
+        return EXIT_SHARD_FAILED
+    manifest = write_manifest(out.root, name=Path(args.out.rstrip("/")).name or "faces", config=config,
+                              shard_splits=S.shard_splits(units), software=SOFTWARE,
+                              extra={"inputs": list(args.input)})
+    out.publish(Path(out.root) / "manifest.json")
+    print(f"manifest: {args.out.rstrip('/')}/manifest.json version {manifest['version']} "
+          f"({manifest['totals']['shards']} shards, {manifest['totals']['samples']} clips)")
+    return EXIT_INPUT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return prepare(args)
+    except S.SourceError as e:
+        print(f"vidshard prepare: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
