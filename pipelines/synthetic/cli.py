@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in GENERATORS:
         mod = generator(name)
         g = sub.add_parser(name, help=mod.__doc__.split("\n")[0], description=mod.__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
         g.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created; holds the shards "
                        "and manifest.json)")
         g.add_argument("--clips", type=int, required=True, help="clips in all splits together")

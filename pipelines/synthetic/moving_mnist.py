@@ -29,7 +29,7 @@ NAME = "moving-mnist"
 DEFAULT_FRAMES = 20  # DrNet's clip length
 CONTENT_KEYS = ("digit_classes", "mnist_indices", "color_ids", "colors", "depth_order", "front")
 POSE_KEYS = ("positions", "velocities")
-RENDER_KEYS = ("size", "digit_size", "channels", "mnist_dir", "mnist_set")
+RENDER_KEYS = ("size", "digit_size", "color_mode", "mnist_dir", "mnist_set")
 COMPAT_KEYS = ("size", "digit_size", "digits")
 VELOCITY_RANGE = (-4, 3)  # inclusive, per axis, as the reference code draws them
 
@@ -166,7 +166,7 @@ def options(args) -> dict:
     images, _ = load_mnist(str(directory), mnist_set)
     return {
         "size": args.size, "digit_size": args.size // 2, "digits": args.digits,
-        "channels": "gray" if args.gray else args.colors,
+        "color_mode": "gray" if args.gray else args.colors,
         "mnist_dir": str(directory), "mnist_set": mnist_set, "mnist_count": int(images.shape[0]),
         "assets": {img_path.name: sha256_file(img_path), lbl_path.name: sha256_file(lbl_path)},
     }
@@ -195,10 +195,10 @@ def trajectory(rng: np.random.Generator, frames: int, limit: int) -> tuple[np.nd
     return np.stack(positions), np.stack(velocities)
 
 
-def digit_colors(rng: np.random.Generator, n: int, channels: str) -> tuple[list[int], list[list[int]]]:
-    if channels == "gray":
+def digit_colors(rng: np.random.Generator, n: int, mode: str) -> tuple[list[int], list[list[int]]]:
+    if mode == "gray":
         return [0] * n, [[255]] * n
-    if channels == "channel":
+    if mode == "channel":
         ids = [i % 3 for i in range(n)]
         return ids, [[255 if c == i else 0 for c in range(3)] for i in ids]
     ids = [int(i) for i in rng.choice(len(PALETTE), size=n, replace=False)]
@@ -209,11 +209,11 @@ def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
     n, limit = opts["digits"], opts["size"] - opts["digit_size"]
     indices = [int(i) for i in rng.integers(0, opts["mnist_count"], size=n)]
     trajectories = [trajectory(rng, frames, limit) for _ in range(n)]
-    color_ids, colors = digit_colors(rng, n, opts["channels"])
+    color_ids, colors = digit_colors(rng, n, opts["color_mode"])
     depth_order = [int(i) for i in rng.permutation(n)]
     classes = load_mnist(opts["mnist_dir"], opts["mnist_set"])[1]
     return {
-        **{k: opts[k] for k in ("size", "digit_size", "digits", "channels", "mnist_dir", "mnist_set")},
+        **{k: opts[k] for k in ("size", "digit_size", "digits", "color_mode", "mnist_dir", "mnist_set")},
         "digit_classes": [int(classes[i]) for i in indices],
         "mnist_indices": indices,
         "color_ids": color_ids,
@@ -236,7 +236,7 @@ def render(labels: dict, assets=None) -> np.ndarray:
         raise SynthError(f"positions of shape {positions.shape} do not fit {len(labels['mnist_indices'])} digits")
     if positions.min() < 0 or positions.max() > size - d:
         raise SynthError(f"positions outside [0, {size - d}]: the pose comes from another frame size")
-    channels = 1 if labels["channels"] == "gray" else 3
+    channels = 1 if labels["color_mode"] == "gray" else 3
     canvas = np.zeros((positions.shape[0], size, size, channels), np.float32)
     for n in labels["depth_order"]:
         alpha = digit_alpha(directory, labels["mnist_set"], labels["mnist_indices"][n], d)[..., None]
