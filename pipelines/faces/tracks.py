@@ -167,6 +167,9 @@ def _robust_sigma(r: np.ndarray) -> float:
 def smooth_track(track: Track, smooth: float, outlier: float, max_rounds: int = 3) -> SmoothTrack | None:
     """Fit splines to cx, cy (in units of the track's median size) and log size; reject outliers; refit.
 
+    A detection is an outlier when the RMS over the three series of |residual| / robust sigma exceeds
+    `outlier`. Rejection is re-decided after every refit (a point may come back), for up to max_rounds.
+
     Returns None if rejection leaves fewer than two detections (nothing trustworthy to span).
     """
     t = np.array([d.t for d in track.dets], dtype=np.float64)
@@ -178,7 +181,10 @@ def smooth_track(track: Track, smooth: float, outlier: float, max_rounds: int = 
         fitted = np.stack([fit_series(t[keep], series[keep, k], t, smooth) for k in range(3)], axis=1)
         resid = series - fitted
         sigma = np.array([_robust_sigma(resid[keep, k]) for k in range(3)])
-        new_keep = (np.abs(resid) / sigma <= outlier).all(axis=1)
+        # one score per detection: the RMS of its three residuals in robust sigmas, so three noisy series
+        # do not triple the false rejections; a detection that is off in one series only still stands out
+        score = np.sqrt(((resid / sigma) ** 2).mean(axis=1))
+        new_keep = score <= outlier
         if new_keep.sum() < 2 or np.array_equal(new_keep, keep):
             break
         keep = new_keep

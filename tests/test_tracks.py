@@ -1,0 +1,153 @@
+"""Unit tests of association, splitting, smoothing, crops and clip cutting on synthetic detections.
+
+No model and no video: these pin down the tracking logic itself, fast.
+"""
+import numpy as np
+import pytest
+
+from pipelines.faces.config import FaceConfig
+from pipelines.faces.crops import clip_spans, crop_square, face_crop, valid_runs
+from pipelines.faces.decode import sample_indices
+from pipelines.faces.detect import Detection
+from pipelines.faces.tracks import CutDetector, associate, build_tracks, smooth_track
+
+RNG = np.random.default_rng(0)
+
+
+def det(t, cx, cy, size, score=0.9):
+    return Detection(t, cx - size / 2, cy - size / 2, size, size, score)
+
+
+def by_frame(dets):
+    frames = {}
+    for d in dets:
+        frames.setdefault(d.t, []).append(d)
+    return sorted(frames.items())
+
+
+def test_association_keeps_two_faces_apart():
+    # two faces moving towards each other and back, close (1.2 sizes apart at their nearest), with jitter
+    dets = []
+    for t in range(0, 60, 2):
+        gap = 60 - 40 * np.sin(np.pi * t / 60)  # 60 px apart, down to 20 px... never overlapping boxes
+        for side, cy in ((-1, 100), (1, 110)):
+            dets.append(det(t, 200 + side * (gap / 2 + 25) + RNG.normal(0, 1), cy + RNG.normal(0, 1), 50))
+    tracks = associate(by_frame(dets), cuts=[], max_gap=12, iou_match=0.2)
+    assert len(tracks) == 2
+    for tr in tracks:
+        assert len(tr.dets) == 30
+        sides = {np.sign(d.cx - 200) for d in tr.dets}
+        assert len(sides) == 1, "a track jumped from one face to the other"
+
+
+def test_gap_longer_than_max_gap_splits():
+    dets = [det(t, 100, 100, 40) for t in range(0, 20, 2)] + [det(t, 100, 100, 40) for t in range(34, 50, 2)]
+    # last detection before the gap at frame 18, next at 34: a 16-frame gap
+    assert len(associate(by_frame(dets), [], max_gap=12, iou_match=0.2)) == 2
+    assert len(associate(by_frame(dets), [], max_gap=16, iou_match=0.2)) == 1
+
+
+def test_scene_cut_splits_a_track():
+    dets = [det(t, 100, 100, 40) for t in range(0, 40, 2)]
+    tracks = associate(by_frame(dets), cuts=[21], max_gap=12, iou_match=0.2)
+    assert [(tr.dets[0].t, tr.dets[-1].t) for tr in tracks] == [(0, 20), (22, 38)]
+
+
+def test_cut_detector_fires_on_a_cut_only():
+    # a slowly panning smooth scene (like real footage), then a different scene
+    from PIL import Image
+
+    def scene():
+        small = RNG.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+        return np.asarray(Image.fromarray(small).resize((80, 60), Image.BILINEAR))
+    base, other = scene(), scene()
+    frames = [np.roll(base, t, axis=1) for t in range(10)] + [np.roll(other, t, axis=1) for t in range(10)]
+    cd = CutDetector(FaceConfig().scene_cut)
+    fired = [t for t, f in enumerate(frames) if cd.feed(t, f)]
+    assert fired == [10]
+
+
+def test_outlier_is_rejected_and_smoothed_box_stays_on_the_face():
+    ts = np.arange(0, 80, 2)
+    truth = lambda t: 200 + 60 * np.sin(t / 15)
+    dets = [det(int(t), truth(t) + RNG.normal(0, 1.5), 150 + RNG.normal(0, 1.5), 60 * np.exp(RNG.normal(0, 0.02)))
+            for t in ts]
+    dets[20] = det(40, truth(40) + 25, 150, 60)   # a false detection 0.4 face sizes off (~16 sigma)
+    tr = associate(by_frame(dets), [], max_gap=12, iou_match=0.2)
+    assert len(tr) == 1
+    s = smooth_track(tr[0], smooth=4.0, outlier=3.0)
+    assert s.outliers == {40}
+    assert abs(s.cx[40 - s.t0] - truth(40)) < 3.0
+    # and without rejection the same spline is pulled towards the outlier
+    s_no = smooth_track(tr[0], smooth=4.0, outlier=1e9)
+    assert abs(s_no.cx[40 - s_no.t0] - truth(40)) > 2 * abs(s.cx[40 - s.t0] - truth(40))
+
+
+def test_spline_fills_missed_detections_close_to_truth():
+    truth_x = lambda t: 300 + 80 * np.sin(t / 20)
+    truth_s = lambda t: 80 + 10 * np.cos(t / 25)
+    ts = [t for t in range(0, 100, 2) if not 41 <= t <= 49]  # detector misses frames 41..49
+    dets = [det(t, truth_x(t) + RNG.normal(0, 1), 200 + RNG.normal(0, 1), truth_s(t)) for t in ts]
+    s = smooth_track(associate(by_frame(dets), [], 12, 0.2)[0], smooth=4.0, outlier=3.0)
+    for t in range(41, 50):
+        assert abs(s.cx[t - s.t0] - truth_x(t)) < 0.05 * truth_s(t)
+        assert abs(s.size[t - s.t0] / truth_s(t) - 1) < 0.05
+
+
+def test_smoothing_reduces_jitter_and_never_extrapolates():
+    ts = np.arange(10, 90, 2)
+    dets = [det(int(t), 100 + 0.5 * t + RNG.normal(0, 3), 100 + RNG.normal(0, 3), 50) for t in ts]
+    s = smooth_track(associate(by_frame(dets), [], 12, 0.2)[0], smooth=4.0, outlier=3.0)
+    assert (s.t0, s.t1) == (10, 88)   # first to last detection, not one frame more
+    raw = np.array([d.cx for d in dets])
+    assert np.abs(np.diff(s.cx[::2], 2)).mean() < np.abs(np.diff(raw, 2)).mean() / 3
+
+
+def test_single_spurious_detection_gives_no_track():
+    cfg = FaceConfig()
+    assert build_tracks([(0, [det(0, 50, 50, 30)])], [], cfg) == []
+
+
+def test_crop_at_border_is_padded_and_padding_recorded():
+    frame = np.arange(40 * 60 * 3, dtype=np.uint32).reshape(40, 60, 3).astype(np.uint8)
+    crop, pad = crop_square(frame, -5, 30, 20)      # 5 px off the left, 10 px off the bottom
+    assert pad == (5, 0, 0, 10)
+    assert crop.shape == (20, 20, 3)
+    assert np.array_equal(crop[:10, 5:], frame[30:40, 0:15])
+    assert not crop[:, :5].any() and not crop[10:].any()
+    inside, pad_in = crop_square(frame, 10, 5, 20)
+    assert pad_in == (0, 0, 0, 0) and np.array_equal(inside, frame[5:25, 10:30])
+
+
+def test_face_crop_follows_config():
+    frame = np.full((100, 100, 3), 200, np.uint8)
+    s = smooth_track(associate(by_frame([det(t, 10, 50, 40) for t in range(0, 10, 2)]), [], 12, 0.2)[0], 4.0, 3.0)
+    crop, pad = face_crop(frame, s, 4, FaceConfig(size=32, gray=True, margin=1.5))
+    assert crop.shape == (32, 32, 1) and crop.dtype == np.uint8
+    assert pad == (20, 0, 0, 0)   # side 60 centred at x=10: 20 px off the left edge
+    assert crop[:, :8].max() == 0 and crop[:, 16:].min() == 200
+
+
+def test_clips_drop_short_tracks_and_small_faces():
+    def track(n, size):
+        return smooth_track(associate(by_frame([det(t, 100, 100, size) for t in range(0, n, 2)]), [], 12, 0.2)[0],
+                            4.0, 3.0)
+    assert clip_spans(track(15, 40), 16, None, 24) == []              # 15 frames < one clip
+    assert clip_spans(track(40, 40), 16, None, 24) == [(0, 15), (16, 31)]
+    assert clip_spans(track(40, 40), 16, 8, 24) == [(0, 15), (8, 23), (16, 31)]
+    assert clip_spans(track(40, 20), 16, None, 24) == []              # face smaller than min_face
+    assert valid_runs(track(40, 40), 24) == [(0, 38)]
+
+
+def test_fps_resampling_picks_source_frames():
+    assert sample_indices(10, 25.0, None).tolist() == list(range(10))
+    assert sample_indices(10, 25.0, 12.5).tolist() == [0, 2, 4, 6, 8]
+    assert sample_indices(9, 30.0, 20.0).tolist() == [0, 1, 3, 4, 6, 7]
+    assert sample_indices(5, 25.0, 50.0).tolist() == list(range(5))   # never invent frames
+
+
+@pytest.mark.parametrize("bad", [{"nope": 1}])
+def test_config_rejects_unknown_settings(bad):
+    with pytest.raises(ValueError, match="nope"):
+        FaceConfig.from_dict(bad)
+    assert FaceConfig.from_dict(FaceConfig().to_dict()) == FaceConfig()
