@@ -1,0 +1,630 @@
+"""The streaming clip loader: shards -> batches of clips (B, T, C, H, W), open_clip's webdataset pattern.
+
+    from shards.loader import make_loader
+    loader = make_loader("data/mnist", split="train", batch_size=16, sampler="window", n_frames=8)
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)            # deterministic: same seed + epoch -> same batches
+        for batch in loader:               # len(loader) batches, the same number on every rank
+            batch["frames"]                # float32 (B, T, C, H, W) in [0, 1]
+
+The pipeline, per (rank, DataLoader worker), is one list of stages (see ClipLoader._stages):
+
+    shard list -> per-epoch shard shuffle -> split by node -> split by worker -> tar samples (logging error
+    handler) -> shuffle buffer (raw bytes) -> decode + clip sampler (only the frames it needs) -> batch
+
+Two modes decide how shards reach a rank, and both give every rank the same number of batches, so DDP
+never waits on a rank that ran out of data:
+  resampled=True (training): each (rank, worker) draws shards with replacement (weighted by sample count)
+      from an RNG seeded by (seed, epoch, rank, worker) and yields a fixed number of full batches.
+  resampled=False (exact): the epoch's shards are shuffled, balanced over the ranks x workers slots by
+      sample count, and every slot cuts its samples into the same number K of batches (full ones first,
+      only tail batches smaller), so one epoch reads every sample exactly once across ranks.
+
+Everything random (shard order, shuffle buffer, frames drawn) comes from (seed, epoch, rank, worker), so
+a run is reproducible and set_epoch(e, skip_batches=k) resumes mid-epoch exactly.
+
+Only numpy, torch and webdataset are imported here (never ray, mediapipe or decord).
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import random
+import tarfile
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .manifest import ManifestError, load_manifest, MANIFEST
+from .reader import ShardError, split_member
+from .sample import FRAMES, META, MEMBERS, SampleError
+from .writer import STATS_SUFFIX
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("window", "frameset")
+MAX_BAD_STREAK = 1000  # consecutive bad samples or empty shards before a worker gives up instead of spinning
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shard lists: URLs, counts, and where an epoch's shards go
+
+
+def expand_urls(data) -> list[str]:
+    """A str (brace pattern, '::'-separated) or a list of them -> the list of shard URLs, in order."""
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    urls = []
+    for item in items:
+        urls += wds.shardlists.expand_urls(os.fspath(item))
+    if not urls:
+        raise ValueError(f"no shard URLs in {data!r}")
+    return urls
+
+
+def is_local(url: str) -> bool:
+    return not url.startswith("pipe:") and "://" not in url
+
+
+def open_shard(url: str):
+    """A binary stream for a local path, file://, pipe:CMD (webdataset's gopen) or any fsspec URL."""
+    if url.startswith("pipe:") or is_local(url) or url.startswith("file://"):
+        return wds.gopen(url, "rb")
+    import fsspec
+    return fsspec.open(url, "rb").open()
+
+
+def check_exists(urls: list[str]) -> None:
+    """Fail at make_loader time with the path, not later with a traceback from inside a worker."""
+    missing = [u for u in urls if not u.startswith("pipe:") and not url_exists(u)]  # a pipe: only running tells
+    if missing:
+        more = f" ({len(missing)} of {len(urls)} shards missing, the last {missing[-1]})" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"shard {missing[0]}: no such file{more}")
+
+
+def url_exists(url: str) -> bool:
+    if is_local(url):
+        return Path(url).is_file()
+    import fsspec
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs.exists(path)
+
+
+def from_manifest(root: Path, split: str) -> tuple[list[str], list[int]]:
+    """The split's shard paths and sample counts from ROOT/manifest.json."""
+    try:
+        manifest = load_manifest(root)
+    except ManifestError as e:
+        raise ValueError(f"{root}: a dataset directory needs {MANIFEST} ({e}); or pass shard URLs instead") from None
+    splits = manifest.get("splits", {})
+    if split not in splits or not splits[split]["shards"]:
+        have = ", ".join(f"{s} ({len(v['shards'])} shards)" for s, v in splits.items()) or "none"
+        raise ValueError(f"{root}: split {split!r} has no shards; splits: {have}")
+    by_name = {s["name"]: s for s in manifest["shards"]}
+    names = splits[split]["shards"]
+    return [str(root / by_name[n]["file"]) for n in names], [int(by_name[n]["samples"]) for n in names]
+
+
+def count_samples(url: str, strict: bool = False) -> int:
+    """Samples in one shard: its stats file when it matches the tar, else one pass over the tar headers.
+
+    A tar that breaks part-way counts the keys before the break (strict: raises naming the shard).
+    """
+    if is_local(url) and url.endswith(".tar"):
+        stats = Path(url[: -len(".tar")] + STATS_SUFFIX)
+        if stats.is_file():
+            st = json.loads(stats.read_text())
+            if st.get("bytes") == Path(url).stat().st_size:
+                return int(st["samples"])
+    keys, stream = set(), None
+    try:
+        # a local file is opened seekable, so only the headers are read and the data is skipped
+        stream = None if is_local(url) else open_shard(url)
+        with tarfile.open(url, mode="r:") if stream is None else tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                keys.add(split_member(info.name)[0])
+        if stream is not None:
+            stream.close()
+    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        message = f"shard {url}: cannot count its samples past {len(keys)}: {type(e).__name__}: {e}"
+        if strict:
+            raise ShardError(message) from e
+        log.warning("%s (counting %d)", message, len(keys))
+    return len(keys)
+
+
+def rng_for(*parts) -> random.Random:
+    """An RNG seeded from a tuple: random.Random hashes str seeds with sha512, the same in every process."""
+    return random.Random(":".join(map(str, parts)))
+
+
+def batch_sizes(n: int, k: int, batch_size: int) -> list[int]:
+    """n samples as exactly k batches: full ones while possible, at least one sample left per later batch."""
+    sizes = []
+    for i in range(k):
+        size = min(batch_size, n - (k - 1 - i))
+        sizes.append(size)
+        n -= size
+    return sizes
+
+
+@dataclass
+class Plan:
+    """Everything a worker needs to know what it reads in an epoch (picklable, identical on every rank)."""
+    urls: list[str]
+    counts: list[int] | None
+    batch_size: int
+    resampled: bool
+    seed: int
+    rank: int
+    world_size: int
+    num_workers: int
+    epoch_samples: int | None = None
+    worker_batches: int = 0  # resampled: batches per worker per epoch
+
+    @property
+    def slots(self) -> int:
+        return self.world_size * max(1, self.num_workers)
+
+    def assign(self, epoch: int) -> tuple[list[list[int]], int]:
+        """Exact mode: shard indices per (rank, worker) slot and K, the batches every slot yields.
+
+        The shard order is shuffled per epoch (the same on every rank), then shards go largest first to the
+        least-loaded slot (ties broken by the shuffled order), so slots differ by at most one shard's size.
+        """
+        order = list(range(len(self.urls)))
+        rng_for("shards", self.seed, epoch).shuffle(order)
+        position = {i: p for p, i in enumerate(order)}
+        loads, slots = [0] * self.slots, [[] for _ in range(self.slots)]
+        for i in sorted(order, key=lambda i: -self.counts[i]):
+            s = min(range(self.slots), key=lambda s: (loads[s], s))
+            slots[s].append(i)
+            loads[s] += self.counts[i]
+        for s in slots:
+            s.sort(key=position.__getitem__)  # read a slot's shards in the epoch's shuffled order
+        return slots, math.ceil(max(loads) / self.batch_size)
+
+    def check_exact(self) -> int:
+        """Raise a clear error when an exact epoch cannot give every slot K non-empty batches; return K."""
+        nonempty = sum(1 for c in self.counts if c > 0)
+        workers = max(1, self.num_workers)
+        if nonempty < self.slots:
+            raise ValueError(
+                f"exact epoch (resampled=False) needs at least one shard per rank x worker: {nonempty} non-empty "
+                f"shards < {self.world_size} ranks x {workers} workers = {self.slots} slots; use resampled=True or "
+                f"num_workers <= {max(1, nonempty // self.world_size) if nonempty >= self.world_size else 0}")
+        slots, k = self.assign(0)  # balance depends on sizes only, not on the epoch's tie-breaks
+        least = min(sum(self.counts[i] for i in s) for s in slots)
+        if least < k:
+            raise ValueError(
+                f"exact epoch (resampled=False): a rank x worker slot holds only {least} samples but every slot must "
+                f"yield {k} batches of up to {self.batch_size}; use resampled=True, fewer workers or a smaller batch_size")
+        return k
+
+    def batches_per_worker(self) -> int:
+        if self.resampled:
+            return self.worker_batches
+        return self.assign(0)[1]
+
+    def schedule(self, epoch: int, rank: int, worker: int) -> tuple[list[str], list[int] | None, list[int]]:
+        """(URLs in read order or the pool to draw from, draw weights, batch sizes) for one slot and epoch."""
+        if self.resampled:
+            return self.urls, self.counts, [self.batch_size] * self.worker_batches
+        slots, k = self.assign(epoch)
+        # Slot s is rank s % world_size: LPT fills low slots with the largest shards, so spreading them over
+        # ranks keeps each rank's total (and so its share of full batches) close.
+        mine = slots[worker * self.world_size + rank]
+        return [self.urls[i] for i in mine], None, batch_sizes(sum(self.counts[i] for i in mine), k, self.batch_size)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pipeline stages. Each is a generator over the previous one's output, run inside a DataLoader worker.
+
+
+@dataclass
+class Context:
+    """Who is iterating: epoch and resume point (shared with workers), rank and worker."""
+    epoch: int
+    skip: int
+    rank: int
+    worker: int
+    num_workers: int
+
+
+class SharedEpoch:
+    """Epoch and skip_batches in shared memory, so persistent DataLoader workers see set_epoch()."""
+
+    def __init__(self):
+        self.epoch = mp.Value("q", 0, lock=False)
+        self.skip = mp.Value("q", 0, lock=False)
+
+    def set(self, epoch: int, skip: int) -> None:
+        self.epoch.value, self.skip.value = epoch, skip
+
+
+def current_context(plan: Plan, shared: SharedEpoch) -> Context:
+    info = get_worker_info()
+    worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    return Context(shared.epoch.value, shared.skip.value, plan.rank, worker, workers)
+
+
+def epoch_shards(plan: Plan, ctx: Context):
+    """This slot's shards: exact mode, its balanced share in the epoch's order; resampled, endless draws.
+
+    Hazard: the draws must not depend on the process (pid, time), or ranks and resumes diverge; they come
+    from (seed, epoch, rank, worker) only. Exact-mode ranks all compute the same assignment from the
+    manifest's counts, which is what makes their batch counts equal.
+    """
+    urls, weights, _ = plan.schedule(ctx.epoch, ctx.rank, ctx.worker)
+    if not plan.resampled:
+        yield from urls
+        return
+    rng = rng_for("draw", plan.seed, ctx.epoch, ctx.rank, ctx.worker)
+    while True:
+        yield rng.choices(urls, weights=weights)[0]
+
+
+@dataclass
+class Problems:
+    """Bad tars and samples seen by one worker: counted, and logged with the running count."""
+    strict: bool
+    worker: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def __call__(self, kind: str, message: str) -> None:
+        if self.strict:
+            raise ShardError(message)
+        self.counts[kind] += 1
+        log.warning("%s (skipped; worker %d has skipped %d so far: %s)", message, self.worker,
+                    sum(self.counts.values()), dict(self.counts))
+
+
+def read_tar(url: str):
+    """(key, {suffix: bytes}) per sample, streaming; a broken tar raises ShardError naming shard and key.
+
+    Tar member names only become (key, suffix) strings, never paths. A sample is complete when the next
+    key starts, so at a truncation the sample being read is the one named (if it already has every
+    member it is kept: the tar broke after it).
+    """
+    key, members = None, {}
+    try:
+        with open_shard(url) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                if not info.isfile():
+                    raise ValueError(f"member {info.name!r} is not a regular file")
+                k, suffix = split_member(info.name)
+                if k != key:
+                    if key is not None:
+                        yield key, members
+                    key, members = k, {}
+                data = tar.extractfile(info).read()
+                if len(data) != info.size:
+                    raise EOFError(f"member {info.name} is truncated")
+                members[suffix] = data
+    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        if key is not None and all(m in members for m in MEMBERS):
+            yield key, members
+            where = f"after sample {key}"
+        else:
+            where = f"at sample {key}" if key is not None else "before its first sample"
+        raise ShardError(f"shard {url}: unreadable {where}: {type(e).__name__}: {e}") from e
+    if key is not None:
+        yield key, members
+
+
+def tar_samples(urls, problems: Problems):
+    """Raw samples {__key__, __url__, suffix: bytes} from a stream of shard URLs (the logging handler).
+
+    Hazard: a shard that yields nothing (all broken, or a failing pipe: command) must not make a
+    resampled worker loop forever, so a long streak of empty shards is an error.
+    """
+    empty_streak = 0
+    for url in urls:
+        n = 0
+        try:
+            for key, members in read_tar(url):
+                n += 1
+                yield {"__key__": key, "__url__": url, **members}
+        except ShardError as e:
+            problems("bad_tar", str(e))
+        empty_streak = 0 if n else empty_streak + 1
+        if empty_streak >= MAX_BAD_STREAK:
+            raise ShardError(f"{empty_streak} shards in a row gave no samples (last: {url}); is the data readable?")
+
+
+def shuffle_samples(samples, bufsize: int, rng: random.Random):
+    """Shuffle raw samples before decoding: the buffer holds encoded bytes, and decoding happens once, later."""
+    if bufsize <= 1:
+        return samples
+    return wds.shuffle(bufsize, initial=min(100, bufsize), rng=rng)(samples)
+
+
+@dataclass
+class ClipSampler:
+    """Which frames of a clip to take: 'window' (contiguous) or 'frameset' (a set of n frames)."""
+    kind: str
+    n_frames: int
+    random: bool = True
+    sorted_frames: bool = True
+
+    def indices(self, length: int, draw: int) -> np.ndarray:
+        """Frame positions for a clip of `length` frames; `draw` is this sample's 64-bit random number."""
+        n = self.n_frames
+        if length < n:
+            raise ValueError(f"clip has {length} frames, the {self.kind} sampler needs {n}")
+        if self.kind == "window":
+            start = draw % (length - n + 1) if self.random else 0
+            return np.arange(start, start + n)
+        if not self.random:
+            return np.linspace(0, length - 1, n).round().astype(np.int64)
+        idx = random.Random(draw).sample(range(length), n)
+        return np.array(sorted(idx) if self.sorted_frames else idx, dtype=np.int64)
+
+
+def npy_view(data: bytes) -> np.ndarray:
+    """A read-only uint8 T×H×W×C view of a .npy member without copying or unpickling anything.
+
+    np.load would copy the whole clip; the sampler needs only a few frames of it, so parse the header
+    and view the bytes (object dtypes, which would need pickle, are refused like np.load(allow_pickle=False)).
+    """
+    f = io.BytesIO(data)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if dtype != np.uint8 or fortran or len(shape) != 4 or shape[-1] not in (1, 3):
+        raise ValueError(f"frames.npy must be C-order uint8 T×H×W×C (C 1 or 3), got {dtype} {shape}")
+    count = math.prod(shape)
+    if len(data) - f.tell() < count:
+        raise ValueError(f"frames.npy holds {len(data) - f.tell()} bytes, its header says {count}")
+    return np.frombuffer(data, dtype=np.uint8, count=count, offset=f.tell()).reshape(shape)
+
+
+def decode_clip(sample: dict, sampler: ClipSampler, draw: int) -> dict:
+    """Raw sample -> {key, frames (n×H×W×C uint8, a copy), frame_idx, meta}; ValueError names what is wrong."""
+    missing = [m for m in MEMBERS if m not in sample]
+    if missing:
+        raise SampleError(f"member {', '.join(missing)} is missing")
+    clip = npy_view(sample[FRAMES])
+    idx = sampler.indices(clip.shape[0], draw)
+    frames = clip[idx] if sampler.kind == "frameset" else clip[idx[0]: idx[0] + len(idx)].copy()
+    return {"key": sample["__key__"], "frames": frames, "frame_idx": idx, "meta": json.loads(sample[META])}
+
+
+def collate(clips: list[dict], as_uint8: bool) -> dict:
+    """Stack in numpy and convert once: frames (B, T, C, H, W), float32 in [0, 1] (or uint8)."""
+    first = clips[0]["frames"]
+    b, (t, h, w, c) = len(clips), first.shape
+    out = np.empty((b, t, c, h, w), np.uint8 if as_uint8 else np.float32)
+    for i, clip in enumerate(clips):
+        frames = clip["frames"].transpose(0, 3, 1, 2)
+        if as_uint8:
+            out[i] = frames
+        else:
+            np.multiply(frames, np.float32(1 / 255), out=out[i])
+    return {"frames": torch.from_numpy(out),
+            "frame_idx": torch.from_numpy(np.stack([c["frame_idx"] for c in clips]).astype(np.int64)),
+            "key": [c["key"] for c in clips],
+            "meta": [c["meta"] for c in clips]}
+
+
+def batches(samples, sizes: list[int], skip: int, sampler: ClipSampler, rng: random.Random, problems: Problems,
+            as_uint8: bool, padding: bool):
+    """Decode, sample and batch exactly len(sizes) batches, dropping the first `skip` (resume).
+
+    Every sample draws its random number whether it is kept or skipped, and skipped batches are decoded
+    like kept ones (bad samples in them shift later batches the same way), so a resumed epoch is exactly
+    the tail of the full one. Exact mode (padding=True): if bad data left too few samples, recent good
+    ones are repeated so this rank still yields len(sizes) batches (a rank that yields fewer hangs DDP).
+    """
+    current, done, streak, shape = [], 0, 0, None
+    recent = deque(maxlen=max(sizes, default=1))  # for padding; holds only the sampled frames
+    for sample in samples:
+        draw = rng.getrandbits(64)
+        try:
+            clip = decode_clip(sample, sampler, draw)
+            if shape is None:
+                shape = clip["frames"].shape[1:]
+            elif clip["frames"].shape[1:] != shape:
+                raise SampleError(f"frame size {clip['frames'].shape[1:]} differs from the batch's {shape}")
+        except (ValueError, KeyError, UnicodeDecodeError) as e:
+            problems("bad_sample", f"shard {sample['__url__']}: sample {sample['__key__']}: {e}")
+            streak += 1
+            if streak >= MAX_BAD_STREAK:
+                raise ShardError(f"{streak} bad samples in a row (last: {sample['__key__']} in {sample['__url__']})")
+            continue
+        streak = 0
+        current.append(clip)
+        recent.append(clip)
+        if len(current) == sizes[done]:
+            if done >= skip:
+                yield collate(current, as_uint8)
+            current, done = [], done + 1
+            if done == len(sizes):
+                return
+    if not padding or not recent:
+        raise ShardError(f"the shards of this rank/worker slot gave {'too few' if recent else 'no'} readable "
+                         f"samples for its {len(sizes)} batches (stopped after {done})")
+    missing = sizes[done] - len(current) + sum(sizes[done + 1:])
+    problems("padded", f"bad data left this rank/worker slot {missing} samples short; repeating recent samples "
+                       f"so it still yields {len(sizes)} batches")
+    fill = itertools.cycle(list(recent))
+    for i in range(done, len(sizes)):
+        current += [next(fill) for _ in range(sizes[i] - len(current))]
+        if i >= skip:
+            yield collate(current, as_uint8)
+        current = []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The dataset (one pipeline per worker) and the loader around torch's DataLoader
+
+
+class ClipPipeline(IterableDataset):
+    """The stages, run fresh for each epoch in each DataLoader worker (or in-process with num_workers=0)."""
+
+    def __init__(self, plan: Plan, shared: SharedEpoch, sampler: ClipSampler, shuffle_buffer: int, strict: bool,
+                 as_uint8: bool):
+        super().__init__()
+        self.plan, self.shared, self.sampler = plan, shared, sampler
+        self.shuffle_buffer, self.strict, self.as_uint8 = shuffle_buffer, strict, as_uint8
+        self.problems = Problems(strict)  # the in-process counts (num_workers=0); workers report per batch
+
+    def __iter__(self):
+        ctx = current_context(self.plan, self.shared)
+        self.problems.worker = ctx.worker
+        skip = self.worker_skip(ctx)
+        for i, batch in enumerate(wds.DataPipeline(self._stages(ctx, skip)), start=skip):
+            batch["_from"] = (ctx.worker, i, dict(self.problems.counts))
+            yield batch
+
+    @staticmethod
+    def worker_skip(ctx: Context) -> int:
+        """How many of the rank's first `skip` batches are this worker's: rank batch i is worker i % W's."""
+        return max(0, -(-(ctx.skip - ctx.worker) // ctx.num_workers))
+
+    def _stages(self, ctx: Context, skip: int) -> list:
+        plan, seed = self.plan, (self.plan.seed, ctx.epoch, ctx.rank, ctx.worker)
+        _, _, sizes = plan.schedule(ctx.epoch, ctx.rank, ctx.worker)
+        return [
+            # shard list -> per-epoch shuffle -> node split -> worker split: one generator computes this
+            # slot's share (exact) or its seeded draws (resampled); see epoch_shards / Plan.assign.
+            partial(epoch_shards, plan, ctx),
+            # samples, with the logging handler: a broken tar is logged, counted and skipped (strict: raised)
+            partial(tar_samples, problems=self.problems),
+            # shuffle encoded samples; hazard: an unseeded buffer (webdataset's default) breaks resume
+            partial(shuffle_samples, bufsize=self.shuffle_buffer, rng=rng_for("buffer", *seed)),
+            # decode only the frames the sampler takes (copied, so nothing pins a whole clip), batch them
+            partial(batches, sizes=sizes, skip=skip, sampler=self.sampler, rng=rng_for("frames", *seed),
+                    problems=self.problems, as_uint8=self.as_uint8, padding=not plan.resampled),
+        ]
+
+
+class ClipLoader:
+    """len(loader) batches per epoch on every rank; set_epoch(e, skip_batches=k) before iterating.
+
+    Iterating without calling set_epoch again repeats the same epoch (same batches). `problems` counts the
+    bad tars / samples skipped so far (since the loader was made), summed over workers, by kind.
+    """
+
+    def __init__(self, dataset: ClipPipeline, num_workers: int, pin_memory: bool):
+        self.dataset, self.plan = dataset, dataset.plan
+        self.batches = self.plan.batches_per_worker() * max(1, num_workers)
+        self.epoch, self.skip = 0, 0
+        self.worker_problems: dict[int, dict] = {}
+        # batch_size=None: the pipeline batches itself. Persistent workers keep their startup cost out of
+        # every epoch; they read epoch/skip from shared memory (SharedEpoch) at the start of each epoch.
+        self.dataloader = DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+                                     persistent_workers=num_workers > 0,
+                                     prefetch_factor=4 if num_workers > 0 else None)
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        if not 0 <= skip_batches <= self.batches:
+            raise ValueError(f"skip_batches={skip_batches} is outside 0..{self.batches} (batches per epoch)")
+        self.epoch, self.skip = int(epoch), int(skip_batches)
+
+    @property
+    def problems(self) -> Counter:
+        total = Counter()
+        for counts in self.worker_problems.values():
+            total.update(counts)
+        return total
+
+    def __iter__(self):
+        self.dataset.shared.set(self.epoch, self.skip)
+        # The rank's batch i is batch i // W of worker i % W. The DataLoader asks workers round-robin
+        # from worker 0, which matches only when skip_batches is a multiple of W, so batches are put
+        # back in rank order here (at most W - 1 wait).
+        workers = max(1, self.dataloader.num_workers)
+        pending, i = {}, self.skip
+        for batch in self.dataloader:
+            worker, index, counts = batch.pop("_from")
+            self.worker_problems[int(worker)] = counts
+            pending[int(worker), int(index)] = batch
+            while (i % workers, i // workers) in pending:
+                yield pending.pop((i % workers, i // workers))
+                i += 1
+        if pending:
+            raise RuntimeError(f"loader: {len(pending)} batches arrived out of rank order (a worker stopped early)")
+
+
+def default_rank() -> tuple[int, int]:
+    """(rank, world_size): torch.distributed if initialized, else env RANK / WORLD_SIZE, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str = "window", n_frames: int = 8,
+                random: bool = True, sorted_frames: bool = True, resampled: bool = True,
+                epoch_samples: int | None = None, num_workers: int = 0, seed: int = 0, rank: int | None = None,
+                world_size: int | None = None, shuffle_buffer: int = 1000, strict: bool = False,
+                as_uint8: bool = False, pin_memory: bool | None = None) -> ClipLoader:
+    """A ClipLoader over a dataset directory (manifest.json gives the split's shards and counts) or shard URLs.
+
+    data: a directory holding manifest.json, or a str / list of shard URLs: paths, brace patterns
+      ("d/train-{000000..000003}.tar"), fsspec URLs, "pipe:CMD".
+    sampler: "window" (n_frames contiguous frames; random start, or 0 with random=False) or "frameset"
+      (n_frames frames of one clip; a random subset, kept in time order if sorted_frames, or evenly spaced
+      with random=False).
+    resampled: True draws shards with replacement and yields ceil(epoch_samples / (world_size * batch_size))
+      batches per rank (rounded up to a multiple of the workers); False reads every sample exactly once
+      per epoch across ranks (needs at least world_size * num_workers shards).
+    epoch_samples: samples per epoch over all ranks in resampled mode (default: the split's count).
+    as_uint8: frames stay uint8 (4x less to move; convert on the GPU). pin_memory: default when CUDA is available.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+    for name, value in (("batch_size", batch_size), ("n_frames", n_frames)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if num_workers < 0 or shuffle_buffer < 0:
+        raise ValueError(f"num_workers ({num_workers}) and shuffle_buffer ({shuffle_buffer}) must be >= 0")
+    if rank is None or world_size is None:
+        rank, world_size = default_rank()
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside 0..{world_size - 1} (world_size {world_size})")
+
+    urls, counts = shard_list(data, split)
+    if counts is None and not resampled:
+        counts = [count_samples(u, strict) for u in urls]  # exact mode needs every shard's size to balance ranks
+    plan = Plan(urls, counts, batch_size, resampled, seed, rank, world_size, num_workers)
+    if resampled:
+        total = epoch_samples if epoch_samples is not None else (sum(counts) if counts is not None else None)
+        if not total or total < 1:
+            raise ValueError(f"{data}: resampled mode needs epoch_samples= (samples per epoch over all ranks) "
+                             f"when there is no manifest to count them")
+        per_rank = math.ceil(total / (world_size * batch_size))
+        plan.epoch_samples, plan.worker_batches = total, math.ceil(per_rank / max(1, num_workers))
+    else:
+        plan.check_exact()
+    clip_sampler = ClipSampler(sampler, int(n_frames), bool(random), bool(sorted_frames))
+    dataset = ClipPipeline(plan, SharedEpoch(), clip_sampler, shuffle_buffer, strict, as_uint8)
+    pin = torch.cuda.is_available() if pin_memory is None else pin_memory
+    return ClipLoader(dataset, num_workers, pin)
+
+
+def shard_list(data, split: str) -> tuple[list[str], list[int] | None]:
+    """(URLs, sample counts or None) for a dataset directory or shard URLs; missing paths fail here."""
+    if isinstance(data, (str, os.PathLike)) and is_local(os.fspath(data)) and Path(data).is_dir():
+        urls, counts = from_manifest(Path(data), split)
+    else:
+        urls, counts = expand_urls(data), None
+    check_exists(urls)
+    return urls, counts

@@ -1,0 +1,267 @@
+"""The streaming loader: equal batches on every rank, exact epochs, determinism and resume, samplers, bad data.
+
+Shards are tiny (8×8 frames) and written with the real ShardWriter; ranks are simulated by passing
+rank/world_size explicitly, workers are real DataLoader workers.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from shards import ShardError, ShardWriter, write_manifest
+from shards.loader import batch_sizes, make_loader
+
+SIZES = (3, 7, 1, 4, 6)  # an odd number of uneven shards
+T = 10
+
+
+def clip_frames(shard: int, clip: int, channels: int = 3) -> np.ndarray:
+    """Frame t of a clip has value 10*t + shard at pixel (0, 0) and clip elsewhere, so tests can read it back."""
+    frames = np.full((T, 8, 8, channels), clip, np.uint8)
+    frames[:, 0, 0, :] = (10 * np.arange(T) + shard)[:, None]
+    return frames
+
+
+def write_dataset(root, sizes=SIZES, channels=3, manifest=True) -> list[str]:
+    names = []
+    for s, n in enumerate(sizes):
+        names.append(f"train-{s:06d}")
+        with ShardWriter(root, names[-1]) as w:
+            for c in range(n):
+                w.add(f"src{s}_t0_c{c}", clip_frames(s, c, channels),
+                      {"source_id": f"src{s}", "source_path": "synthetic", "track": 0, "clip": c,
+                       "frame_indices": list(range(T)), "fps": 25.0, "label": s * 100 + c})
+    if manifest:
+        write_manifest(root, name="loader-test", config={"sizes": list(sizes)}, shard_splits={"train": names})
+    return names
+
+
+def all_keys(sizes=SIZES) -> list[str]:
+    return [f"src{s}_t0_c{c}" for s, n in enumerate(sizes) for c in range(n)]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    write_dataset(root)
+    return root
+
+
+def run_ranks(data, world=2, **kw) -> list[list[dict]]:
+    """Batches of each simulated rank, for one epoch."""
+    out = []
+    for rank in range(world):
+        loader = make_loader(data, rank=rank, world_size=world, **kw)
+        loader.set_epoch(kw.pop("epoch", 0))
+        batches = list(loader)
+        assert len(batches) == len(loader)
+        out.append(batches)
+    return out
+
+
+@pytest.mark.parametrize("resampled", [True, False])
+def test_every_rank_yields_the_same_number_of_batches(dataset, resampled):
+    ranks = run_ranks(dataset, batch_size=2, n_frames=4, num_workers=2, resampled=resampled)
+    assert len(ranks[0]) == len(ranks[1]) > 0
+    keys = [k for batches in ranks for b in batches for k in b["key"]]
+    if resampled:
+        # 21 samples / (2 ranks x 2 per batch) = 6 batches per rank, all full
+        assert len(ranks[0]) == 6 and all(len(b["key"]) == 2 for r in ranks for b in r)
+        assert set(keys) <= set(all_keys())
+    else:
+        # exact: every sample exactly once across ranks, only tail batches smaller
+        assert Counter(keys) == Counter(all_keys())
+        assert all(1 <= len(b["key"]) <= 2 for r in ranks for b in r)
+
+
+def test_exact_epoch_covers_every_sample_with_three_ranks_and_no_workers(dataset):
+    ranks = run_ranks(dataset, world=3, batch_size=3, n_frames=2, resampled=False)
+    assert len({len(r) for r in ranks}) == 1
+    assert Counter(k for r in ranks for b in r for k in b["key"]) == Counter(all_keys())
+
+
+def test_batch_sizes_are_full_first_and_never_empty():
+    assert batch_sizes(7, 4, 2) == [2, 2, 2, 1]
+    assert batch_sizes(4, 4, 2) == [1, 1, 1, 1]
+    assert batch_sizes(6, 4, 2) == [2, 2, 1, 1]
+    assert sum(batch_sizes(101, 9, 16)) == 101
+
+
+def epoch_batches(loader, epoch, skip=0):
+    loader.set_epoch(epoch, skip_batches=skip)
+    return [(b["key"], b["frame_idx"].tolist(), b["frames"]) for b in loader]
+
+
+def same(a, b) -> bool:
+    return len(a) == len(b) and all(ka == kb and ia == ib and torch.equal(fa, fb) for (ka, ia, fa), (kb, ib, fb) in zip(a, b))
+
+
+@pytest.mark.parametrize("resampled", [True, False])
+def test_same_seed_and_epoch_give_same_batches_and_resume_is_exact(dataset, resampled):
+    kw = dict(batch_size=2, n_frames=3, num_workers=2, resampled=resampled, shuffle_buffer=8, seed=3,
+              rank=1, world_size=2)
+    loader = make_loader(dataset, **kw)
+    full = epoch_batches(loader, 1)
+    assert same(full, epoch_batches(make_loader(dataset, **kw), 1))  # a fresh loader: same batches
+    assert same(full, epoch_batches(loader, 1))  # persistent workers re-read the epoch
+    assert [k for k, _, _ in epoch_batches(loader, 2)] != [k for k, _, _ in full]
+    for skip in (1, 3, len(loader)):
+        assert same(epoch_batches(loader, 1, skip), full[skip:])
+    with pytest.raises(ValueError, match="skip_batches"):
+        loader.set_epoch(0, skip_batches=len(loader) + 1)
+
+
+def test_different_seed_gives_different_order(dataset):
+    a = make_loader(dataset, batch_size=2, num_workers=0, seed=0, n_frames=2)
+    b = make_loader(dataset, batch_size=2, num_workers=0, seed=1, n_frames=2)
+    assert [x["key"] for x in a] != [x["key"] for x in b]
+
+
+def decoded_index(batch) -> np.ndarray:
+    """The frame position each drawn frame came from, read back from its pixel (0, 0)."""
+    return (batch["frames"][:, :, 0, 0, 0].numpy() * 255).round().astype(int) // 10
+
+
+def test_window_frames_are_contiguous_and_inside_the_clip(dataset):
+    for batch in make_loader(dataset, batch_size=4, sampler="window", n_frames=5, resampled=False):
+        idx = batch["frame_idx"].numpy()
+        assert batch["frames"].dtype == torch.float32 and batch["frame_idx"].dtype == torch.long
+        assert batch["frames"].shape[1:] == (5, 3, 8, 8)
+        assert 0.0 <= batch["frames"].min() and batch["frames"].max() <= 1.0
+        assert (np.diff(idx, axis=1) == 1).all() and idx.min() >= 0 and idx.max() < T
+        np.testing.assert_array_equal(decoded_index(batch), idx)
+        clips = (batch["frames"][:, :, 0, 4, 4].numpy() * 255).round().astype(int)
+        assert (clips == np.array([m["clip"] for m in batch["meta"]])[:, None]).all()
+    starts = {int(i) for b in make_loader(dataset, batch_size=4, n_frames=5, random=False, resampled=False)
+              for i in b["frame_idx"][:, 0]}
+    assert starts == {0}
+
+
+def test_frameset_frames_are_distinct_and_sorted_when_asked(dataset):
+    rows_in_order = {}
+    for sorted_frames in (True, False):
+        loader = make_loader(dataset, batch_size=4, sampler="frameset", n_frames=6, sorted_frames=sorted_frames,
+                             resampled=False)
+        rows_in_order[sorted_frames] = []
+        for batch in loader:
+            idx = batch["frame_idx"].numpy()
+            np.testing.assert_array_equal(decoded_index(batch), idx)
+            assert all(len(set(row)) == 6 for row in idx.tolist()) and idx.min() >= 0 and idx.max() < T
+            rows_in_order[sorted_frames] += (np.diff(idx, axis=1) > 0).all(axis=1).tolist()
+    assert all(rows_in_order[True])
+    assert not all(rows_in_order[False])  # 21 random 6-of-10 orders: a sorted one has odds 1/720
+    idx = next(iter(make_loader(dataset, batch_size=2, sampler="frameset", n_frames=4, random=False)))["frame_idx"]
+    assert idx.tolist() == [[0, 3, 6, 9]] * 2
+
+
+def test_grayscale_and_uint8(tmp_path):
+    write_dataset(tmp_path, sizes=(4,), channels=1)
+    batch = next(iter(make_loader(tmp_path, batch_size=4, n_frames=2, as_uint8=True)))
+    assert batch["frames"].dtype == torch.uint8 and batch["frames"].shape == (4, 2, 1, 8, 8)
+
+
+def test_clip_shorter_than_the_sampler_is_a_bad_sample(dataset, caplog):
+    with pytest.raises(ShardError, match=r"train-00000\d\.tar: sample src\d_t0_c\d+: clip has 10 frames"):
+        list(make_loader(dataset, batch_size=2, n_frames=11, strict=True))
+
+
+def truncate(path, keep: float):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def drop_member(path, member: str):
+    """Rewrite a shard without one member (a sample missing its json)."""
+    with tarfile.open(path) as tar:
+        kept = [(i, tar.extractfile(i).read()) for i in tar.getmembers() if i.name != member]
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+        for info, data in kept:
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def broken(tmp_path):
+    """A dataset whose shard 1 is cut in the middle and whose shard 4 lacks one sample's json."""
+    write_dataset(tmp_path)
+    truncate(tmp_path / "train-000001.tar", 0.5)
+    drop_member(tmp_path / "train-000004.tar", "src4_t0_c2.json")
+    return tmp_path
+
+
+@pytest.mark.parametrize("resampled", [True, False])
+def test_bad_data_is_logged_counted_and_skipped(broken, caplog, resampled):
+    caplog.set_level(logging.WARNING, logger="shards.loader")
+    # resampled: enough draws (100 batches) that both broken shards are surely read
+    loader = make_loader(broken, batch_size=2, n_frames=2, resampled=resampled, shuffle_buffer=0,
+                         epoch_samples=200 if resampled else None)
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    keys = {k for b in batches for k in b["key"]}
+    assert "src4_t0_c2" not in keys
+    assert loader.problems["bad_sample"] >= 1 and loader.problems["bad_tar"] >= 1
+    text = caplog.text
+    assert "train-000004.tar: sample src4_t0_c2: member json is missing" in text
+    assert "train-000001.tar: unreadable at sample src1_t0_c" in text
+    if not resampled:
+        # every readable sample once; the lost ones are made up by repeats so the batch count holds
+        readable = set(all_keys()) - {"src4_t0_c2"} - {f"src1_t0_c{c}" for c in range(3, 7)}
+        assert readable <= keys and loader.problems["padded"] == 1
+
+
+def test_bad_data_in_workers_is_counted_by_the_loader(broken):
+    loader = make_loader(broken, batch_size=2, n_frames=2, num_workers=2, resampled=False, shuffle_buffer=0)
+    assert len(list(loader)) == len(loader) and loader.problems["bad_sample"] + loader.problems["bad_tar"] >= 2
+
+
+def test_strict_mode_raises_naming_shard_and_key(broken):
+    with pytest.raises(ShardError, match=r"train-000001\.tar: unreadable at sample src1_t0_c\d"):
+        list(make_loader(str(broken / "train-000001.tar"), batch_size=2, epoch_samples=4, strict=True))
+    with pytest.raises(ShardError, match=r"train-000004\.tar: sample src4_t0_c2: member json is missing"):
+        list(make_loader(str(broken / "train-000004.tar"), batch_size=2, epoch_samples=6, strict=True))
+
+
+def test_nonexistent_paths_fail_at_make_loader(tmp_path, dataset):
+    missing = tmp_path / "nope-000000.tar"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        make_loader(str(missing), epoch_samples=10)
+    with pytest.raises(FileNotFoundError, match="train-000009"):
+        make_loader(str(dataset / "train-{000000..000009}.tar"), epoch_samples=10)
+    with pytest.raises(ValueError, match="manifest.json"):
+        make_loader(tmp_path)  # a directory that is not a dataset
+    with pytest.raises(ValueError, match="split 'val' has no shards"):
+        make_loader(dataset, split="val")
+
+
+def test_exact_mode_with_too_few_shards_is_a_clear_error(dataset):
+    with pytest.raises(ValueError, match=r"5 non-empty shards < 2 ranks x 4 workers = 8 slots"):
+        make_loader(dataset, resampled=False, num_workers=4, rank=0, world_size=2)
+    with pytest.raises(ValueError, match="epoch_samples"):
+        make_loader(str(dataset / "train-000000.tar"))  # resampled URLs without a count
+
+
+def test_brace_pattern_pipe_url_and_manifest_dir_read_the_same_samples(dataset):
+    pattern = str(dataset / "train-{000000..000004}.tar")
+    urls = [f"pipe:cat {dataset / f'train-{i:06d}.tar'}" for i in range(5)]
+    seen = []
+    for data in (dataset, pattern, urls):
+        loader = make_loader(data, batch_size=3, n_frames=2, resampled=False, shuffle_buffer=0)
+        seen.append(sorted(k for b in loader for k in b["key"]))
+    assert seen[0] == seen[1] == seen[2] == sorted(all_keys())
+
+
+def test_url_list_without_manifest_counts_headers(tmp_path):
+    write_dataset(tmp_path, manifest=False)
+    for stats in tmp_path.glob("*.stats.json"):
+        stats.unlink()  # no sidecar either: the loader scans the tar headers
+    loader = make_loader(str(tmp_path / "train-{000000..000004}.tar"), batch_size=2, resampled=False,
+                         rank=0, world_size=2)
+    other = make_loader(str(tmp_path / "train-{000000..000004}.tar"), batch_size=2, resampled=False,
+                        rank=1, world_size=2)
+    assert len(loader) == len(other)
+    assert Counter(k for l in (loader, other) for b in l for k in b["key"]) == Counter(all_keys())
