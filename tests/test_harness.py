@@ -1,0 +1,227 @@
+"""The training harness in one process: config resolution and its errors, checkpoints (atomic, keep-last-K,
+weights_only), RNG round trips, and exact resume of DrNet's `tiny` preset on tiny shards written here."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shards import ShardWriter, make_key, shard_name, write_manifest
+from trainers import checkpoint as ckpt
+from trainers import harness
+from trainers.train import main as train_main
+
+# DrNet's tiny preset, made smaller still: 4 clips a batch, 6-frame windows of 32x32 clips
+TINY = ["--preset", "tiny", "batch_size=4", "max_step=6"]
+
+
+def make_dataset(root: Path, train_shards: int = 2, clips: int = 12, frames: int = 8, size: int = 32) -> Path:
+    """A dataset of squares moving across 32x32 frames: train_shards x clips training clips, one val shard."""
+    rng = np.random.default_rng(0)
+    splits = {"train": [shard_name("train", i) for i in range(train_shards)], "val": [shard_name("val", 0)]}
+    for split, names in splits.items():
+        for name in names:
+            with ShardWriter(root, name) as w:
+                for c in range(clips):
+                    sid = f"{name.replace('-', '')}v{c}"
+                    w.add(make_key(sid, 0, 0), moving_square(rng, frames, size),
+                          {"source_id": sid, "source_path": "synthetic", "track": 0, "clip": 0,
+                           "frame_indices": list(range(frames)), "fps": 10})
+    write_manifest(root, name="harness-test", config={"frames": frames, "size": size}, shard_splits=splits)
+    return root
+
+
+def moving_square(rng, frames: int, size: int) -> np.ndarray:
+    clip = np.zeros((frames, size, size, 3), np.uint8)
+    (x, y), (vx, vy), colour = rng.integers(0, size - 8, 2), rng.integers(-3, 4, 2), rng.integers(64, 256, 3)
+    for t in range(frames):
+        clip[t, y:y + 8, x:x + 8] = colour
+        x, y = int(np.clip(x + vx, 0, size - 8)), int(np.clip(y + vy, 0, size - 8))
+    return clip
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def train_losses(run_dir: Path) -> dict[int, dict]:
+    """step -> the logged training losses (speed figures dropped: they legitimately differ)."""
+    drop = {"steps_per_s", "samples_per_s"}
+    return {r["step"]: {k: v for k, v in r.items() if k not in drop}
+            for r in read_jsonl(run_dir / "metrics.jsonl") if "eval" not in r}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+# ---- config resolution ---------------------------------------------------------------------------------------
+
+@dataclass
+class Cfg:
+    lr: float = 0.1
+    steps: int = 10
+    amp: bool = False
+    name: str = "x"
+    dims: tuple[int, ...] = (1, 2)
+    size: tuple[int, int] = (4, 4)
+    maybe: int | None = None
+
+
+def test_overrides_are_parsed_as_the_dataclass_field_types():
+    got = harness.parse_overrides(Cfg, ["lr=1e-3", "steps=7", "amp=true", "name=abc", "dims=3,4,5",
+                                        "size=(8, 9)", "maybe=none"])
+    assert got == {"lr": 1e-3, "steps": 7, "amp": True, "name": "abc", "dims": (3, 4, 5), "size": (8, 9), "maybe": None}
+    assert harness.parse_overrides(Cfg, ["maybe=3"]) == {"maybe": 3}
+    assert Cfg(**got).dims == (3, 4, 5)
+
+
+@pytest.mark.parametrize("item, words", [
+    ("nope=1", ["unknown config key 'nope'", "valid keys: lr, steps, amp, name, dims, size, maybe"]),
+    ("steps=1.5", ["bad value for steps", "an integer"]),
+    ("amp=maybe", ["bad value for amp", "boolean"]),
+    ("size=1,2,3", ["bad value for size", "2 comma-separated values"]),
+    ("lr", ["expected key=value", "valid keys"]),
+])
+def test_bad_overrides_name_the_key_and_the_valid_ones(item, words):
+    with pytest.raises(ValueError) as e:
+        harness.parse_overrides(Cfg, [item])
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_preset_then_overrides_on_top_of_the_paper_defaults():
+    from trainers.models import drnet
+    cfg = harness.build_config(drnet, "drnet", "tiny", ["nf=8", "beta=0"])
+    assert (cfg.image_size, cfg.nf, cfg.beta, cfg.batch_size) == (32, 8, 0.0, drnet.PRESETS["tiny"]["batch_size"])
+    assert isinstance(cfg.beta, float)
+    assert harness.build_config(drnet, "drnet", None, []) == drnet.Config()
+    with pytest.raises(ValueError, match="unknown preset 'nope' for drnet; presets: .*tiny"):
+        harness.build_config(drnet, "drnet", "nope", [])
+
+
+def test_cli_errors_are_clear_and_exit_2(tmp_path, data, capsys):
+    cases = [
+        (["nomodel", "--data", str(data)], "unknown model 'nomodel'; registered models: drnet"),
+        (["drnet", "--data", str(tmp_path / "missing")], f"--data {tmp_path / 'missing'}: no such file or directory"),
+        (["drnet", "--data", str(data), "--preset", "huge"], "unknown preset 'huge' for drnet"),
+        (["drnet", "--data", str(data), "widht=3"], "unknown config key 'widht'"),
+        (["drnet", "--data", str(data), "nf=wide"], "bad value for nf in 'nf=wide': expected an integer"),
+        (["drnet", "--data", str(data), "image_size=48"], "image_size must be a power of two"),
+        (["drnet", "--data", str(tmp_path)], "manifest.json"),  # an empty directory is not a dataset
+        (["drnet"], "--data is required"),
+        (["drnet", "--resume", str(tmp_path)], "no config.json"),
+    ]
+    for argv, message in cases:
+        rc = train_main(argv + ["--run-dir", str(tmp_path / "run"), "--no-progress", "--workers", "0"])
+        err = capsys.readouterr().err
+        assert rc == 2, (argv, err)
+        assert message in err, (argv, err)
+        assert "Traceback" not in err
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------------
+
+def test_rng_state_round_trip_restores_every_stream():
+    gen = torch.Generator().manual_seed(5)
+    harness.seed_all(3)
+    random.random(), np.random.rand(), np.random.randn(), torch.rand(1), torch.rand(1, generator=gen)
+    state = ckpt.rng_state(gen)
+    draws = (random.random(), np.random.rand(), np.random.randn(), torch.rand(3), torch.rand(3, generator=gen))
+    harness.seed_all(99)
+    gen.manual_seed(99)
+    ckpt.set_rng_state(state, gen)
+    again = (random.random(), np.random.rand(), np.random.randn(), torch.rand(3), torch.rand(3, generator=gen))
+    assert draws[:3] == again[:3]
+    assert torch.equal(draws[3], again[3]) and torch.equal(draws[4], again[4])
+
+
+def test_isolated_rng_leaves_the_training_streams_untouched():
+    harness.seed_all(1)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    harness.seed_all(1)
+    with harness.isolated_rng():
+        random.random(), np.random.rand(100), torch.rand(100)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def save_dummy(run_dir: Path, step: int, keep: int) -> Path:
+    tmp = ckpt.begin(run_dir, step)
+    ckpt.write_rng(tmp, 0, ckpt.rng_state())
+    ckpt.write_state(tmp, {"step": step, "model": {"w": torch.full((2,), float(step))}})
+    return ckpt.commit(run_dir, step, keep)
+
+
+def test_checkpoints_are_atomic_keep_the_last_k_and_load_weights_only(tmp_path):
+    for step in (10, 20, 30, 40):
+        save_dummy(tmp_path, step, keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-00000030", "step-00000040"]
+    # a crash while writing step 50 leaves a .tmp directory: never taken for a checkpoint
+    tmp = ckpt.begin(tmp_path, 50)
+    ckpt.write_state(tmp, {"step": 50, "model": {}})
+    assert ckpt.latest(tmp_path).name == "step-00000040"
+    state = ckpt.load_state(ckpt.latest(tmp_path))
+    assert state["step"] == 40 and torch.equal(state["model"]["w"], torch.full((2,), 40.0))
+    # the next save of that step clears the crashed attempt
+    save_dummy(tmp_path, 50, keep=2)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000040", "step-00000050"]
+    with pytest.raises(FileNotFoundError, match="no RNG state for rank 1"):
+        ckpt.load_rng(ckpt.latest(tmp_path), 1)
+
+
+def test_make_grid_tiles_images_with_padding():
+    imgs = torch.stack([torch.full((1, 4, 5), v) for v in (0.0, 0.5, 1.0)])
+    grid = harness.make_grid(imgs, nrow=2, pad=1)
+    assert grid.shape == (3, 2 * 5 + 1, 2 * 6 + 1)
+    assert torch.all(grid[:, 1:5, 1:6] == 0.0) and torch.all(grid[:, 1:5, 7:12] == 0.5)
+    assert torch.all(grid[:, 6:10, 1:6] == 1.0) and torch.all(grid[:, 6:10, 7:12] == 1.0)  # last cell: padding
+
+
+# ---- training end to end (DrNet tiny) ------------------------------------------------------------------------
+
+def run_train(run_dir: Path, data: Path, *extra: str) -> None:
+    argv = ["drnet", "--data", str(data), "--run-dir", str(run_dir), "--workers", "0", "--log-every", "1",
+            "--sample-every", "0", "--no-progress", *extra]
+    assert train_main(argv) == 0
+
+
+def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
+    # 24 training clips / batch 4 = 6 batches an epoch: stop mid-epoch 1 at step 8, finish at 14
+    run_train(tmp_path / "full", data, *TINY, "--steps", "14", "--ckpt-every", "4")
+    run_train(tmp_path / "cut", data, *TINY, "--steps", "8", "--ckpt-every", "4")
+    assert train_main(["drnet", "--resume", str(tmp_path / "cut"), "--steps", "14", "--no-progress"]) == 0
+    full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
+    assert sorted(full) == sorted(cut) == list(range(1, 15))
+    assert [r["epoch"] for r in full.values()] == [0] * 5 + [1] * 6 + [2] * 3
+    for step in full:
+        assert full[step] == cut[step], step
+    assert full[1]["loss"] != full[14]["loss"]  # it did train
+    a = ckpt.load_state(ckpt.latest(tmp_path / "full"))
+    b = ckpt.load_state(ckpt.latest(tmp_path / "cut"))
+    assert a["step"] == b["step"] == 14 and (a["epoch"], a["batch_in_epoch"]) == (2, 2)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "6", "--ckpt-every", "2", "--keep", "2", "--sample-every", "3",
+              "--seed", "7", "nf=8")
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "drnet" and config["preset"] == "tiny" and config["seed"] == 7
+    assert config["config"]["nf"] == 8 and config["config"]["batch_size"] == 4
+    assert config["loader"]["n_frames"] == 6 and config["loader"]["batch_size"] == 4 and config["world_size"] == 1
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-00000004", "step-00000006"]
+    state = torch.load(run / "checkpoints" / "step-00000006" / "state.pt", weights_only=True)
+    assert set(state["optimizers"]) == {"main", "disc"} and state["step"] == 6
+    torch.load(run / "checkpoints" / "step-00000006" / "rng-rank0.pt", weights_only=True)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["analogy-00000003.png", "analogy-00000006.png"]
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    # resuming with a different seed is refused (it could not continue the same trajectory)
+    assert train_main(["drnet", "--resume", str(run), "--seed", "8", "--no-progress"]) == 2

@@ -1,0 +1,92 @@
+"""`vidshard eval MODEL RUN_DIR --data DATA`: evaluate a trained run with its model's evaluate().
+
+Loads RUN_DIR/config.json (the resolved Config the run trained with) and the latest checkpoint (or
+--checkpoint) with torch.load(weights_only=True), then calls `evaluate(model, cfg, data, out_dir)` of the
+model module, which writes out_dir/eval.json and its images. Prints the metrics as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from trainers import checkpoint as ckpt
+from trainers import harness
+from trainers.models import REGISTRY, load_model_module
+
+EXAMPLES = """examples:
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidshard eval", description=__doc__.split("\n")[0], epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help=f"registered model: {', '.join(sorted(REGISTRY))}")
+    p.add_argument("run_dir", help="a run directory written by `vidshard train`")
+    p.add_argument("--data", help="dataset dir or shard URLs to evaluate on (default: the run's data)")
+    p.add_argument("--checkpoint", help="checkpoint directory name under RUN_DIR/checkpoints, or a path "
+                   "(default: the latest)")
+    p.add_argument("--out", help="output directory (default: RUN_DIR/eval/step-XXXXXXXX)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the evaluation's own randomness (default 0)")
+    return p
+
+
+def find_checkpoint(run_dir: Path, name: str | None) -> Path:
+    if name is None:
+        path = ckpt.latest(run_dir)
+        if path is None:
+            raise FileNotFoundError(f"{run_dir}: no complete checkpoint under {ckpt.checkpoints_root(run_dir)}")
+        return path
+    for path in (Path(name), ckpt.checkpoints_root(run_dir) / name):
+        if (path / ckpt.STATE).is_file():
+            return path
+    raise FileNotFoundError(f"--checkpoint {name}: not a checkpoint (no {ckpt.STATE}) in {run_dir} or as a path")
+
+
+def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None, device="cpu"):
+    """(module, cfg, model with the checkpoint's weights, run config dict, checkpoint path)."""
+    run_dir = Path(run_dir)
+    module = load_model_module(model_name)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no config.json (not a run directory of `vidshard train`)")
+    run = json.loads(config_path.read_text())
+    if run["model"] != model_name:
+        raise ValueError(f"{run_dir} trains {run['model']!r}, not {model_name!r}")
+    cfg = harness.config_from_dict(module, run["config"])
+    path = find_checkpoint(run_dir, checkpoint)
+    state = ckpt.load_state(path, map_location=device)
+    model = module.Model(cfg).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return module, cfg, model, run, path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        device = harness.pick_device(args.device, 0)
+        harness.seed_all(args.seed)
+        module, cfg, model, run, path = load_run(args.model, args.run_dir, args.checkpoint, device)
+        data = args.data or run["data"]
+        from trainers.train import check_data
+        check_data(data)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        print(f"vidshard eval: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng(devices=[]):
+        result = module.evaluate(model, cfg, data, str(out))
+    print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""The DDP harness: process group, seeding, the `ctx` a model trains through, config resolution, image grids.
+
+One process (`vidshard train ...`) or one per GPU/CPU slot (`torchrun --nproc_per_node N -m trainers.train`)
+run the same code; torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) picks
+the mode. Models do their own alternating updates, so instead of wrapping them in DistributedDataParallel
+the harness hands them `ctx.step(optimizer, loss)`, which all-reduces exactly that optimizer's gradients
+(one flat buffer) before stepping. Every rank starts from identical weights and BatchNorm buffers are
+averaged after each step, so all ranks hold bit-identical models throughout (tests/test_ddp.py checks it).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import random
+import types
+import typing
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+# ---- process group ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def dist_env() -> Dist:
+    """What torchrun (or torch.distributed.run) put in the environment; a plain run is rank 0 of 1."""
+    return Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def pick_device(requested: str | None, local_rank: int) -> torch.device:
+    if requested in (None, "auto"):
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
+        device = torch.device("cuda", local_rank if requested == "cuda" else torch.device(requested).index)
+        torch.cuda.set_device(device)
+        return device
+    if requested != "cpu":
+        raise ValueError(f"--device {requested!r}: expected cpu, cuda or cuda:N")
+    return torch.device("cpu")
+
+
+def init_process_group(env: Dist, device: torch.device) -> None:
+    """nccl between GPUs, gloo between CPU processes; rendezvous from MASTER_ADDR/MASTER_PORT (env://)."""
+    if env.world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, rank=env.rank, world_size=env.world_size,
+                                device_id=device if device.type == "cuda" else None)
+
+
+def destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_object(obj, src: int = 0):
+    """Rank src's value on every rank (used for the run directory name, which has a timestamp)."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+# ---- seeding ------------------------------------------------------------------------------------------------
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The data/augmentation seed of a rank: model init uses `seed` on every rank, then each rank draws
+    from its own stream so ranks do not apply the same random offsets to different batches."""
+    return (seed + 1_000_003 * (rank + 1)) % 2**63
+
+
+@contextlib.contextmanager
+def isolated_rng():
+    """Run a block without touching the training RNG streams (CPU torch, numpy, python).
+
+    Data loading and evaluation go through this, so that where an iterator is created or how many batches
+    it prefetches never changes what the model draws: resuming mid-epoch then gives the same losses.
+    """
+    torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(torch_state)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+# ---- the context a model trains through ---------------------------------------------------------------------
+
+class Context:
+    """What a model's training_step sees: device, rank, autocast, gradient all-reduce, a per-rank generator.
+
+    `generator` is a CPU torch.Generator seeded per rank (draw indices/offsets on CPU with it, then move);
+    its state is checkpointed with the other RNGs.
+    """
+
+    def __init__(self, device: torch.device, env: Dist, seed: int, amp: bool = False):
+        self.device = device
+        self.rank, self.world_size, self.local_rank = env.rank, env.world_size, env.local_rank
+        self.amp = amp and device.type == "cuda"
+        self.generator = torch.Generator().manual_seed(rank_seed(seed, env.rank) + 1)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self):
+        """bf16 autocast on CUDA when --amp is on; a no-op on CPU (CPU bf16 is slower and changes results)."""
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """zero_grad, backward, mean-all-reduce this optimizer's gradients across ranks, optimizer.step().
+
+        Only this optimizer's parameters are reduced: a model that steps its discriminator and its
+        generator separately pays for each all-reduce once. A parameter whose grad is None (unused in this
+        loss) is skipped on every rank alike, since every rank runs the same code.
+        """
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.distributed:
+            grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            self._all_reduce_mean_flat(grads)
+        optimizer.step()
+
+    def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        """In place: the mean of `tensor` over ranks (identity when not distributed). Returns it."""
+        if self.distributed:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            tensor.div_(self.world_size)
+        return tensor
+
+    def _all_reduce_mean_flat(self, tensors: list[torch.Tensor]) -> None:
+        """One collective for many tensors: flatten per dtype, reduce, copy back."""
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for t in tensors:
+            by_dtype.setdefault(t.dtype, []).append(t)
+        for group in by_dtype.values():
+            flat = torch.cat([t.reshape(-1) for t in group])
+            self.all_reduce_mean(flat)
+            offset = 0
+            for t in group:
+                t.copy_(flat[offset:offset + t.numel()].view_as(t))
+                offset += t.numel()
+
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Average floating-point buffers (BatchNorm running stats) so every rank holds the same ones."""
+        if self.distributed:
+            self._all_reduce_mean_flat([b for b in module.buffers() if b.is_floating_point()])
+
+    def broadcast_module(self, module: torch.nn.Module) -> None:
+        """Rank 0's parameters and buffers on every rank (init is seeded identically; this makes it certain)."""
+        if self.distributed:
+            for t in list(module.parameters()) + list(module.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Logged losses averaged over ranks (every rank must call this at the same steps)."""
+        if not self.distributed or not metrics:
+            return dict(metrics)
+        keys = sorted(metrics)
+        # on the model's device: gloo reduces CPU tensors, nccl only GPU ones
+        t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=self.device)
+        self.all_reduce_mean(t)
+        return dict(zip(keys, t.tolist()))
+
+
+def state_hash(module: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer (names, dtypes, shapes, bytes): equal iff the models are equal."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+# ---- config: dataclass defaults <- preset <- key=value ------------------------------------------------------
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+def presets_of(module, model_name: str) -> dict[str, dict]:
+    """The module's PRESETS plus trainers/presets/<model>_<preset>.yaml files (YAML wins on a clash)."""
+    found = {name: dict(values) for name, values in getattr(module, "PRESETS", {}).items()}
+    if PRESET_DIR.is_dir():
+        import yaml
+        for path in sorted(PRESET_DIR.glob(f"{model_name}_*.yaml")):
+            with open(path) as f:
+                values = yaml.safe_load(f) or {}
+            if not isinstance(values, dict):
+                raise ValueError(f"{path}: a preset must be a mapping of Config fields to values")
+            found[path.stem[len(model_name) + 1:]] = values
+    return found
+
+
+def config_fields(cfg_cls) -> dict[str, typing.Any]:
+    """Field name -> resolved type (handles `from __future__ import annotations`)."""
+    hints = typing.get_type_hints(cfg_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cfg_cls)}
+
+
+def parse_value(text: str, tp):
+    """Parse a command-line string as the dataclass field type `tp` (int, float, bool, str, tuples,
+    lists, Optional, Literal); raises ValueError saying what was expected."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.strip().lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return parse_value(text, arg)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(" or ".join(errors))
+    if origin is typing.Literal:
+        for choice in args:
+            if str(choice) == text:
+                return choice
+        raise ValueError(f"one of {', '.join(map(str, args))}")
+    if origin in (tuple, list) or tp in (tuple, list):
+        items = [s.strip() for s in text.strip().strip("()[]").split(",") if s.strip()]
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item_types = [args[0]] * len(items)
+        elif origin is tuple and args:
+            if len(items) != len(args):
+                raise ValueError(f"{len(args)} comma-separated values")
+            item_types = list(args)
+        else:
+            item_types = [args[0] if args else str] * len(items)
+        values = [parse_value(s, t) for s, t in zip(items, item_types)]
+        return tuple(values) if (origin or tp) is tuple else values
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("a boolean (true/false)")
+    if tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            raise ValueError(f"{'an integer' if tp is int else 'a number'}, got {text!r}") from None
+    if tp is str:
+        return text
+    raise ValueError(f"a value of type {tp} (not settable from the command line)")
+
+
+def coerce_value(value, tp):
+    """A preset value (from Python or YAML) as the field type: ints for floats, lists for tuples."""
+    if isinstance(value, str) and tp is not str:
+        return parse_value(value, tp)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(tp) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def parse_overrides(cfg_cls, items: list[str]) -> dict:
+    """['lr=0.001', 'channels=1'] -> {'lr': 0.001, 'channels': 1}; errors name the key and the valid ones."""
+    fields = config_fields(cfg_cls)
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"bad override {item!r}: expected key=value (valid keys: {', '.join(fields)})")
+        if key not in fields:
+            raise ValueError(f"unknown config key {key!r} in {item!r}; valid keys: {', '.join(fields)}")
+        try:
+            out[key] = parse_value(text, fields[key])
+        except ValueError as e:
+            raise ValueError(f"bad value for {key} in {item!r}: expected {e}") from None
+    return out
+
+
+def build_config(module, model_name: str, preset: str | None, overrides: list[str]):
+    """Config defaults (the paper's), then the preset's overrides, then key=value from the command line."""
+    cfg_cls = module.Config
+    fields = config_fields(cfg_cls)
+    values = {}
+    if preset:
+        presets = presets_of(module, model_name)
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r} for {model_name}; presets: {', '.join(sorted(presets)) or '(none)'}")
+        for key, value in presets[preset].items():
+            if key not in fields:
+                raise ValueError(f"preset {model_name}/{preset} sets unknown key {key!r}; valid keys: {', '.join(fields)}")
+            values[key] = coerce_value(value, fields[key])
+    values.update(parse_overrides(cfg_cls, overrides))
+    return cfg_cls(**values)
+
+
+def config_from_dict(module, values: dict):
+    """Rebuild a Config from a saved config.json (lists back to tuples where the field is a tuple)."""
+    fields = config_fields(module.Config)
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        raise ValueError(f"saved config has keys this {module.__name__}.Config lacks: {', '.join(unknown)}")
+    return module.Config(**{k: coerce_value(v, fields[k]) for k, v in values.items()})
+
+
+# ---- image grids --------------------------------------------------------------------------------------------
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] -> one (3, H', W') image, `nrow` images a row, white padding (no torchvision)."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    if images.ndim != 4:
+        raise ValueError(f"image grid: expected (N, C, H, W), got shape {tuple(images.shape)}")
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    n, c, h, w = images.shape
+    ncol = min(nrow, n)
+    rows = (n + ncol - 1) // ncol
+    grid = torch.ones(c, rows * (h + pad) + pad, ncol * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+    return grid
+
+
+def save_png(grid: torch.Tensor, path: str | Path) -> None:
+    from PIL import Image
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(arr).save(path)

@@ -1,0 +1,27 @@
+"""The model registry: name -> module path. Adding a model is one new file here plus one line below.
+
+A model module follows the contract in docs/TRAINING.md: `Config` (a dataclass of paper defaults),
+`PRESETS`, `loader_kwargs(cfg)`, `Model(cfg)` with `optimizers()`, `training_step(batch, step, ctx)` and
+`sample(batch)`, and `evaluate(model, cfg, data, out_dir, **kw)`.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+REGISTRY: dict[str, str] = {
+    "drnet": "trainers.models.drnet",
+}
+
+REQUIRED = ("Config", "Model", "loader_kwargs", "evaluate")
+
+
+def load_model_module(name: str) -> ModuleType:
+    """Import a registered model module; unknown names raise listing what is registered."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(REGISTRY))}")
+    module = importlib.import_module(REGISTRY[name])
+    missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+    if missing:
+        raise TypeError(f"model module {REGISTRY[name]} lacks {', '.join(missing)} (see docs/TRAINING.md)")
+    return module
