@@ -28,6 +28,7 @@ from shards import ShardWriter, config_hash, iter_samples, resumable, write_mani
 from shards.writer import read_stats, shard_paths
 
 from pipelines.faces.config import FaceConfig
+from pipelines.faces.model import ModelError
 from pipelines import sources as S
 
 EXIT_OK = 0
@@ -254,15 +255,19 @@ def _faults(spec: str | None, kind: str) -> set[str]:
     return out
 
 
+def fault_marker(root: str, shard: str) -> Path:
+    """The file that makes 'crash-once' crash only once (left in place: the test checks it, then removes it)."""
+    return Path(tempfile.gettempdir()) / f"vidshard-fault-{hashlib.sha256((root + shard).encode()).hexdigest()[:16]}"
+
+
 def _maybe_crash(fault: str | None, shard: str, root: str) -> None:
     if shard in _faults(fault, "crash"):
         os._exit(1)
     if shard in _faults(fault, "crash-once"):
-        marker = Path(tempfile.gettempdir()) / f"vidshard-fault-{hashlib.sha256((root + shard).encode()).hexdigest()[:16]}"
+        marker = fault_marker(root, shard)
         if not marker.exists():
             marker.touch()
             os._exit(1)  # a worker dying mid-task, as a segfault or the OOM killer would
-        marker.unlink(missing_ok=True)
 
 
 def _load(processor: str):
@@ -494,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     except S.SourceError as e:
         print(f"vidshard prepare: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except ModelError as e:
+        print(f"vidshard prepare: {e}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
