@@ -1,0 +1,105 @@
+"""Face-tracking benchmark: accuracy and jitter on OTB "Girl", and per-video speed of process_video.
+
+Prints a table and writes bench/results/tracking.json. Not a test (it sweeps settings and times things).
+
+    .venv/bin/python bench/tracking.py                      # everything (~1 minute on 2 busy cores)
+    .venv/bin/python bench/tracking.py --no-videos          # tracking quality only
+    .venv/bin/python bench/tracking.py --smooth 0 0.5 1 2 4 # other smoothing strengths
+
+Definitions (pipelines/faces/evaluate.py): lengths are in units of the ground-truth box size; centre
+error = mean centre distance to the annotated head; "debiased" first removes each track's median
+face-vs-head offset; jitter = mean |second difference| of (centre x, centre y, size) over consecutive
+frames. Smoothed figures are taken on the frames (and triples) that had a raw detection; "_all" also
+counts frames the splines filled.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.faces.config import FaceConfig  # noqa: E402
+from pipelines.faces.evaluate import OTB_CONFIG, evaluate_sequence  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+VIDEOS = [("talking_head_man.mp4", "short"), ("head_turns_glasses.mp4", "short"),
+          ("foreman_face_leaves.mp4", "short"), ("crowd_1080p.mp4", "full")]
+KEYS = ("centre_error_raw", "centre_error_smoothed", "centre_error_debiased_raw", "centre_error_debiased_smoothed",
+        "jitter_raw", "jitter_smoothed", "jitter_smoothed_all", "detected_frames", "covered_frames")
+
+
+def quality(seq: Path, smooths: list[float]) -> list[dict]:
+    rows = []
+    dets = None
+    for every in (1, 2):
+        base = replace(OTB_CONFIG, detect_every=every)
+        for s in smooths:
+            # detections do not depend on smoothing: detect once per detect_every
+            m, dets_k = evaluate_sequence(seq, replace(base, smooth=s),
+                                          detections=None if dets is None else [d for d in dets if d[0] % every == 0])
+            dets = dets if dets is not None else dets_k
+            rows.append({"detect_every": every, "smooth": s, **{k: m[k] for k in KEYS},
+                         "jitter_groundtruth": m["jitter_groundtruth"]})
+    return rows
+
+
+def speed(videos_dir: Path) -> list[dict]:
+    from pipelines.faces.video import process_video
+    rows = []
+    for name, detector in VIDEOS:
+        stats = {}
+        t0, c0 = time.perf_counter(), time.process_time()
+        n = sum(1 for _ in process_video(videos_dir / name, "bench", FaceConfig(detector=detector), stats=stats))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows.append({"video": name, "detector": detector, "frames": stats["frames"],
+                     "size": f"{stats['width']}x{stats['height']}", "tracks": stats["tracks"], "clips": n,
+                     "seconds": round(dt, 2), "cpu_seconds": round(cpu, 2), "frames_per_s": round(stats["frames"] / dt, 1),
+                     "pass1_s": stats["detect_s"]})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DATA, help=f"shared data root (default {DATA})")
+    p.add_argument("--smooth", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0, 4.0],
+                   help="smoothing strengths to sweep (default: 0 0.5 1 1.5 2 4; 0 = no smoothing)")
+    p.add_argument("--no-videos", action="store_true", help="skip the per-video speed runs")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tracking.json")
+    args = p.parse_args(argv)
+    seq = args.data / "tracking" / "otb_girl"
+    if not seq.is_dir():
+        print(f"bench/tracking.py: {seq} is missing (see ../shared/data/SOURCES.md)", file=sys.stderr)
+        return 2
+    rows = quality(seq, args.smooth)
+    print(f"OTB Girl ({rows[0]['detected_frames']} of 500 frames detected at detect_every=1); lengths in box sizes")
+    print(f"{'every':>5} {'smooth':>6} {'err raw':>8} {'err sm':>8} {'deb raw':>8} {'deb sm':>8} "
+          f"{'jit raw':>8} {'jit sm':>8} {'ratio':>6} {'jit all':>8}")
+    for r in rows:
+        jr = r["jitter_raw"]
+        ratio = r["jitter_smoothed"] / jr if jr == jr and jr > 0 else float("nan")
+        print(f"{r['detect_every']:>5} {r['smooth']:>6.2f} {r['centre_error_raw']:>8.4f} {r['centre_error_smoothed']:>8.4f} "
+              f"{r['centre_error_debiased_raw']:>8.4f} {r['centre_error_debiased_smoothed']:>8.4f} "
+              f"{jr:>8.4f} {r['jitter_smoothed']:>8.4f} {ratio:>6.3f} {r['jitter_smoothed_all']:>8.4f}")
+    print(f"ground-truth annotation jitter: {rows[0]['jitter_groundtruth']:.4f}")
+    result = {"otb_girl": rows, "config": OTB_CONFIG.to_dict(),
+              "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}}
+    if not args.no_videos:
+        result["videos"] = speed(args.data / "videos")
+        for v in result["videos"]:
+            print(f"{v['video']:<26} {v['detector']:<5} {v['size']:>9} {v['frames']:>4} frames {v['tracks']} tracks "
+                  f"{v['clips']:>2} clips {v['seconds']:>6.2f} s ({v['cpu_seconds']:.2f} s CPU) {v['frames_per_s']:>6.1f} frames/s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
