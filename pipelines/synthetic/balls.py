@@ -12,6 +12,8 @@ Coordinates: x is the column axis, y the row axis. A simulation point p lies at 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .common import SynthError
@@ -52,33 +54,42 @@ def initial_positions(rng: np.random.Generator, n: int, r: float) -> np.ndarray:
             return x
 
 
-def collide(x: np.ndarray, v: np.ndarray, r: float) -> None:
-    """In place: walls flip the offending component; overlapping pairs exchange their normal velocities."""
-    n = len(x)
-    v[:] = np.where(x - r < 0, np.abs(v), v)
-    v[:] = np.where(x + r > BOX, -np.abs(v), v)
-    for i in range(n):
+def collide(x: list, v: list, r: float) -> None:
+    """In place: walls flip the offending component; overlapping pairs exchange their normal velocities.
+
+    Plain Python floats: with at most a few balls this is several times faster than small numpy arrays."""
+    for p, q in zip(x, v):
+        for k in (0, 1):
+            if p[k] - r < 0:
+                q[k] = abs(q[k])
+            if p[k] + r > BOX:
+                q[k] = -abs(q[k])
+    for i in range(len(x)):
         for j in range(i):
-            w = x[i] - x[j]
-            dist = np.linalg.norm(w)
+            wx, wy = x[i][0] - x[j][0], x[i][1] - x[j][1]
+            dist = math.hypot(wx, wy)
             if dist < 2 * r:
-                w = w / dist
-                vi, vj = w @ v[i], w @ v[j]
-                # equal masses: the 1-D elastic collision swaps the normal components
-                v[i] += w * (vj - vi)
-                v[j] += w * (vi - vj)
+                wx, wy = wx / dist, wy / dist
+                # equal masses: the 1-D elastic collision swaps the velocity components along the centres
+                swap = (wx * v[j][0] + wy * v[j][1]) - (wx * v[i][0] + wy * v[i][1])
+                v[i][0] += wx * swap
+                v[i][1] += wy * swap
+                v[j][0] -= wx * swap
+                v[j][1] -= wy * swap
 
 
 def simulate(rng: np.random.Generator, frames: int, n: int, r: float) -> tuple[np.ndarray, np.ndarray]:
     """Positions and velocities at each frame, T × n × (x, y), in simulation units (per frame)."""
     v = rng.standard_normal((n, 2))
-    v = v / np.linalg.norm(v) * SPEED
-    x = initial_positions(rng, n, r)
+    v = (v / np.linalg.norm(v) * SPEED).tolist()
+    x = initial_positions(rng, n, r).tolist()
     xs, vs = np.empty((frames, n, 2)), np.empty((frames, n, 2))
     for t in range(frames):
         xs[t], vs[t] = x, v
         for _ in range(SUBSTEPS):
-            x += v / SUBSTEPS
+            for p, q in zip(x, v):
+                p[0] += q[0] / SUBSTEPS
+                p[1] += q[1] / SUBSTEPS
             collide(x, v, r)
     return xs, vs
 
@@ -102,7 +113,10 @@ def render(labels: dict, assets=None) -> np.ndarray:
     if positions.ndim != 3 or positions.shape[-1] != 2:
         raise SynthError(f"balls: positions must be T×n×2, got shape {positions.shape}")
     centres = (np.arange(res) + 0.5) * (box / res)
-    dx = centres[None, None, None, :] - positions[:, :, 0, None, None]   # T × n × 1 × res (columns)
-    dy = centres[None, None, :, None] - positions[:, :, 1, None, None]   # T × n × res × 1 (rows)
-    image = np.exp(-(((dx ** 2 + dy ** 2) / r ** 2) ** 4)).sum(axis=1)
+    dx2 = ((centres[None, None, :] - positions[:, :, 0, None]) ** 2)[:, :, None, :]  # T × n × 1 × res (columns)
+    dy2 = ((centres[None, None, :] - positions[:, :, 1, None]) ** 2)[:, :, :, None]  # T × n × res × 1 (rows)
+    q = (dx2 + dy2) / r ** 2
+    q *= q  # (d²/r²)^4 by squaring twice: cheaper than a power
+    q *= q
+    image = np.exp(-q).sum(axis=1)
     return np.rint(np.minimum(image, 1.0) * 255.0).astype(np.uint8)[..., None]

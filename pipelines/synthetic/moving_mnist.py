@@ -240,9 +240,9 @@ def render(labels: dict, assets=None) -> np.ndarray:
     canvas = np.zeros((positions.shape[0], size, size, channels), np.float32)
     for n in labels["depth_order"]:
         alpha = digit_alpha(directory, labels["mnist_set"], labels["mnist_indices"][n], d)[..., None]
-        color = np.asarray(labels["colors"][n], np.float32) / 255.0
+        keep, paint = 1.0 - alpha, alpha * (np.asarray(labels["colors"][n], np.float32) / 255.0)
         for t, (x, y) in enumerate(positions[:, n]):
-            region = canvas[t, y:y + d, x:x + d]
-            region *= 1.0 - alpha
-            region += alpha * color
+            region = canvas[t, y:y + d, x:x + d]  # "over" compositing: the later digit occludes
+            region *= keep
+            region += paint
     return np.rint(canvas * 255.0).astype(np.uint8)
