@@ -195,6 +195,18 @@ def test_balls_energy_conserved_and_inside_box():
     assert collisions > 0
 
 
+@pytest.mark.parametrize("n, low, high", [(1, 0.0210, 0.0235), (3, 0.0330, 0.0385)])
+def test_balls_match_framegan_reference_statistic(n, low, high):
+    """FrameGAN's Table 1 metric on real clips (binarized frames, MSE of consecutive frames), re-measured on
+    the reference generator (MODELS.md §C): 1 ball 0.0223 ± 0.0004, 3 balls 0.0358 ± 0.0019."""
+    opts = {"n_balls": n, "res": 30, "box": 10.0, "radius": 1.2}
+    per_clip = []
+    for i in range(30):
+        b = balls.render(balls.sample(common.clip_rng(7, "train", i), 30, opts))[..., 0] > 127
+        per_clip.append(np.mean((b[1:].astype(float) - b[:-1]) ** 2))
+    assert low < np.mean(per_clip) < high
+
+
 def test_balls_json_positions_match_rendered_pixels(tmp_path):
     assert synth(tmp_path, "balls", "--clips", "12", "--frames", "30", "--balls", "3", "--split", "1,0,0") == 0
     yy, xx = np.mgrid[:30, :30]
