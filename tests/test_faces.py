@@ -1,0 +1,184 @@
+"""The face pipeline on real videos (../shared/data/videos) with the real BlazeFace models and decord.
+
+Covers: the model cache, clips that contain faces, a face that leaves, small faces in a crowd (full
+range only), bad inputs giving VideoError with a reason, a faceless video, determinism, resampling and
+bounded chunked decoding.
+"""
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import require_shared
+
+from pipelines.faces.config import FaceConfig
+from pipelines.faces.decode import VideoError, chunks, open_reader
+from pipelines.faces.model import MODELS, ModelError, face_model_path, sha256_file
+from pipelines.faces.video import main as video_main, process_video
+
+
+def video(name):
+    return require_shared("videos", name)
+
+
+def run(path, cfg=FaceConfig(), **kw):
+    stats = {}
+    clips = list(process_video(path, "vid", cfg, stats=stats, **kw))
+    return clips, stats
+
+
+def ffmpeg(*args):
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", *map(str, args)], check=True)
+
+
+@pytest.fixture(scope="module")
+def talking_head():
+    return run(video("talking_head_man.mp4"))
+
+
+@pytest.fixture(scope="module")
+def foreman():
+    return run(video("foreman_face_leaves.mp4"))
+
+
+# ------------------------------------------------------------------------------------------------- model
+
+def test_models_are_cached_and_checked():
+    for det, (_, digest) in MODELS.items():
+        path = face_model_path(det)
+        assert path.is_file() and sha256_file(path) == digest
+
+
+def test_face_model_override_errors_are_one_line(tmp_path):
+    with pytest.raises(ModelError, match="no such file"):
+        face_model_path("short", tmp_path / "missing.tflite")
+    bogus = tmp_path / "bogus.tflite"
+    bogus.write_text("not a model")
+    with pytest.raises(ModelError, match="cannot be loaded") as e:
+        run(video("foreman_face_leaves.mp4"), model_path=bogus)
+    assert "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------- real videos
+
+def test_talking_head_gives_face_clips(talking_head):
+    clips, stats = talking_head
+    assert stats["frames"] == 125 and stats["tracks"] == 1 and stats["clips"] == len(clips) == 7
+    from pipelines.faces.detect import FaceDetector
+    from PIL import Image
+    detector = FaceDetector("short", 0.5)
+    for key, frames, meta in clips:
+        assert key == f"vid_t0_c{meta['clip']}"
+        assert frames.shape == (16, 64, 64, 3) and frames.dtype == np.uint8
+        assert len(meta["frame_indices"]) == len(meta["boxes_raw"]) == len(meta["boxes_smoothed"]) == 16
+        assert len(meta["scores"]) == len(meta["padding"]) == 16
+        assert meta["fps"] == 25.0 and (meta["width"], meta["height"]) == (844, 844)
+        # detect_every=2: every other frame has a raw box, the splines fill the rest
+        assert sum(b is not None for b in meta["boxes_raw"]) == 8
+        # the crop really holds a face, near its centre
+        big = np.asarray(Image.fromarray(frames[8]).resize((192, 192), Image.BILINEAR))
+        faces = detector.detect(0, big)
+        assert faces, f"no face found in the crop of {key}"
+        assert abs(faces[0].cx - 96) < 30 and abs(faces[0].cy - 96) < 30
+
+
+def test_face_that_leaves_ends_its_track(foreman):
+    clips, stats = foreman
+    assert clips, "the face is visible for ~180 frames"
+    last = max(i for _, _, m in clips for i in m["frame_indices"])
+    assert last < 192, f"a clip contains frame {last}, after the face has left (about frame 192)"
+    assert min(i for _, _, m in clips for i in m["frame_indices"]) == 0
+    assert last >= 150
+
+
+def test_crowd_full_range_finds_several_tracks_short_range_none():
+    path = video("crowd_1080p.mp4")
+    clips, stats = run(path, FaceConfig(detector="full"))
+    tracks = {m["track"] for _, _, m in clips}
+    assert len(tracks) >= 3
+    # distinct faces: at frames shared by two tracks, their boxes are apart
+    boxes = {}
+    for _, _, m in clips:
+        for i, b in zip(m["frame_indices"], m["boxes_smoothed"]):
+            boxes.setdefault(i, {})[m["track"]] = b
+    for per_track in boxes.values():
+        centres = [(b[0] + b[2] / 2, b[1] + b[3] / 2, b[2]) for b in per_track.values()]
+        for a in range(len(centres)):
+            for b in range(a + 1, len(centres)):
+                assert np.hypot(centres[a][0] - centres[b][0], centres[a][1] - centres[b][1]) > centres[a][2] / 2
+    _, short = run(path, FaceConfig(detector="short"))
+    assert short["detections"] == 0 and short["clips"] == 0
+
+
+def test_same_video_same_clips(foreman):
+    again, _ = run(video("foreman_face_leaves.mp4"))
+    assert [k for k, _, _ in again] == [k for k, _, _ in foreman[0]]
+    for (_, fa, ma), (_, fb, mb) in zip(foreman[0], again):
+        assert np.array_equal(fa, fb) and ma == mb
+
+
+def test_resampling_and_gray(tmp_path):
+    clips, stats = run(video("foreman_face_leaves.mp4"),
+                       FaceConfig(fps=12.5, frames=8, gray=True, size=32, detect_every=1))
+    assert clips and stats["frames"] == 150
+    for _, frames, meta in clips:
+        assert frames.shape == (8, 32, 32, 1)
+        assert meta["fps"] == 12.5
+        assert np.all(np.diff(meta["frame_indices"]) == 2)
+
+
+def test_decoding_is_chunked():
+    reader = open_reader(video("foreman_face_leaves.mp4"))
+    sizes = [len(pos) for pos, frames in chunks(reader, np.arange(len(reader)), 64)]
+    assert max(sizes) == 64 and sum(sizes) == 299
+
+
+# -------------------------------------------------------------------------------------------- bad inputs
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    src = video("foreman_face_leaves.mp4")
+    (d / "zero.mp4").write_bytes(b"")
+    (d / "text.mp4").write_text("this is not a video\n")
+    data = src.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])          # its index (moov) is at the end
+    ffmpeg("-i", src, "-c", "copy", "-movflags", "+faststart", d / "faststart.mp4")
+    fs = (d / "faststart.mp4").read_bytes()
+    (d / "truncated_faststart.mp4").write_bytes(fs[: len(fs) // 2])   # index intact, frames missing
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", d / "audio.mp4")
+    ffmpeg("-i", src, "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", d / "raw.264")
+    return d
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("zero.mp4", "empty file"),
+    ("text.mp4", "not a readable video"),
+    ("truncated.mp4", "truncated"),
+    ("truncated_faststart.mp4", "decoding failed at frame"),
+    ("audio.mp4", "no video stream"),
+    ("raw.264", "raw .264"),
+    ("missing.mp4", "file not found"),
+])
+def test_bad_input_raises_video_error_with_reason(bad_inputs, name, reason):
+    with pytest.raises(VideoError, match=reason.replace(".", r"\.")):
+        run(bad_inputs / name)
+
+
+def test_video_without_faces_yields_nothing(tmp_path):
+    # the real Foreman footage after the face has left (frames 200..298), re-encoded
+    out = tmp_path / "no_face.mp4"
+    ffmpeg("-i", video("foreman_face_leaves.mp4"), "-vf", "select=gte(n\\,200)", "-fps_mode", "passthrough",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", out)
+    clips, stats = run(out)
+    assert clips == [] and stats["clips"] == 0 and stats["frames"] == 99
+
+
+def test_cli_on_one_video_writes_a_shard(tmp_path, capsys):
+    from shards import iter_samples
+    assert video_main([str(video("foreman_face_leaves.mp4")), "--frames", "32", "--out", str(tmp_path)]) == 0
+    keys = [k for k, _, _ in iter_samples(tmp_path / "faces-000000.tar")]
+    assert keys == [f"foreman-face-leaves_t0_c{i}" for i in range(5)]
+    assert "clips=5" in capsys.readouterr().out
+    assert video_main([str(tmp_path / "nothing.mp4")]) == 1
