@@ -182,3 +182,30 @@ def test_cli_on_one_video_writes_a_shard(tmp_path, capsys):
     assert keys == [f"foreman-face-leaves_t0_c{i}" for i in range(5)]
     assert "clips=5" in capsys.readouterr().out
     assert video_main([str(tmp_path / "nothing.mp4")]) == 1
+
+
+def test_scene_cut_in_real_footage_splits_tracks(tmp_path):
+    # Foreman's first 100 frames, then the talking head scaled to the same size: the two faces sit at
+    # nearly the same place and size (IoU > 0.5 across the junction), so only the cut detector keeps
+    # them apart.
+    out = tmp_path / "cut.mp4"
+    ffmpeg("-i", video("foreman_face_leaves.mp4"), "-i", video("talking_head_man.mp4"), "-filter_complex",
+           "[0:v]trim=end_frame=100,setpts=PTS-STARTPTS[a];[1:v]scale=352:288,setsar=1,setpts=PTS-STARTPTS[b];"
+           "[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           "-r", "25", out)
+    clips, stats = run(out)
+    assert stats["frames"] == 225 and stats["scene_cuts"] == 1
+    spans = {}
+    for _, _, m in clips:
+        lo, hi = spans.get(m["track"], (10**9, -1))
+        spans[m["track"]] = (min(lo, m["frame_indices"][0]), max(hi, m["frame_indices"][-1]))
+    assert len(spans) == 2
+    (a0, a1), (b0, b1) = sorted(spans.values())
+    assert a1 < 100 <= b0, f"a track crosses the cut at frame 100: {sorted(spans.values())}"
+
+
+def test_chunk_size_does_not_change_the_output(foreman):
+    small_chunks, _ = run(video("foreman_face_leaves.mp4"), FaceConfig(chunk=7))
+    assert len(small_chunks) == len(foreman[0])
+    for (ka, fa, ma), (kb, fb, mb) in zip(foreman[0], small_chunks):
+        assert ka == kb and np.array_equal(fa, fb) and ma == mb
