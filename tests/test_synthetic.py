@@ -348,6 +348,25 @@ def test_bad_mnist_files_are_named(tmp_path, capsys, sprites_dir):
     assert "--actions 'walk,dance'" in capsys.readouterr().err
 
 
+def test_without_mnist_dir_downloads_into_cache_with_md5_check(tmp_path, monkeypatch, capsys, mnist_dir):
+    """The download path, served from a file:// mirror of the shared files (no internet here)."""
+    import hashlib
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(moving_mnist, "MNIST_URL", mnist_dir.as_uri() + "/")
+    files = {**moving_mnist.MNIST_FILES, "t10k": tuple((n, "0" * 32) for n, _ in moving_mnist.MNIST_FILES["t10k"])}
+    monkeypatch.setattr(moving_mnist, "MNIST_FILES", files)
+    assert synth(tmp_path / "out", "moving-mnist", "--clips", "2", "--mnist-set", "t10k") == 2  # wrong md5: refused, nothing kept
+    assert "does not match the published" in capsys.readouterr().err
+    assert not any((tmp_path / "cache" / "mnist").iterdir())
+    real = {**files, "t10k": tuple((n, hashlib.md5((mnist_dir / n).read_bytes()).hexdigest()) for n, _ in files["t10k"])}
+    monkeypatch.setattr(moving_mnist, "MNIST_FILES", real)
+    assert synth(tmp_path / "out", "moving-mnist", "--clips", "2", "--mnist-set", "t10k", "--split", "1,0,0") == 0
+    cached = tmp_path / "cache" / "mnist"
+    assert sorted(p.name for p in cached.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    meta = all_samples(tmp_path / "out")[0][2]
+    assert meta["mnist_dir"] == str(cached.resolve()) and meta["mnist_set"] == "t10k"
+
+
 def test_help_answers_with_defaults_and_examples(capsys):
     assert main(["--help"]) == 0
     assert "vidshard synth balls --out" in capsys.readouterr().out

@@ -52,12 +52,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VIDSHARD_CACHE") or Path.home() / ".cache" / "vidshard")
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def asset_dir(labels: dict, key: str, override: str | Path | None) -> Path:

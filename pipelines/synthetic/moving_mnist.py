@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,26 +106,26 @@ def digit_alpha(directory: str, mnist_set: str, index: int, digit_size: int) -> 
     return img.astype(np.float32) / 255.0
 
 
-def download_mnist(directory: Path) -> Path:
-    """Fetch the standard MNIST files into DIR (md5-checked, atomic); a file already there is kept."""
+def download_mnist(directory: Path, mnist_set: str) -> Path:
+    """Fetch one standard MNIST set into DIR (md5-checked, atomic); a file already there is kept."""
     import urllib.request
     directory.mkdir(parents=True, exist_ok=True)
-    for files in MNIST_FILES.values():
-        for name, md5 in files:
-            dest = directory / name
-            if dest.exists():
-                continue
-            tmp = dest.with_name(name + ".part")
-            print(f"downloading {MNIST_URL}{name} -> {dest}")
-            try:
-                urllib.request.urlretrieve(MNIST_URL + name, tmp)
-            except OSError as e:
-                raise SynthError(f"cannot download {MNIST_URL}{name} ({e}); pass --mnist DIR with the idx files") from e
-            got = hashlib.md5(tmp.read_bytes()).hexdigest()
-            if got != md5:
-                tmp.unlink()
-                raise SynthError(f"{MNIST_URL}{name}: md5 {got} does not match the published {md5}")
-            tmp.replace(dest)
+    for name, md5 in MNIST_FILES[mnist_set]:
+        dest = directory / name
+        if dest.exists():
+            continue
+        tmp = dest.with_name(name + ".part")
+        print(f"downloading {MNIST_URL}{name} -> {dest}", file=sys.stderr)
+        try:
+            urllib.request.urlretrieve(MNIST_URL + name, tmp)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise SynthError(f"cannot download {MNIST_URL}{name} ({e}); pass --mnist DIR with the idx files") from e
+        got = hashlib.md5(tmp.read_bytes()).hexdigest()
+        if got != md5:
+            tmp.unlink()
+            raise SynthError(f"{MNIST_URL}{name}: md5 {got} does not match the published {md5}")
+        tmp.replace(dest)
     return directory
 
 
@@ -133,8 +134,8 @@ def download_mnist(directory: Path) -> Path:
 def add_args(p) -> None:
     g = p.add_argument_group("moving-mnist options")
     g.add_argument("--mnist", metavar="DIR", help="directory with the MNIST idx files (t10k-images-idx3-ubyte.gz, "
-                   "...; gzipped or not). Default: download the standard files into $VIDSHARD_CACHE/mnist "
-                   "(~/.cache/vidshard/mnist), md5-checked")
+                   "...; gzipped or not). Default: download the standard files of --mnist-set (auto: train) "
+                   "into $VIDSHARD_CACHE/mnist (~/.cache/vidshard/mnist), md5-checked, once")
     g.add_argument("--mnist-set", choices=("auto", "train", "t10k"), default="auto",
                    help="which MNIST set the digits come from; auto = train if DIR has it, else t10k (default: auto)")
     g.add_argument("--size", type=int, default=64, help="frame side in pixels; digits are size/2 (default: 64)")
@@ -152,14 +153,15 @@ def options(args) -> dict:
         raise SynthError(f"--digits {args.digits}: must be >= 1")
     if args.colors == "palette" and not args.gray and args.digits > len(PALETTE):
         raise SynthError(f"--digits {args.digits}: palette mode has only {len(PALETTE)} distinct colours")
+    mnist_set = args.mnist_set
     if args.mnist is None:
-        directory = download_mnist(cache_dir() / "mnist")
+        mnist_set = "train" if mnist_set == "auto" else mnist_set
+        directory = download_mnist(cache_dir() / "mnist", mnist_set)
     else:
         directory = Path(args.mnist)
         if not directory.is_dir():
             raise SynthError(f"--mnist {args.mnist}: no such directory")
     directory = directory.resolve()
-    mnist_set = args.mnist_set
     if mnist_set == "auto":
         mnist_set = "train" if find_idx(directory, MNIST_FILES["train"][0][0]) else "t10k"
     img_path, lbl_path = mnist_set_files(directory, mnist_set)
