@@ -1,0 +1,212 @@
+"""Loader benchmark: clips/s and frames/s reading 64×64 Moving MNIST clips, shards/loader.py against baselines.
+
+Every method ends in what a trainer consumes, a batch of float32 frames (B, T, C, H, W) in [0, 1], made
+in the worker processes (except the memory limit, which runs in-process):
+
+  memory      the same clips from one in-memory uint8 array, through the loader's own collate (the limit)
+  png         one PNG per frame in a folder per clip, PIL open per frame, np.stack, torch DataLoader
+              (what most video repositories do)
+  wds         plain wds.WebDataset(urls).decode().to_tuple(...).batched(B), then the same conversion
+  wds-iter    plain wds.WebDataset(urls).decode(), iterating samples only: no batches, no float
+  loader      make_loader(window sampler over all T frames, exact epoch, shuffle buffer 1000)
+  loader-u8   the same, as_uint8=True and with_meta=False (the lean path: convert on the GPU)
+
+Each (method, workers) runs --repeats times over the same clips; the table shows the best and the median
+(the machine is shared, so the best is the least disturbed). Writes bench/results/loader.json.
+
+    .venv/bin/python bench/loader.py                          # ~4 minutes on 2 busy cores
+    .venv/bin/python bench/loader.py --workers 0 --repeats 1  # a quick look
+    .venv/bin/python bench/loader.py --data /tmp/mm --clips 4000 --batch-size 64
+
+The Moving MNIST shards are made once with `vidshard synth moving-mnist` under --work (kept between runs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import webdataset as wds  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+from shards import iter_samples, load_manifest  # noqa: E402
+from shards.loader import Output, make_loader  # noqa: E402
+
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+METHODS = ("memory", "png", "wds", "wds-iter", "loader", "loader-u8")
+
+
+def make_dataset(out: Path, clips: int, frames: int, shard_size: int) -> Path:
+    """Moving MNIST shards (all in the train split) via the project's own generator; skipped if present."""
+    if not (out / "manifest.json").exists():
+        cmd = [sys.executable, "-m", "vidshard", "synth", "moving-mnist", "--out", str(out), "--clips", str(clips),
+               "--frames", str(frames), "--seed", "0", "--mnist", str(MNIST), "--split", "1,0,0",
+               "--shard-size", str(shard_size)]
+        print("making the clips:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    return out
+
+
+def shard_urls(data: Path) -> list[str]:
+    manifest = load_manifest(data)
+    return [str(data / s["file"]) for s in manifest["shards"] if s["split"] == "train"]
+
+
+def make_png_folders(urls: list[str], out: Path, clips: int) -> list[Path]:
+    """One folder per clip, one PNG per frame (000.png ...); written once, reused."""
+    done = out / "done"
+    if not done.exists():
+        print(f"writing {clips} clips as PNG folders under {out}", flush=True)
+        n = 0
+        for url in urls:
+            for key, frames, _ in iter_samples(url):
+                folder = out / key
+                folder.mkdir(parents=True, exist_ok=True)
+                for t, frame in enumerate(frames):
+                    Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).save(folder / f"{t:03d}.png")
+                n += 1
+                if n == clips:
+                    break
+            if n == clips:
+                break
+        done.write_text(str(n))
+    return sorted(p for p in out.iterdir() if p.is_dir())
+
+
+class PngClips(Dataset):
+    """The usual map-style video dataset: a folder of frame images per clip."""
+
+    def __init__(self, folders: list[Path]):
+        self.folders = folders
+
+    def __len__(self):
+        return len(self.folders)
+
+    def __getitem__(self, i):
+        paths = sorted(self.folders[i].glob("*.png"))
+        frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+        return {"key": self.folders[i].name, "frames": frames, "frame_idx": np.arange(len(paths)), "meta": None}
+
+
+def to_float_batch(clips: list[dict]) -> dict:
+    return Output().collate(clips)
+
+
+def wds_to_float(batch):
+    frames, metas = batch
+    clips = [{"key": "", "frames": f, "frame_idx": np.arange(len(f)), "meta": m} for f, m in zip(frames, metas)]
+    return to_float_batch(clips)
+
+
+def run_method(method: str, workers: int, args, urls: list[str], memory: np.ndarray | None,
+               folders: list[Path]) -> tuple[int, int]:
+    """(clips, frames) delivered by one pass; the caller times it."""
+    kw = dict(num_workers=workers, persistent_workers=False)
+    if method == "memory":
+        b = args.batch_size
+        batches = (to_float_batch([{"key": "", "frames": c, "frame_idx": np.arange(len(c)), "meta": None}
+                                   for c in memory[i: i + b]]) for i in range(0, len(memory), b))
+    elif method == "png":
+        batches = DataLoader(PngClips(folders), batch_size=args.batch_size, collate_fn=to_float_batch, **kw)
+    elif method == "wds":
+        ds = (wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode()
+              .to_tuple("frames.npy", "json").batched(args.batch_size, collation_fn=list_pair).map(wds_to_float))
+        batches = wds.WebLoader(ds, batch_size=None, **kw)
+    elif method == "wds-iter":
+        ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode()
+        loader = wds.WebLoader(ds, batch_size=None, **kw)
+        n = f = 0
+        for sample in loader:
+            n, f = n + 1, f + len(sample["frames.npy"])
+        return n, f
+    else:
+        lean = method == "loader-u8"
+        batches = make_loader(urls, batch_size=args.batch_size, sampler="window", n_frames=args.frames,
+                              resampled=False, shuffle_buffer=1000, num_workers=workers, as_uint8=lean,
+                              with_meta=not lean)
+    n = f = 0
+    for batch in batches:
+        n, f = n + batch["frames"].shape[0], f + batch["frames"].shape[0] * batch["frames"].shape[1]
+    return n, f
+
+
+def list_pair(samples):
+    """Collation for plain webdataset: keep the (frames, json) pairs as two lists."""
+    return [s[0] for s in samples], [s[1] for s in samples]
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "webdataset": metadata.version("webdataset"), "platform": platform.platform()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", type=Path, default=Path("/tmp/vidshard-bench-loader"),
+                   help="where the clips and PNG folders are made and kept (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=None, help="an existing Moving MNIST dataset dir (default: WORK/mmnist)")
+    p.add_argument("--clips", type=int, default=2000, help="clips to make when there is no dataset (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=20, help="frames per clip (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=250, help="clips per shard when making (default: %(default)s)")
+    p.add_argument("--png-clips", type=int, default=500,
+                   help="clips written as PNG folders (the slow baseline; default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader workers (default: 0 1 2)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="(default: all)")
+    p.add_argument("--repeats", type=int, default=3, help="passes per (method, workers) (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "loader.json",
+                   help="JSON results (default: bench/results/loader.json)")
+    args = p.parse_args(argv)
+
+    data = args.data or make_dataset(args.work / "mmnist", args.clips, args.frames, args.shard_size)
+    urls = shard_urls(data)
+    folders = make_png_folders(urls, args.work / "png", args.png_clips) if "png" in args.methods else []
+    memory = np.stack([f for u in urls for _, f, _ in iter_samples(u)]) if "memory" in args.methods else None
+    print(f"{len(urls)} shards from {data}; batch {args.batch_size}; load average {os.getloadavg()}", flush=True)
+
+    rows, load_before = [], os.getloadavg()
+    print(f"{'method':<10} {'workers':>7} {'clips/s best':>13} {'median':>8} {'frames/s best':>14}")
+    for method in args.methods:
+        for workers in ([0] if method == "memory" else args.workers):
+            rates = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                clips, frames = run_method(method, workers, args, urls, memory, folders)
+                dt = time.perf_counter() - t0
+                rates.append((clips / dt, frames / dt))
+            best = max(rates)
+            row = {"method": method, "workers": workers, "clips": clips, "clips_per_s": round(best[0], 1),
+                   "clips_per_s_median": round(statistics.median(r[0] for r in rates), 1),
+                   "frames_per_s": round(best[1], 1), "repeats": args.repeats}
+            rows.append(row)
+            print(f"{method:<10} {workers:>7} {row['clips_per_s']:>13.0f} {row['clips_per_s_median']:>8.0f} "
+                  f"{row['frames_per_s']:>14.0f}", flush=True)
+
+    result = {"benchmark": "loader", "command": "python bench/loader.py " + " ".join(argv or sys.argv[1:]),
+              "machine": machine(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+              "data": {"dir": str(data), "shards": len(urls), "frames": args.frames, "size": "64x64x3",
+                       "batch_size": args.batch_size, "png_clips": args.png_clips},
+              "results": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
