@@ -145,7 +145,8 @@ def check_existing(out: Path, plan, cfg_hash: str, overwrite: bool) -> list:
     return todo
 
 
-def run(args) -> dict:
+def run(args) -> tuple[dict, int, int]:
+    """Write the missing shards, then the manifest. Returns (manifest, shards written, shards resumed)."""
     from tqdm import tqdm
     from shards import config_hash, write_manifest
     config = resolve_config(args)
@@ -168,12 +169,11 @@ def run(args) -> dict:
     mod = generator(args.generator)
     shard_splits = {s: [name for name, split, *_ in plan if split == s] for s in SPLIT_IDS}
     manifest = write_manifest(out, name=args.name or f"synth-{args.generator}", config=config,
-                              shard_splits=shard_splits, software=("pillow", "scipy"),
+                              shard_splits=shard_splits, software=("pillow",),
                               extra={"synthetic": {"generator": args.generator,
                                                    "content_keys": list(mod.CONTENT_KEYS),
                                                    "pose_keys": list(mod.POSE_KEYS)}})
-    manifest["_written"], manifest["_resumed"] = len(todo), len(plan) - len(todo)
-    return manifest
+    return manifest, len(todo), len(plan) - len(todo)
 
 
 def main(argv=None) -> int:
@@ -183,11 +183,11 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2): return the code, tests call main in-process
         return int(e.code or 0)
     try:
-        m = run(args)
+        m, written, resumed = run(args)
     except SynthError as e:
         print(f"vidshard synth: {e}", file=sys.stderr)
         return 2
     per_split = ", ".join(f"{s} {v['samples']}" for s, v in m["splits"].items())
     print(f"{m['name']} version {m['version']}: {per_split} clips in {m['totals']['shards']} shards "
-          f"({m['_written']} written, {m['_resumed']} resumed) -> {args.out}")
+          f"({written} written, {resumed} resumed) -> {args.out}")
     return 0
