@@ -60,6 +60,16 @@ def load_detector(model_path: str | os.PathLike, min_score: float):
     return detector
 
 
+def check_face_model(detector: str = "short", model_path=None, min_score: float = 0.5) -> Path:
+    """Resolve and load the face model once, up front (e.g. before a job starts its workers).
+
+    Returns the .tflite path; raises ModelError with a one-line reason (missing file, not a BlazeFace
+    model, download failure)."""
+    path = face_model_path(detector, model_path)
+    load_detector(path, min_score)
+    return path
+
+
 class FaceDetector:
     """Detect faces on downscaled frames; `detect(t, image, scale_x, scale_y)` returns source-pixel boxes."""
 

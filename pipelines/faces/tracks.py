@@ -117,14 +117,15 @@ def associate(frames: list[tuple[int, list[Detection]]], cuts: list[int], max_ga
     A track stays open while its last detection is at most max_gap frames old and no scene cut lies
     between; several faces in a frame give several tracks. Tracks are numbered in order of birth.
     """
-    cuts = sorted(cuts)
+    cuts = np.asarray(sorted(cuts), dtype=np.int64)
     open_tracks: list[Track] = []
     done: list[Track] = []
     next_id = 0
     for t, dets in frames:
         still = []
         for tr in open_tracks:
-            crossed_cut = any(tr.last.t < c <= t for c in cuts)
+            # a cut c means frame c starts a new shot: the track is over if its last detection came before c
+            crossed_cut = np.searchsorted(cuts, tr.last.t, side="right") < np.searchsorted(cuts, t, side="right")
             (done if crossed_cut or t - tr.last.t > max_gap else still).append(tr)
         open_tracks = still
         unmatched = list(range(len(dets)))

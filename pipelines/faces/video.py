@@ -102,9 +102,11 @@ def clip_meta(clip: Clip, source_id: str, path: str, indices: np.ndarray, fps: f
 def crop_pass(reader, clips: list[Clip], indices: np.ndarray, cfg: FaceConfig) -> Iterator[Clip]:
     """Pass 2: decode only the frames clips need, crop them, yield each clip when complete."""
     needs: dict[int, list[Clip]] = {}
+    ends: dict[int, list[Clip]] = {}
     for c in clips:
         for t in range(c.start, c.end + 1):
             needs.setdefault(t, []).append(c)
+        ends.setdefault(c.end, []).append(c)
     wanted = np.array(sorted(needs), dtype=np.int64)
     channels = 1 if cfg.gray else 3
     for pos, frames in chunks(reader, indices[wanted], cfg.chunk):
@@ -114,7 +116,7 @@ def crop_pass(reader, clips: list[Clip], indices: np.ndarray, cfg: FaceConfig) -
                     c.frames = np.empty((cfg.frames, cfg.size, cfg.size, channels), dtype=np.uint8)
                 c.frames[t - c.start], pad = face_crop(frame, c.track, t, cfg)
                 c.padding.append(list(pad))
-            yield from sorted((c for c in clips if c.end == t), key=lambda c: (c.track_no, c.clip_no))
+            yield from sorted(ends.pop(t, []), key=lambda c: (c.track_no, c.clip_no))
 
 
 def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_path=None,
