@@ -282,6 +282,7 @@ def test_counterfactual_puts_content_on_other_pose(mnist_data, sprites_data, spr
     assert swap.shape == fb.shape and not np.array_equal(swap, fb)
     expected = moving_mnist.render({**a, "positions": b["positions"], "velocities": b["velocities"]})
     assert np.array_equal(swap, expected)
+    assert np.array_equal(counterfactual(a, b, frames=[3, 4, 7]), expected[[3, 4, 7]])
     lit = swap.any(axis=-1)  # pixels only inside b's boxes
     for t, boxes in enumerate(np.asarray(b["positions"])):
         inside = np.zeros((64, 64), bool)

@@ -71,9 +71,11 @@ def render(labels: dict, assets: str | Path | None = None) -> np.ndarray:
     return generator(labels["generator"]).render(labels, assets)
 
 
-def counterfactual(content_meta: dict, pose_meta: dict, assets: str | Path | None = None) -> np.ndarray:
+def counterfactual(content_meta: dict, pose_meta: dict, assets: str | Path | None = None,
+                   frames=None) -> np.ndarray:
     """Frames showing the content of one clip moving with the pose of another: the exact ground truth for
-    a model's content/pose swap. Both arguments are clip jsons (or label dicts) of the same generator."""
+    a model's content/pose swap. Both arguments are clip jsons (or label dicts) of the same generator.
+    `frames` (e.g. the loader's frame_idx row) picks frames of the pose clip; default all T."""
     gen = content_meta.get("generator")
     if gen != pose_meta.get("generator"):
         raise SynthError(f"counterfactual: content clip is {gen!r} but pose clip is {pose_meta.get('generator')!r}")
@@ -83,4 +85,5 @@ def counterfactual(content_meta: dict, pose_meta: dict, assets: str | Path | Non
             raise SynthError(f"counterfactual: clips differ in {k!r} ({content_meta[k]!r} vs {pose_meta[k]!r})")
     labels = {k: content_meta[k] for k in ("generator", *mod.RENDER_KEYS, *mod.CONTENT_KEYS)}
     labels.update({k: pose_meta[k] for k in mod.POSE_KEYS})
-    return mod.render(labels, assets)
+    out = mod.render(labels, assets)
+    return out if frames is None else out[np.asarray(frames, dtype=np.int64)]
