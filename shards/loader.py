@@ -313,6 +313,7 @@ def read_tar(url: str):
                 if len(data) != info.size:
                     raise EOFError(f"member {info.name} is truncated")
                 members[suffix] = data
+            check_end(stream, tar)
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         if key is not None and all(m in members for m in MEMBERS):
             yield key, members
@@ -322,6 +323,13 @@ def read_tar(url: str):
         raise ShardError(f"shard {url}: unreadable {where}: {type(e).__name__}: {e}") from e
     if key is not None:
         yield key, members
+
+
+def check_end(stream, tar: tarfile.TarFile) -> None:
+    """tarfile ends quietly when a file is cut at a member boundary; a complete tar has two zero blocks
+    after its last member, so a seekable file shorter than that was truncated (a stream cannot tell)."""
+    if tar_mode(stream) == "r:" and stream.seek(0, os.SEEK_END) < tar.offset + 2 * tarfile.BLOCKSIZE:
+        raise EOFError("the tar ends without its end-of-archive blocks (cut at a member boundary)")
 
 
 def tar_mode(stream) -> str:
@@ -651,6 +659,8 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
         raise ValueError(f"rank {rank} is outside 0..{world_size - 1} (world_size {world_size})")
 
     urls, counts = shard_list(data, split)
+    if counts is not None and sum(counts) == 0:
+        raise ValueError(f"{data}: split {split!r} has no samples")
     if counts is None and not resampled:
         counts = [count_samples(u, strict) for u in urls]  # exact mode needs every shard's size to balance ranks
     plan = Plan(urls, counts, batch_size, resampled, seed, rank, world_size, num_workers)

@@ -265,3 +265,26 @@ def test_url_list_without_manifest_counts_headers(tmp_path):
                         rank=1, world_size=2)
     assert len(loader) == len(other)
     assert Counter(k for l in (loader, other) for b in l for k in b["key"]) == Counter(all_keys())
+
+
+def test_tar_cut_at_a_member_boundary_is_caught(tmp_path):
+    """tarfile itself ends quietly there; the missing end-of-archive blocks give it away."""
+    write_dataset(tmp_path, sizes=(5,), manifest=False)
+    path = tmp_path / "train-000000.tar"
+    with tarfile.open(path) as tar:
+        cut = tar.getmembers()[4].offset  # the header of the third sample
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(ShardError, match=r"unreadable after sample src0_t0_c1: .*end-of-archive"):
+        list(make_loader(str(path), batch_size=1, n_frames=2, epoch_samples=5, strict=True, shuffle_buffer=0))
+
+
+def test_fsspec_url(dataset):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for i in range(2):
+        fs.pipe(f"/loader-test/train-{i:06d}.tar", (dataset / f"train-{i:06d}.tar").read_bytes())
+    loader = make_loader("memory://loader-test/train-{000000..000001}.tar", batch_size=5, n_frames=2,
+                         resampled=False, shuffle_buffer=0)  # in-process: a memory:// fs is per process
+    assert sorted(k for b in loader for k in b["key"]) == sorted(all_keys()[:10])
+    with pytest.raises(FileNotFoundError, match="memory://loader-test/nope.tar"):
+        make_loader("memory://loader-test/nope.tar", epoch_samples=1)
