@@ -1,0 +1,646 @@
+"""DrNet: disentangled content and pose from video, and its LSTM pose predictor.
+
+    Denton & Birodkar, "Unsupervised Learning of Disentangled Representations from Video", NIPS 2017
+    (arXiv:1705.10915; reference code edenton/drnet (Lua) and edenton/drnet-py).
+
+Two encoders split every frame into a content vector h_c (what stays fixed in a clip) and a pose vector
+h_p (what moves). A decoder rebuilds frame x_{t+k} from [h_c(x_t), h_p(x_{t+k})]. The loss is
+
+    L = ||D(E_c(x_t), E_p(x_{t+k})) - x_{t+k}||^2 + alpha ||E_c(x_t) - E_c(x_{t+k'})||^2 + beta L_adv(E_p)
+
+where L_adv = BCE(C(h_p1, h_p2), 1/2) on same-clip pairs (maximum entropy of a frozen scene discriminator
+C), and C itself is trained separately with BCE (same clip = 1, different clips = 0) while the rest is
+held fixed. Values the paper's text lost come from /work/shared/MODELS.md §B and the Lua code.
+
+Two phases of one module (one registry name, "drnet"):
+  phase=drnet      the disentangling model (encoders, decoder, scene discriminator)
+  phase=predictor  a 2-layer LSTM over pose vectors, trained on the frozen encoders of a finished drnet
+                   run (cfg.encoders = that run's directory or checkpoint); rolls out as far as wanted with
+                   the content vector of the last observed frame.
+
+Deliberate differences from the reference code (bugs there, see MODELS.md):
+  - "different clip" pairs are a roll of the batch by a random non-zero shift, so no pair is a fixed point
+    of a permutation (the port's randperm labels some identical-clip pairs as different);
+  - frames are drawn at random offsets up to cfg.max_step (the Lua code's 12), per sample, not the port's
+    frames 0-3;
+  - vectors are L2-normalized as the paper says (the port does not);
+  - C returns logits (sigmoid applied in the loss) so the BCE is safe under bf16 autocast.
+
+Examples:
+    vidshard train drnet --data data/mmnist --preset mnist
+    vidshard train drnet --data data/mmnist --preset mnist phase=predictor encoders=runs/drnet-mnist
+    vidshard eval drnet runs/drnet-mnist-lstm --data data/mmnist
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trainers import metrics
+
+
+@dataclass
+class Config:
+    # data
+    image_size: int = 64          # square frames; a power of two >= 16 (stride-2 layers: log2(size) - 2)
+    channels: int = 3
+    batch_size: int = 100
+    max_step: int = 12            # window of frames per clip; content/pose/similarity frames drawn within it
+    # networks (DCGAN-64 encoders and decoder)
+    nf: int = 64                  # width of the first conv layer; doubles at every stride-2 layer
+    content_dim: int = 128        # |h_c|
+    pose_dim: int = 10            # |h_p| (10 Moving MNIST, 24 KTH/faces)
+    skip: bool = False            # U-Net skips from the content encoder to the decoder (the paper's KTH model)
+    normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
+    disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
+    # losses and optimizer
+    alpha: float = 1.0            # similarity weight
+    beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
+    lr: float = 0.002
+    beta1: float = 0.5
+    # phase 2: the LSTM pose predictor
+    phase: str = "drnet"          # "drnet" or "predictor"
+    encoders: str = ""            # predictor phase: a drnet run dir, checkpoint dir or state file to freeze
+    n_past: int = 5               # frames observed (MNIST 5, KTH 10)
+    n_future: int = 10            # frames predicted in training (both 10)
+    rnn_size: int = 256
+    rnn_layers: int = 2
+    lstm_lr: float = 2e-4
+    # evaluation
+    eval_clips: int = 256         # held-out clips scored by evaluate(); as many train clips fit the probes
+    rollout: int = 100            # length of the rollout GIF
+
+
+PRESETS: dict[str, dict] = {
+    # colored two-digit Moving MNIST, 64x64 (`vidshard synth moving-mnist`)
+    "mnist": dict(image_size=64, channels=3, nf=64, content_dim=128, pose_dim=10, beta=0.1, batch_size=100,
+                  n_past=5, n_future=10),
+    # face clips from `vidshard prepare`: the KTH settings (skips, beta 1e-4, |h_p| 24, observe 10 / predict 10)
+    "faces": dict(image_size=64, channels=3, nf=64, content_dim=128, pose_dim=24, skip=True, beta=1e-4,
+                  batch_size=100, n_past=10, n_future=10),
+    # CPU smoke size (MODELS.md: ~25 ms/step on 2 cores) for tests and the demo
+    "tiny": dict(image_size=32, channels=3, nf=16, content_dim=32, pose_dim=4, batch_size=16, rnn_size=64,
+                 n_past=5, n_future=10, eval_clips=128, rollout=100),
+}
+
+
+def loader_kwargs(cfg: Config) -> dict:
+    """Windows of contiguous frames: max_step of them for DrNet, n_past + n_future for the predictor."""
+    n = cfg.n_past + cfg.n_future if cfg.phase == "predictor" else cfg.max_step
+    return dict(sampler="window", n_frames=n, random=True, batch_size=cfg.batch_size)
+
+
+def check_config(cfg: Config) -> None:
+    n_down = math.log2(cfg.image_size) - 2
+    if cfg.image_size < 16 or n_down != int(n_down):
+        raise ValueError(f"drnet: image_size must be a power of two >= 16, got {cfg.image_size}")
+    if cfg.phase not in ("drnet", "predictor"):
+        raise ValueError(f"drnet: phase must be 'drnet' or 'predictor', got {cfg.phase!r}")
+    if cfg.max_step < 2:
+        raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
+    if cfg.n_past < 1 or cfg.n_future < 1:
+        raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
+
+
+# ---- networks ------------------------------------------------------------------------------------------------
+
+def widths(cfg: Config) -> list[int]:
+    """Channels after each stride-2 layer: nf, 2nf, 4nf, ... down to a 4x4 map (64x64: 4 layers, 32x32: 3)."""
+    n_down = int(math.log2(cfg.image_size)) - 2
+    return [cfg.nf * 2 ** i for i in range(n_down)]
+
+
+def down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True))
+
+
+def up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
+                         nn.LeakyReLU(0.2, True))
+
+
+class Encoder(nn.Module):
+    """DCGAN encoder: stride-2 convs to 4x4, a 4x4 conv to a vector, BN + tanh, then unit norm."""
+
+    def __init__(self, cfg: Config, dim: int):
+        super().__init__()
+        w = widths(cfg)
+        self.blocks = nn.ModuleList(down(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
+        self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 4, 1, 0), nn.BatchNorm2d(dim), nn.Tanh())
+        self.normalize = cfg.normalize
+
+    def forward(self, x):
+        skips = []
+        for block in self.blocks:
+            x = block(x)
+            skips.append(x)
+        h = self.head(x).flatten(1)
+        if self.normalize:
+            h = F.normalize(h, dim=1)
+        return h, skips
+
+
+class Decoder(nn.Module):
+    """Mirror of the encoder: [h_c, h_p] -> 4x4 -> ... -> image, sigmoid output. With skip=True the content
+    encoder's feature map of each resolution is concatenated in (U-Net), so static background comes cheap."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        w = widths(cfg)[::-1]  # e.g. [8nf, 4nf, 2nf, nf]
+        k = 2 if cfg.skip else 1
+        self.skip = cfg.skip
+        self.head = nn.Sequential(nn.ConvTranspose2d(cfg.content_dim + cfg.pose_dim, w[0], 4, 1, 0, bias=False),
+                                  nn.BatchNorm2d(w[0]), nn.LeakyReLU(0.2, True))
+        self.blocks = nn.ModuleList(up(cin * k, cout) for cin, cout in zip(w[:-1], w[1:]))
+        self.out = nn.ConvTranspose2d(w[-1] * k, cfg.channels, 4, 2, 1)
+
+    def forward(self, hc, hp, skips=None):
+        x = self.head(torch.cat([hc, hp], 1)[:, :, None, None])
+        skips = skips[::-1] if self.skip else None
+        for i, block in enumerate(self.blocks):
+            x = block(torch.cat([x, skips[i]], 1) if self.skip else x)
+        x = self.out(torch.cat([x, skips[-1]], 1) if self.skip else x)
+        return torch.sigmoid(x)
+
+
+class SceneDiscriminator(nn.Module):
+    """MLP on a pair of pose vectors: 2 hidden layers of 100, ReLU; returns the logit of "same clip"."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        h = cfg.disc_hidden
+        self.net = nn.Sequential(nn.Linear(2 * cfg.pose_dim, h), nn.ReLU(True), nn.Linear(h, h), nn.ReLU(True),
+                                 nn.Linear(h, 1))
+
+    def forward(self, hp1, hp2):
+        return self.net(torch.cat([hp1, hp2], 1)).squeeze(1)
+
+
+class PosePredictor(nn.Module):
+    """[h_p(t-1), h_c] -> Linear -> LSTM(256) x 2 -> Linear -> tanh = h_p(t)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.embed = nn.Linear(cfg.pose_dim + cfg.content_dim, cfg.rnn_size)
+        self.lstm = nn.LSTM(cfg.rnn_size, cfg.rnn_size, num_layers=cfg.rnn_layers, batch_first=True)
+        self.out = nn.Linear(cfg.rnn_size, cfg.pose_dim)
+
+    def forward(self, hp_prev, hc, state=None):
+        """hp_prev (B, L, p), hc (B, c) -> predicted h_p for the next L steps (B, L, p), LSTM state."""
+        x = torch.cat([hp_prev, hc[:, None].expand(-1, hp_prev.shape[1], -1)], 2)
+        y, state = self.lstm(self.embed(x), state)
+        return torch.tanh(self.out(y)), state
+
+
+def init_weights(m: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02), BN scale N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+# ---- frame selection -----------------------------------------------------------------------------------------
+
+def draw_offsets(batch: int, window: int, generator=None) -> dict[str, torch.Tensor]:
+    """Per-sample frame indices within a window: content t_c, pose/target t_p != t_c, similarity t_s != t_c,
+    and the second pose frame t_a != t_p of the discriminator's same-clip pair."""
+    dev = generator.device if generator is not None else torch.device("cpu")
+
+    def other(t):  # uniform over the window minus t
+        return (t + torch.randint(1, window, (batch,), generator=generator, device=dev)) % window
+
+    t_c = torch.randint(0, window, (batch,), generator=generator, device=dev)
+    t_p = other(t_c)
+    return {"content": t_c, "pose": t_p, "similar": other(t_c), "pair": other(t_p)}
+
+
+def take(frames: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """frames (B, T, C, H, W), t (B,) -> (B, C, H, W): frame t[i] of clip i."""
+    return frames[torch.arange(frames.shape[0], device=frames.device), t.to(frames.device)]
+
+
+def roll_shift(batch: int, generator=None) -> int:
+    """A random non-zero shift: rolling the batch by it pairs every clip with a different clip."""
+    dev = generator.device if generator is not None else torch.device("cpu")
+    return int(torch.randint(1, batch, (1,), generator=generator, device=dev))
+
+
+# ---- the model -----------------------------------------------------------------------------------------------
+
+class Model(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        check_config(cfg)
+        self.cfg = cfg
+        self.content_enc = Encoder(cfg, cfg.content_dim)
+        self.pose_enc = Encoder(cfg, cfg.pose_dim)
+        self.decoder = Decoder(cfg)
+        self.scene_disc = SceneDiscriminator(cfg)
+        self.apply(init_weights)
+        self.predictor = PosePredictor(cfg) if cfg.phase == "predictor" else None
+        if self.predictor is not None:
+            if cfg.encoders:
+                load_drnet_weights(self, cfg.encoders)
+            for m in self.frozen():
+                m.requires_grad_(False)
+        self._opts = None
+
+    def frozen(self) -> list[nn.Module]:
+        return [self.content_enc, self.pose_enc, self.decoder, self.scene_disc] if self.predictor else []
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.frozen():  # frozen encoders keep their BN running statistics
+            m.eval()
+        return self
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        if self._opts is None:
+            c = self.cfg
+            if self.predictor is not None:
+                self._opts = {"lstm": torch.optim.Adam(self.predictor.parameters(), lr=c.lstm_lr)}
+            else:
+                main = [*self.content_enc.parameters(), *self.pose_enc.parameters(), *self.decoder.parameters()]
+                self._opts = {"main": torch.optim.Adam(main, lr=c.lr, betas=(c.beta1, 0.999)),
+                              "disc": torch.optim.Adam(self.scene_disc.parameters(), lr=c.lr, betas=(c.beta1, 0.999))}
+        return self._opts
+
+    # -- encoding helpers used by training, sampling and evaluation
+    def encode(self, x):
+        """x (N, C, H, W) -> h_c, h_p, content skips."""
+        hc, skips = self.content_enc(x)
+        hp, _ = self.pose_enc(x)
+        return hc, hp, skips
+
+    def decode(self, hc, hp, skips=None):
+        return self.decoder(hc, hp, skips)
+
+    # -- phase 1: DrNet
+    def training_step(self, batch: dict, step: int, ctx) -> dict[str, float]:
+        x = batch["frames"]
+        if self.predictor is not None:
+            return self.predictor_step(x, ctx)
+        B, T = x.shape[:2]
+        window = min(T, self.cfg.max_step)
+        t = draw_offsets(B, window, ctx.generator)
+        shift = roll_shift(B, ctx.generator)
+        logs = self.disc_step(x, t, shift, ctx)
+        logs.update(self.main_step(x, t, ctx))
+        return logs
+
+    def disc_step(self, x, t, shift, ctx) -> dict[str, float]:
+        """Scene discriminator: same-clip pose pairs -> 1, pairs from different clips -> 0; encoders fixed."""
+        B = x.shape[0]
+        opt = self.optimizers()["disc"]
+        with torch.no_grad(), ctx.autocast():
+            hp, _ = self.pose_enc(torch.cat([take(x, t["pose"]), take(x, t["pair"])]))
+        hp1, hp2 = hp.float().split(B)
+        with ctx.autocast():
+            logits = torch.cat([self.scene_disc(hp1, hp2), self.scene_disc(hp1, hp2.roll(shift, 0))]).float()
+            target = torch.cat([torch.ones(B), torch.zeros(B)]).to(logits.device)
+            loss = F.binary_cross_entropy_with_logits(logits, target)
+        ctx.step(opt, loss)
+        acc = ((logits > 0) == (target > 0.5)).float().mean()
+        return {"disc_loss": loss.item(), "disc_acc": acc.item()}
+
+    def main_step(self, x, t, ctx) -> dict[str, float]:
+        """Reconstruction + alpha * similarity + beta * adversarial, with the scene discriminator frozen."""
+        B, c = x.shape[0], self.cfg
+        opt = self.optimizers()["main"]
+        target = take(x, t["pose"])
+        self.scene_disc.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                hc, skips = self.content_enc(torch.cat([take(x, t["content"]), take(x, t["similar"])]))
+                hc1, hc2 = hc.split(B)
+                hp, _ = self.pose_enc(torch.cat([target, take(x, t["pair"])]))
+                hp1, hp2 = hp.split(B)
+                rec = self.decoder(hc1, hp1, [s[:B] for s in skips])
+                rec_loss = F.mse_loss(rec.float(), target)
+                # the Lua code holds the second content vector as a fixed target
+                sim_loss = F.mse_loss(hc1.float(), hc2.detach().float())
+                logits = self.scene_disc(hp1, hp2).float()
+                adv_loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
+                loss = rec_loss + c.alpha * sim_loss + c.beta * adv_loss
+            ctx.step(opt, loss)
+        finally:
+            self.scene_disc.requires_grad_(True)
+        return {"loss": loss.item(), "rec_loss": rec_loss.item(), "sim_loss": sim_loss.item(),
+                "adv_loss": adv_loss.item(), "disc_same_p": torch.sigmoid(logits).mean().item()}
+
+    # -- phase 2: the LSTM pose predictor
+    def pose_sequence(self, x):
+        """x (B, T, C, H, W) -> h_p (B, T, p) from the frozen pose encoder."""
+        hp, _ = self.pose_enc(x.flatten(0, 1))
+        return hp.view(*x.shape[:2], -1)
+
+    def predictor_step(self, x, ctx) -> dict[str, float]:
+        """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1."""
+        c = self.cfg
+        with torch.no_grad(), ctx.autocast():
+            hp = self.pose_sequence(x).float()
+            hc, _ = self.content_enc(x[:, c.n_past - 1])
+        with ctx.autocast():
+            pred, _ = self.predictor(hp[:, :-1], hc.float())
+            loss = F.mse_loss(pred.float(), hp[:, 1:])
+        ctx.step(self.optimizers()["lstm"], loss)
+        return {"lstm_loss": loss.item()}
+
+    @torch.no_grad()
+    def rollout(self, past: torch.Tensor, steps: int) -> torch.Tensor:
+        """Observe past (B, n, C, H, W), predict `steps` frames (B, steps, C, H, W) with the content of the
+        last observed frame; predictions are fed back as pose inputs, pixels never are."""
+        if self.predictor is None:
+            raise RuntimeError("drnet: rollout needs the predictor phase (phase=predictor)")
+        hp = self.pose_sequence(past)
+        hc, skips = self.content_enc(past[:, -1])
+        _, state = self.predictor(hp[:, :-1], hc) if past.shape[1] > 1 else (None, None)
+        h, poses = hp[:, -1:], []
+        for _ in range(steps):
+            h, state = self.predictor(h, hc, state)
+            poses.append(h)
+        poses = torch.cat(poses, 1)  # (B, steps, p)
+        B = past.shape[0]
+        frames = self.decoder(hc.repeat_interleave(steps, 0), poses.flatten(0, 1),
+                              [s.repeat_interleave(steps, 0) for s in skips])
+        return frames.view(B, steps, *frames.shape[1:])
+
+    # -- images for TensorBoard
+    @torch.no_grad()
+    def sample(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Each grid is one image (1, C, H, W): 'analogy' (content of row clip x pose of column clip) and,
+        in the predictor phase, 'rollout' (observed then predicted frames, one clip per row)."""
+        was_training = self.training
+        self.eval()
+        x = batch["frames"][:8]
+        out = {"analogy": analogy_grid(self, x[:, 0], x[:, -1])[None]}
+        if self.predictor is not None and x.shape[1] > self.cfg.n_past:
+            pred = self.rollout(x[:, : self.cfg.n_past], x.shape[1] - self.cfg.n_past)
+            out["rollout"] = tile(torch.cat([x[:, : self.cfg.n_past], pred], 1))[None]
+        self.train(was_training)
+        return out
+
+
+def tile(frames: torch.Tensor, pad: int = 1) -> torch.Tensor:
+    """(R, K, C, H, W) -> one (C, R*(H+pad), K*(W+pad)) image, rows of K frames, white separators."""
+    R, K, C, H, W = frames.shape
+    x = F.pad(frames, (0, pad, 0, pad), value=1.0)
+    return x.permute(2, 0, 3, 1, 4).reshape(C, R * (H + pad), K * (W + pad))
+
+
+@torch.no_grad()
+def analogy_grid(model: Model, content_frames: torch.Tensor, pose_frames: torch.Tensor) -> torch.Tensor:
+    """Row i, column j: content of content_frames[i] decoded with the pose of pose_frames[j]. Row 0 shows
+    the pose frames, column 0 the content frames (the top-left cell is blank)."""
+    n, m = len(content_frames), len(pose_frames)
+    hc, skips = model.content_enc(content_frames)
+    hp, _ = model.pose_enc(pose_frames)
+    out = model.decoder(hc.repeat_interleave(m, 0), hp.repeat(n, 1), [s.repeat_interleave(m, 0) for s in skips])
+    out = out.view(n, m, *out.shape[1:])
+    blank = torch.zeros_like(content_frames[:1])
+    top = torch.cat([blank, pose_frames])[None]
+    rows = torch.cat([content_frames[:, None], out], 1)
+    return tile(torch.cat([top, rows]).clamp(0, 1))
+
+
+def load_drnet_weights(model: Model, path: str) -> None:
+    """Load a finished DrNet's encoders, decoder and discriminator (for the predictor phase) from a run
+    directory (its latest checkpoint), a checkpoint directory or a state file; weights_only=True."""
+    from trainers import checkpoint as ckpt
+    p = Path(path)
+    if p.is_dir() and ckpt.latest(p) is not None:
+        p = ckpt.latest(p)
+    if p.is_dir():
+        if not (p / ckpt.STATE).is_file():
+            raise FileNotFoundError(f"drnet: {path}: no checkpoint found (expected RUN_DIR/checkpoints/step-*/{ckpt.STATE})")
+        p = p / ckpt.STATE
+    if not p.is_file():
+        raise FileNotFoundError(f"drnet: encoders={path}: no such file or directory")
+    state = torch.load(p, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith("predictor.")}
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise ValueError(f"drnet: {p} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")
+    bad = [k for k in wanted if state[k].shape != wanted[k].shape]
+    if bad:
+        raise ValueError(f"drnet: {p}: shape mismatch for {', '.join(bad[:5])} (different nf/dims/image_size?)")
+    model.load_state_dict({k: state[k] for k in wanted}, strict=False)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------------
+
+def probe_targets(meta: dict) -> dict[str, object]:
+    """Clip-level content labels a probe should read from h_c (and should NOT read from h_p). Pairs are
+    sorted: which digit is "first" is invisible in the frames, so an ordered pair could not be predicted."""
+    if meta.get("generator") == "moving-mnist":
+        out = {"digits": tuple(sorted(meta["digit_classes"]))}
+        if meta.get("channels") == "palette":
+            out["colors"] = tuple(sorted(meta["color_ids"]))
+        return out
+    if meta.get("generator") == "sprites":
+        from pipelines.synthetic import common
+        return {k: json_key(meta[k]) for k in common.generator("sprites").CONTENT_KEYS if k in meta}
+    return {}
+
+
+def json_key(v):
+    return tuple(json_key(x) for x in v) if isinstance(v, list) else v
+
+
+def position_targets(meta: dict, frames: list[int]) -> np.ndarray | None:
+    """Per-frame position features (len(frames), D), invariant to digit order: the sorted x and the sorted y
+    coordinates of the digits (their bounding box for two digits). None if the data has no positions."""
+    if "positions" not in meta:
+        return None
+    pos = np.asarray(meta["positions"], np.float64)[frames]  # (F, digits, 2)
+    return np.sort(pos, axis=1).reshape(len(frames), -1)
+
+
+@torch.no_grad()
+def encode_clips(model: Model, clips: list, frames: list[int], device) -> tuple[np.ndarray, np.ndarray]:
+    """h_c and h_p of the given frame indices of every clip: (N, F, c), (N, F, p)."""
+    hcs, hps = [], []
+    for i in range(0, len(clips), 64):
+        x = torch.stack([metrics.to_tensor(f[frames]) for _, f, _ in clips[i:i + 64]]).to(device)
+        hc, hp, _ = model.encode(x.flatten(0, 1))
+        hcs.append(hc.float().view(*x.shape[:2], -1).cpu())
+        hps.append(hp.float().view(*x.shape[:2], -1).cpu())
+    return torch.cat(hcs).numpy(), torch.cat(hps).numpy()
+
+
+def probe_report(model: Model, train: list, test: list, device, kind: str) -> dict:
+    """Content and pose probes for every content label, and position R² from pose vs from content."""
+    T = min(min(f.shape[0] for _, f, _ in train + test), model.cfg.max_step)
+    frames = sorted({round(i * (T - 1) / 3) for i in range(4)})  # 4 frames spread over the window
+    hc_tr, hp_tr = encode_clips(model, train, frames, device)
+    hc_te, hp_te = encode_clips(model, test, frames, device)
+    flat = lambda a: a.reshape(-1, a.shape[-1])
+    out = {"probe_kind": kind, "probe_frames": frames, "probe_train_clips": len(train), "probe_test_clips": len(test)}
+    targets_tr = [probe_targets(m) for _, _, m in train]
+    targets_te = [probe_targets(m) for _, _, m in test]
+    for name in targets_tr[0] if targets_tr else []:
+        ytr = [t[name] for t in targets_tr for _ in frames]
+        yte = [t[name] for t in targets_te for _ in frames]
+        if len(set(ytr)) < 2:
+            out[f"probe_{name}"] = {"skipped": "a single value in the training clips"}
+            continue
+        out[f"probe_{name}"] = {
+            "content_acc": metrics.probe_accuracy(flat(hc_tr), ytr, flat(hc_te), yte, kind),
+            "pose_acc": metrics.probe_accuracy(flat(hp_tr), ytr, flat(hp_te), yte, kind),
+            "chance": metrics.majority_accuracy(ytr, yte), "classes": len(set(ytr))}
+    pos_tr = [position_targets(m, frames) for _, _, m in train]
+    if pos_tr and pos_tr[0] is not None:
+        ptr = np.concatenate(pos_tr)
+        pte = np.concatenate([position_targets(m, frames) for _, _, m in test])
+        out["position_r2_pose"] = metrics.ridge_r2(flat(hp_tr), ptr, flat(hp_te), pte)
+        out["position_r2_content"] = metrics.ridge_r2(flat(hc_tr), ptr, flat(hc_te), pte)
+    return out
+
+
+@torch.no_grad()
+def scene_disc_accuracy(model: Model, test: list, device) -> float:
+    """Held-out pairs: frames 0 and T-1 of one clip (label same) and frame 0 of clip i with frame T-1 of clip
+    i+1 (label different). 0.5 is the equilibrium the adversarial term aims at."""
+    T = min(f.shape[0] for _, f, _ in test)
+    _, hp = encode_clips(model, test, [0, T - 1], device)
+    hp1, hp2 = torch.from_numpy(hp[:, 0]).to(device), torch.from_numpy(hp[:, 1]).to(device)
+    same = model.scene_disc(hp1, hp2) > 0
+    diff = model.scene_disc(hp1, hp2.roll(1, 0)) <= 0
+    return float(torch.cat([same, diff]).float().mean())
+
+
+@torch.no_grad()
+def swap_scores(model: Model, test: list, device) -> dict | None:
+    """Content of clip i (its frame 0) decoded with the pose of clip i+1 (every frame), against the exact
+    re-rendering of clip i's content on clip i+1's trajectories (pipelines.synthetic.counterfactual).
+    Baselines: a black frame and clip i's own frame t (right content, wrong pose)."""
+    if not test or "generator" not in test[0][2]:
+        return None
+    from pipelines.synthetic.common import counterfactual
+    n = len(test)
+    T = min(f.shape[0] for _, f, _ in test)
+    err, err_blank, err_copy = [], [], []
+    for i in range(n):
+        (_, fi, mi), (_, fj, mj) = test[i], test[(i + 1) % n]
+        truth = metrics.to_tensor(counterfactual(mi, mj)[:T]).to(device)
+        hc, skips = model.content_enc(metrics.to_tensor(fi[:1]).to(device))
+        hp, _ = model.pose_enc(metrics.to_tensor(fj[:T]).to(device))
+        pred = model.decoder(hc.expand(T, -1), hp, [s.expand(T, -1, -1, -1) for s in skips]).float()
+        err.append(F.mse_loss(pred, truth).item())
+        err_blank.append(truth.pow(2).mean().item())
+        err_copy.append(F.mse_loss(metrics.to_tensor(fi[:T]).to(device), truth).item())
+    return {"swap_mse": float(np.mean(err)), "swap_mse_black": float(np.mean(err_blank)),
+            "swap_mse_copy_content_clip": float(np.mean(err_copy))}
+
+
+@torch.no_grad()
+def prediction_scores(model: Model, test: list, device, out: Path, steps: int = 10) -> dict:
+    """Per-step MSE and SSIM of predicted frames for the first `steps` steps after n_past observed ones,
+    beside copying the last observed frame; and a GIF of a cfg.rollout-step rollout."""
+    c = model.cfg
+    T = min(f.shape[0] for _, f, _ in test)
+    steps = min(steps, T - c.n_past)
+    if steps < 1:
+        return {"prediction_skipped": f"clips have {T} frames, fewer than n_past + 1 = {c.n_past + 1}"}
+    mse, ssim, mse_copy, ssim_copy = (torch.zeros(steps) for _ in range(4))
+    for i in range(0, len(test), 64):
+        x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[i:i + 64]]).to(device)
+        pred = model.rollout(x[:, :c.n_past], steps).float()
+        truth, last = x[:, c.n_past:c.n_past + steps], x[:, c.n_past - 1]
+        for k in range(steps):
+            mse[k] += F.mse_loss(pred[:, k], truth[:, k], reduction="none").mean((1, 2, 3)).sum().cpu()
+            ssim[k] += metrics.ssim(pred[:, k], truth[:, k]).sum().cpu()
+            mse_copy[k] += F.mse_loss(last, truth[:, k], reduction="none").mean((1, 2, 3)).sum().cpu()
+            ssim_copy[k] += metrics.ssim(last, truth[:, k]).sum().cpu()
+    n = len(test)
+    # the rollout GIF: 4 clips side by side, true frames (top row, black past the clip) over predicted ones
+    x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[:4]]).to(device)
+    pred = model.rollout(x[:, :c.n_past], c.rollout)
+    true = torch.cat([x, torch.zeros_like(x[:, :1]).expand(-1, c.n_past + c.rollout - T, -1, -1, -1)], 1) \
+        if c.n_past + c.rollout > T else x[:, :c.n_past + c.rollout]
+    seq = torch.cat([x[:, :c.n_past], pred], 1)
+    gif = [tile(torch.stack([true[:, t], seq[:, t]])) for t in range(seq.shape[1])]
+    metrics.save_gif(gif, out / "rollout.gif", scale=2)
+    return {"pred_mse": (mse / n).tolist(), "pred_ssim": (ssim / n).tolist(),
+            "pred_mse_copy_last": (mse_copy / n).tolist(), "pred_ssim_copy_last": (ssim_copy / n).tolist(),
+            "pred_steps": steps, "rollout_steps": c.rollout}
+
+
+def fresh_model(cfg: Config, device) -> Model:
+    """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m = Model(replace(cfg, phase="drnet", encoders=""))
+    return m.to(device).eval()
+
+
+def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str = "logistic", **kw) -> dict:
+    """Evaluate a DrNet (either phase) on a dataset: writes out_dir/eval.json, analogy.png and, in the
+    predictor phase, rollout.gif. Returns the metrics. Labels-dependent parts are skipped, with the reason
+    in eval.json, on data without synthetic labels (faces).
+
+    eval.json keys: probe_content_acc / probe_pose_acc / probe_chance (the colour pair when the data has
+    palette colours, else the digit pair; every target under probe_<name>), position_r2_pose/_content,
+    scene_disc_acc, rec_mse, swap_mse (+ swap_mse_init, the untrained model, and two trivial baselines),
+    pred_mse / pred_ssim per step (+ copy-last-frame baselines)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        train, test, note = metrics.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
+        res = {"data": str(data), "split_note": note, "phase": cfg.phase, "skipped": {}}
+        res.update(reconstruction_scores(model, test, device, out))
+        res["scene_disc_acc"] = scene_disc_accuracy(model, test, device)
+        if probe_targets(test[0][2]) or position_targets(test[0][2], [0]) is not None:
+            res.update(probe_report(model, train, test, device, probe))
+            main = next((res[k] for k in ("probe_colors", "probe_digits") if "content_acc" in res.get(k, {})), None)
+            if main is not None:
+                res["probe_target"] = "colors" if main is res.get("probe_colors") else "digits"
+                res.update(probe_content_acc=main["content_acc"], probe_pose_acc=main["pose_acc"],
+                           probe_chance=main["chance"])
+        else:
+            res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
+        swaps = swap_scores(model, test, device)
+        if swaps is None:
+            res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
+        else:
+            res.update(swaps)
+            res["swap_mse_init"] = swap_scores(fresh_model(cfg, device), test, device)["swap_mse"]
+        if model.predictor is not None:
+            res.update(prediction_scores(model, test, device, out))
+        else:
+            res["skipped"]["prediction"] = "no predictor trained (phase=predictor trains one)"
+        metrics.write_json(res, out / "eval.json")
+        return res
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def reconstruction_scores(model: Model, test: list, device, out: Path) -> dict:
+    """rec_mse: frame t rebuilt from the content of frame 0 and the pose of frame t of the same held-out
+    clip; and the analogy grid PNG (content of row clips x pose of column clips)."""
+    T = min(min(f.shape[0] for _, f, _ in test), model.cfg.max_step)
+    err = []
+    for i in range(0, len(test), 64):
+        x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[i:i + 64]]).to(device)
+        hc, skips = model.content_enc(x[:, 0])
+        hp = model.pose_sequence(x)
+        rec = model.decoder(hc.repeat_interleave(T, 0), hp.flatten(0, 1), [s.repeat_interleave(T, 0) for s in skips])
+        err.append(F.mse_loss(rec.float(), x.flatten(0, 1), reduction="none").mean((1, 2, 3)).cpu())
+    n = min(8, len(test))
+    content = torch.stack([metrics.to_tensor(test[i][1][0]) for i in range(n)]).to(device)
+    pose = torch.stack([metrics.to_tensor(test[(i + 1) % len(test)][1][T - 1]) for i in range(n)]).to(device)
+    metrics.save_png(analogy_grid(model, content, pose), out / "analogy.png", scale=2)
+    return {"rec_mse": float(torch.cat(err).mean()), "eval_clips": len(test)}
