@@ -60,7 +60,40 @@ def test_face_model_override_errors_are_one_line(tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_wheel_member_with_wrong_hash_is_refused(tmp_path, monkeypatch):
+    import zipfile
+    from pipelines.faces import model as M
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    wheel = tmp_path / "mediapipe-0.10.21-fake.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(MODELS["short"][0], b"tampered")
+    with pytest.raises(ModelError, match="sha256"):
+        M.extract_models(wheel, M.cache_dir(), ["short"])
+    with pytest.raises(ModelError, match="has no"):
+        M.extract_models(wheel, M.cache_dir(), ["full"])
+    assert not M.cached_path("short").exists()
+
+
+def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+    # an empty cache and a package index that refuses connections: real pip, no network needed
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    from pipelines.faces.model import main as model_main
+    with pytest.raises(ModelError, match="could not download"):
+        face_model_path("short")
+    assert model_main(["--fetch"]) == 1
+
+
 # ------------------------------------------------------------------------------------------- real videos
+
+def test_probe_reads_the_container():
+    from pipelines.faces.decode import probe
+    info = probe(video("foreman_face_leaves.mp4"))
+    assert (info.frames, info.fps, info.width, info.height) == (299, 25.0, 352, 288)
+
 
 def test_talking_head_gives_face_clips(talking_head):
     clips, stats = talking_head

@@ -146,8 +146,10 @@ def test_fps_resampling_picks_source_frames():
     assert sample_indices(5, 25.0, 50.0).tolist() == list(range(5))   # never invent frames
 
 
-@pytest.mark.parametrize("bad", [{"nope": 1}])
-def test_config_rejects_unknown_settings(bad):
-    with pytest.raises(ValueError, match="nope"):
+@pytest.mark.parametrize("bad, match", [({"nope": 1}, "nope"), ({"detector": "long"}, "detector"),
+                                        ({"detect_every": 0}, "detect_every"), ({"frames": 2.5}, "frames"),
+                                        ({"fps": -1.0}, "fps"), ({"margin": 0}, "margin")])
+def test_config_rejects_bad_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
         FaceConfig.from_dict(bad)
     assert FaceConfig.from_dict(FaceConfig().to_dict()) == FaceConfig()

@@ -9,7 +9,7 @@ class FaceConfig:
     # detection
     detector: str = "short"          # "short" (BlazeFace short range) or "full" (full range, small faces)
     detect_every: int = 2            # run the detector on every k-th frame; splines fill the rest
-    detect_size: int = 640           # longest side of the downscaled copy the detector sees
+    detect_size: int = 640           # longest side of the downscaled copy the detector sees (never upscaled)
     min_score: float = 0.5           # detections below this score are dropped
     # decoding
     fps: float | None = None         # resample to this rate (None: the source's own rate)
@@ -18,15 +18,37 @@ class FaceConfig:
     max_gap: int = 12                # frames without a detection before a track is split
     iou_match: float = 0.2           # minimum IoU to continue a track
     scene_cut: float = 0.12          # mean abs difference of 32×32 gray thumbnails (0..1) that declares a cut
-    smooth: float = 1.0              # spline smoothing strength (0: interpolate; larger: smoother)
-    outlier: float = 3.0             # reject detections whose residual exceeds this many robust sigmas
+    smooth: float = 1.0              # spline time scale in frames (0: linear interpolation; larger: smoother,
+                                     # more lag). 1.0: best accuracy/jitter on OTB Girl (docs/BENCHMARKS.md)
+    outlier: float = 3.0             # reject detections whose residual (RMS over cx, cy, log size) exceeds
+                                     # this many robust sigmas, then refit
     # crops and clips
     margin: float = 1.6              # crop side = margin × face size
     size: int = 64                   # output side in pixels
     gray: bool = False
     frames: int = 16                 # T: frames per clip
     stride: int | None = None        # frames between clip starts (None: = frames, no overlap)
-    min_face: int = 24               # faces smaller than this (source pixels) are dropped
+    min_face: int = 24               # frames where the smoothed face is smaller (source pixels) get no clip
+
+    def __post_init__(self):
+        # a bad setting fails here, naming itself, not deep inside a worker
+        problems = []
+        if self.detector not in ("short", "full"):
+            problems.append(f"detector must be 'short' or 'full', not {self.detector!r}")
+        for name in ("detect_every", "detect_size", "chunk", "max_gap", "size", "frames", "min_face"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "min_face" else 1):
+                problems.append(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.stride is not None and (not isinstance(self.stride, int) or self.stride < 1):
+            problems.append(f"stride must be a positive integer or None, not {self.stride!r}")
+        if self.fps is not None and not self.fps > 0:
+            problems.append(f"fps must be positive or None, not {self.fps!r}")
+        for name in ("margin", "outlier", "scene_cut"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.smooth < 0 or not 0 <= self.min_score <= 1 or not 0 <= self.iou_match <= 1:
+            problems.append("smooth must be >= 0; min_score and iou_match must lie in [0, 1]")
+        if problems:
+            raise ValueError("face pipeline settings: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -58,8 +58,8 @@ def open_reader(path: str | os.PathLike, width: int = -1, height: int = -1, thre
     return reader
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    reader = open_reader(path)
+def read_info(reader) -> VideoInfo:
+    """Frame count, rate and size of an open full-resolution reader (decodes the first frame)."""
     try:
         height, width = reader[0].shape[:2]
     except Exception as e:
@@ -68,6 +68,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"invalid frame rate {fps!r}")
     return VideoInfo(frames=len(reader), fps=fps, width=int(width), height=int(height))
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    return read_info(open_reader(path))
 
 
 def sample_indices(n_frames: int, src_fps: float, fps: float | None) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .config import FaceConfig
 from .crops import clip_spans, face_crop
-from .decode import VideoError, chunks, detect_shape, open_reader, sample_indices
+from .decode import VideoError, chunks, detect_shape, open_reader, read_info, sample_indices
 from .detect import FaceDetector
 from .tracks import CutDetector, SmoothTrack, build_tracks
 
@@ -132,18 +132,12 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     stats = {} if stats is None else stats
     t_start = time.perf_counter()
     reader = open_reader(path, threads=threads)
-    try:
-        height, width = reader[0].shape[:2]
-    except Exception as e:
-        raise VideoError(f"cannot decode the first frame ({type(e).__name__})") from None
-    src_fps = float(reader.get_avg_fps())
-    if not np.isfinite(src_fps) or src_fps <= 0:
-        raise VideoError(f"invalid frame rate {src_fps!r}")
-    info = {"width": int(width), "height": int(height)}
-    stats.update(frames=0, fps=src_fps, width=info["width"], height=info["height"], detections=0, tracks=0,
-                 clips=0, detect_frames=0)
-    indices = sample_indices(len(reader), src_fps, cfg.fps)
-    fps = src_fps if cfg.fps is None else min(cfg.fps, src_fps)
+    vi = read_info(reader)
+    info = {"width": vi.width, "height": vi.height}
+    stats.update(frames=0, fps=vi.fps, width=vi.width, height=vi.height, detections=0, tracks=0, clips=0,
+                 detect_frames=0)
+    indices = sample_indices(vi.frames, vi.fps, cfg.fps)
+    fps = vi.fps if cfg.fps is None else min(cfg.fps, vi.fps)
     detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
 
     per_frame, cuts = detect_pass(path, indices, info, cfg, detector, threads, stats)
