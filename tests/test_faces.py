@@ -242,3 +242,21 @@ def test_chunk_size_does_not_change_the_output(foreman):
     assert len(small_chunks) == len(foreman[0])
     for (ka, fa, ma), (kb, fb, mb) in zip(foreman[0], small_chunks):
         assert ka == kb and np.array_equal(fa, fb) and ma == mb
+
+
+def test_memory_does_not_grow_with_video_length(foreman, tmp_path):
+    # the same footage, once and looped twice (598 frames, two faces' worth of tracks): the peak of
+    # Python/numpy allocations must stay the same, since only one chunk and open clips are held
+    import tracemalloc
+    looped = tmp_path / "looped.mp4"
+    ffmpeg("-stream_loop", "1", "-i", video("foreman_face_leaves.mp4"), "-c", "copy", looped)
+    cfg = FaceConfig(detect_every=4, chunk=32)
+    peaks = []
+    for path in (video("foreman_face_leaves.mp4"), looped):   # the foreman fixture already loaded the model
+        stats = {}
+        tracemalloc.start()
+        n = sum(1 for _ in process_video(path, "vid", cfg, stats=stats))   # consume, keep nothing
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert stats["frames"] == 598 and stats["tracks"] == 2 and n == stats["clips"] >= 20
+    assert peaks[1] < 1.1 * peaks[0], f"peak allocations grew from {peaks[0] / 1e6:.1f} MB to {peaks[1] / 1e6:.1f} MB"
