@@ -12,7 +12,8 @@ in the worker processes (except the memory limit, which runs in-process):
   loader-u8   the same, as_uint8=True and with_meta=False (the lean path: convert on the GPU)
 
 Each (method, workers) runs --repeats times over the same clips; the table shows the best and the median
-(the machine is shared, so the best is the least disturbed). Writes bench/results/loader.json.
+wall-clock rate (the machine is shared, so the best is the least disturbed) and the CPU time per clip
+summed over the process and its workers (the least of the repeats). Writes bench/results/loader.json.
 
     .venv/bin/python bench/loader.py                          # ~4 minutes on 2 busy cores
     .venv/bin/python bench/loader.py --workers 0 --repeats 1  # a quick look
@@ -23,9 +24,11 @@ The Moving MNIST shards are made once with `vidshard synth moving-mnist` under -
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -148,6 +151,13 @@ def list_pair(samples):
     return [s[0] for s in samples], [s[1] for s in samples]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its exited children (DataLoader workers): on a shared machine the
+    wall-clock rate depends on the neighbours, the CPU cost per clip much less."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
@@ -180,24 +190,26 @@ def main(argv=None) -> int:
     print(f"{len(urls)} shards from {data}; batch {args.batch_size}; load average {os.getloadavg()}", flush=True)
 
     rows, load_before = [], os.getloadavg()
-    print(f"{'method':<10} {'workers':>7} {'clips/s best':>13} {'median':>8} {'frames/s best':>14}")
+    print(f"{'method':<10} {'workers':>7} {'clips/s best':>13} {'median':>8} {'frames/s best':>14} {'CPU ms/clip':>12}")
     for method in args.methods:
         for workers in ([0] if method == "memory" else args.workers):
-            rates = []
+            rates, cpu = [], []
             for _ in range(args.repeats):
-                t0 = time.perf_counter()
+                c0, t0 = cpu_seconds(), time.perf_counter()
                 clips, frames = run_method(method, workers, args, urls, memory, folders)
                 dt = time.perf_counter() - t0
+                gc.collect()  # the loader's workers exit with it, so their CPU time is counted
                 rates.append((clips / dt, frames / dt))
+                cpu.append((cpu_seconds() - c0) / clips * 1000)
             best = max(rates)
             row = {"method": method, "workers": workers, "clips": clips, "clips_per_s": round(best[0], 1),
                    "clips_per_s_median": round(statistics.median(r[0] for r in rates), 1),
-                   "frames_per_s": round(best[1], 1), "repeats": args.repeats}
+                   "frames_per_s": round(best[1], 1), "cpu_ms_per_clip": round(min(cpu), 3), "repeats": args.repeats}
             rows.append(row)
             print(f"{method:<10} {workers:>7} {row['clips_per_s']:>13.0f} {row['clips_per_s_median']:>8.0f} "
-                  f"{row['frames_per_s']:>14.0f}", flush=True)
+                  f"{row['frames_per_s']:>14.0f} {row['cpu_ms_per_clip']:>12.2f}", flush=True)
 
-    result = {"benchmark": "loader", "command": "python bench/loader.py " + " ".join(argv or sys.argv[1:]),
+    result = {"benchmark": "loader", "command": " ".join(["python bench/loader.py", *(argv if argv is not None else sys.argv[1:])]),
               "machine": machine(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
               "data": {"dir": str(data), "shards": len(urls), "frames": args.frames, "size": "64x64x3",
                        "batch_size": args.batch_size, "png_clips": args.png_clips},

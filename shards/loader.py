@@ -583,8 +583,7 @@ class ClipLoader:
         # every epoch; they read epoch/skip from shared memory (SharedEpoch) at the start of each epoch.
         self.dataloader = DataLoader(dataset, batch_size=None, collate_fn=keep, num_workers=num_workers,
                                      pin_memory=pin_memory,
-                                     persistent_workers=num_workers > 0,
-                                     prefetch_factor=4 if num_workers > 0 else None)
+                                     persistent_workers=num_workers > 0)
 
     def __len__(self) -> int:
         return self.batches
