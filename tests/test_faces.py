@@ -215,6 +215,8 @@ def test_cli_on_one_video_writes_a_shard(tmp_path, capsys):
     assert keys == [f"foreman-face-leaves_t0_c{i}" for i in range(5)]
     assert "clips=5" in capsys.readouterr().out
     assert video_main([str(tmp_path / "nothing.mp4")]) == 1
+    assert video_main([str(video("foreman_face_leaves.mp4")), "--face-model", str(tmp_path / "none.tflite")]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_scene_cut_in_real_footage_splits_tracks(tmp_path):

@@ -30,6 +30,7 @@ from .config import FaceConfig
 from .crops import clip_spans, face_crop
 from .decode import VideoError, chunks, detect_shape, open_reader, read_info, sample_indices
 from .detect import FaceDetector
+from .model import ModelError
 from .tracks import CutDetector, SmoothTrack, build_tracks
 
 __all__ = ["process_video", "VideoError"]
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
                     "optionally write the clips as one shard. The dataset job is `vidshard prepare`.",
         epilog="examples:\n"
                "  python -m pipelines.faces.video ../shared/data/videos/talking_head_man.mp4\n"
-               "  python -m pipelines.faces.video ../shared/data/videos/crowd_1080p.mp4 --detector full --out /tmp/s",
+               "  python -m pipelines.faces.video ../shared/data/videos/crowd_1080p.mp4 --detector full --out /tmp/s\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     d = FaceConfig()
     p.add_argument("video")
@@ -174,6 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=d.size, help=f"output side in pixels (default {d.size})")
     p.add_argument("--gray", action="store_true", help="one grayscale channel instead of RGB")
     p.add_argument("--out", help="write the clips to OUT/faces-000000.tar (a vidshard shard)")
+    p.epilog += "\nexit status: 0 done (also when no face was found), 1 the video cannot be read, 2 bad face model"
     args = p.parse_args(argv)
     cfg = FaceConfig(detector=args.detector, detect_every=args.detect_every, fps=args.fps, frames=args.frames,
                      size=args.size, gray=args.gray)
@@ -193,10 +195,8 @@ def main(argv=None) -> int:
     except VideoError as e:
         print(f"{args.video}: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # ModelError: one line, not a traceback
-        if type(e).__name__ != "ModelError":
-            raise
-        print(f"{e}", file=sys.stderr)
+    except ModelError as e:  # one line, not a traceback
+        print(e, file=sys.stderr)
         return 2
     print(" ".join(f"{k}={v}" for k, v in stats.items()))
     return 0
