@@ -12,8 +12,9 @@ give the same clips in the same order, byte for byte.
     from pipelines.faces.video import process_video, VideoError
     for key, frames, meta in process_video(path, source_id, FaceConfig(), stats=stats): ...
 
-A VideoError can also come after some clips were yielded (a file whose tail is corrupt): callers that
-want all-or-nothing per video should collect a video's clips before writing them.
+A VideoError normally comes before the first clip (pass 1 decodes every frame), but can in principle come
+after some clips were yielded (a file that decodes downscaled but not at full size): callers that want
+all-or-nothing per video should collect a video's clips before writing them.
 """
 from __future__ import annotations
 
