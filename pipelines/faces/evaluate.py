@@ -15,14 +15,13 @@ from its raw detections) first. Jitter is where smoothing shows.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from .config import FaceConfig
 from .detect import Detection, FaceDetector
-from .tracks import SmoothTrack, associate, smooth_track
+from .tracks import SmoothTrack, build_tracks
 
 # The OTB Girl frames are tiny (heads of 20-47 px in 128×96): detect on every frame (so raw jitter is
 # measurable frame to frame), keep weaker detections, and accept small faces. BlazeFace resizes its input
@@ -154,10 +153,5 @@ def evaluate_sequence(seq_dir: str | Path, cfg: FaceConfig = OTB_CONFIG, model_p
     """Detect, track and smooth one OTB sequence; return metrics (and the detections, for reuse)."""
     paths, gt = load_otb(seq_dir)
     per_frame = detections if detections is not None else detect_images(paths, cfg, model_path)
-    tracks = [s for s in (smooth_track(tr, cfg.smooth, cfg.outlier)
-                          for tr in associate(per_frame, [], cfg.max_gap, cfg.iou_match)) if s is not None]
+    tracks = build_tracks(per_frame, [], cfg)  # an image sequence of one shot: no scene cuts
     return {"config": cfg.to_dict(), **tracking_metrics(tracks, gt)}, per_frame
-
-
-def with_smoothing(cfg: FaceConfig, smooth: float) -> FaceConfig:
-    return replace(cfg, smooth=smooth)
