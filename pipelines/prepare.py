@@ -286,10 +286,10 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
 
     Runs in its own task so the parent can kill it on timeout; it never raises for bad input."""
     from pipelines.faces.decode import VideoError
+    Path(part_dir, f"{src['id']}.started").touch()  # starts the parent's timeout clock (not queue time)
     if src["id"] in _faults(fault, "hang"):
         time.sleep(10 ** 6)
     t0, stats, clips = time.time(), {}, 0
-    record = {"id": src["id"], "path": src["path"], "sha256": src["sha256"]}
     process_video = _load(processor)
     cfg = FaceConfig.from_dict(cfg_dict)
     try:
@@ -307,13 +307,11 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
         if progress is not None:
             progress.add.remote(frames=int(stats.get("frames", 0)) - reported, clips=clips)
     except VideoError as e:
-        return {**record, "status": "failed", "reason": str(e) or "unreadable video", "frames": 0, "clips": 0,
-                "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+        return {**_failed(src, str(e) or "unreadable video", time.time() - t0), "peak_rss_mb": _peak_rss_mb()}
     except Exception as e:  # noqa: BLE001 -- one video must never take its shard down; the reason is kept
-        return {**record, "status": "failed", "reason": f"unexpected {type(e).__name__}: {e}", "frames": 0,
-                "clips": 0, "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+        return {**_failed(src, f"unexpected {type(e).__name__}: {e}", time.time() - t0), "peak_rss_mb": _peak_rss_mb()}
     status = "ok" if clips else "no_face"
-    out = {**record, "status": status, "frames": int(stats.get("frames", 0)), "clips": clips,
+    out = {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": status, "frames": int(stats.get("frames", 0)), "clips": clips,
            "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
     for k in ("fps", "width", "height", "detections", "tracks", "detect_frames"):
         if k in stats:
@@ -325,22 +323,24 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
 
 
 def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str | None, video_timeout: float,
-             processor: str, progress, fault: str | None) -> dict:
-    """Ray task: one work unit -> one shard, videos in plan order, each in a child task under a timeout."""
+             parallel: int, processor: str, progress, fault: str | None) -> dict:
+    """Ray task: one work unit -> one shard. Up to `parallel` videos run at once, each in a child task
+    under a timeout; their clips go into the shard in plan order, whatever order they finish in."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     _maybe_crash(fault, unit["name"], out["root"])
-    # The child must run where the part file is written: this node.
+    # The children must run where their part files are written: this node.
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
     child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
+    launch = lambda src, parts: child.remote(src, cfg_dict, model_path, parts, processor, progress, fault)  # noqa: E731
     timings = []
     with tempfile.TemporaryDirectory(prefix=f"vidshard-{unit['name']}-") as parts, \
             ShardWriter(out["root"], unit["name"]) as w:
-        for src in unit["sources"]:
-            rec = _run_video(child, src, cfg_dict, model_path, parts, video_timeout, processor, progress, fault)
+        for src, rec in run_videos(launch, unit["sources"], parts, video_timeout, parallel):
             if rec["status"] == "ok":
                 for key, frames, meta in iter_samples(Path(parts) / f"{src['id']}.tar"):
                     w.add(key, frames, meta)
+                _remove_part(parts, src["id"])
             elif rec["status"] == "failed":
                 w.fail(src["path"], rec["reason"], id=src["id"])
             timings.append({"id": src["id"], "seconds": rec.pop("seconds"), "peak_rss_mb": rec.pop("peak_rss_mb")})
@@ -356,22 +356,57 @@ def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str 
     return {"shard": unit["name"], "samples": w.samples, "sources": w.sources}
 
 
-def _run_video(child, src, cfg_dict, model_path, parts, video_timeout, processor, progress, fault) -> dict:
-    """Run one video's child task; a timeout or a dead worker becomes a failure record, not an exception."""
+def _remove_part(parts: str, video_id: str) -> None:
+    for p in Path(parts).glob(f"{video_id}.*"):
+        p.unlink(missing_ok=True)
+
+
+def run_videos(launch, sources: list[dict], parts: str, timeout: float, parallel: int):
+    """Yield (source, record) in plan order while up to `parallel` child tasks run.
+
+    The timeout clock of a video starts when its child task writes PARTS/<id>.started (so time spent
+    queued for a CPU never counts); past it the task is cancelled with force, which kills the worker
+    process: a decoder stuck in native code stops too. A child whose worker died (past its retry)
+    becomes a failure record as well: nothing here raises for one bad video."""
     import ray
-    base = {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "frames": 0, "clips": 0}
-    if S.is_raw_stream(src["path"]):
-        return {**base, "status": "failed", "reason": RAW_STREAM_REASON, "seconds": 0.0, "peak_rss_mb": 0.0}
-    t0 = time.time()
-    ref = child.remote(src, cfg_dict, model_path, parts, processor, progress, fault)
+    queue, running, started, done = list(sources), {}, {}, {}
+    for src in sources:
+        while src["id"] not in done:
+            while queue and len(running) < parallel:
+                nxt = queue.pop(0)
+                if S.is_raw_stream(nxt["path"]):
+                    done[nxt["id"]] = _failed(nxt, RAW_STREAM_REASON)
+                else:
+                    running[launch(nxt, parts)] = nxt
+            if not running:
+                continue
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                s = running.pop(ref)
+                done[s["id"]] = _result(ref, s)
+            now = time.time()
+            for ref, s in list(running.items()):
+                if s["id"] not in started and (Path(parts) / f"{s['id']}.started").exists():
+                    started[s["id"]] = now
+                if s["id"] in started and now - started[s["id"]] > timeout:
+                    ray.cancel(ref, force=True)
+                    running.pop(ref)
+                    done[s["id"]] = _failed(s, f"timed out after {timeout:g} s", now - started[s["id"]])
+        yield src, done.pop(src["id"])
+
+
+def _result(ref, src: dict) -> dict:
+    import ray
     try:
-        return ray.get(ref, timeout=video_timeout)
-    except ray.exceptions.GetTimeoutError:
-        ray.cancel(ref, force=True)  # kills the worker process: a decoder stuck in native code stops too
-        reason = f"timed out after {video_timeout:g} s"
+        return ray.get(ref)
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayTaskError, ray.exceptions.RaySystemError) as e:
-        reason = f"the worker decoding it died ({type(e).__name__}): {str(e).splitlines()[0][:200]}"
-    return {**base, "status": "failed", "reason": reason, "seconds": round(time.time() - t0, 3), "peak_rss_mb": 0.0}
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        return _failed(src, f"the worker decoding it died ({type(e).__name__}) {first}".strip())
+
+
+def _failed(src: dict, reason: str, seconds: float = 0.0) -> dict:
+    return {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": "failed", "reason": reason,
+            "frames": 0, "clips": 0, "seconds": round(seconds, 3), "peak_rss_mb": 0.0}
 
 
 class Progress:
@@ -390,46 +425,71 @@ class Progress:
 
 # ----------------------------------------------------------------------------------------- driver
 
-def init_ray(address: str | None, workers: int | None) -> int:
-    """Join or start Ray; return how many videos may run at once."""
+def init_ray(address: str | None, workers: int | None) -> None:
+    """Join a cluster (--address / $RAY_ADDRESS) or start a local Ray with `workers` CPUs (default: all)."""
     import ray
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return  # a caller (tests, benchmarks, a notebook) already chose the Ray to use
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        return
+    ray.init(address=address, log_to_driver=False)
+    if workers:
+        # Queued units alone do not make an autoscaler grow (their children are pinned to their node),
+        # so ask for the CPUs outright; nodes join while the job runs and slots() follows them.
+        from ray.autoscaler.sdk import request_resources
+        request_resources(num_cpus=workers)
+
+
+def slots(workers: int | None) -> int:
+    """Videos (and units) that may run at once now: --workers, bounded by the CPUs the cluster has."""
+    import ray
     cpus = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(workers or cpus, cpus))
 
 
+def _error_line(e: Exception) -> str:
+    """One line for a unit that failed past its retries: the task's own exception where there is one."""
+    cause = getattr(e, "cause", None)
+    if cause is not None:
+        return f"{type(cause).__name__}: {str(cause).strip()[:300]}"
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, args, processor: str) -> tuple[list, dict]:
-    """Run the units on Ray, at most `slots` at a time; returns (results, {shard: error})."""
+    """Run the units on Ray in plan order, a bounded number at a time; returns (results, {shard: error})."""
     import ray
     from tqdm import tqdm
-    slots = init_ray(args.address, args.workers)
+    init_ray(args.address, args.workers)
     progress = ray.remote(num_cpus=0)(Progress).remote()
-    task = ray.remote(run_unit).options(num_cpus=0, max_retries=args.retries, retry_exceptions=True)
+    # A unit holds a CPU only while it works itself: Ray lends it out while the unit waits on its children.
+    # Needing one keeps units off CPU-less nodes and lets queued units show up as demand.
+    task = ray.remote(run_unit).options(num_cpus=1, max_retries=args.retries, retry_exceptions=True,
+                                        scheduling_strategy="SPREAD")
     fault = os.environ.get(FAULT_ENV)
     pending, running, results, errors = list(units), {}, [], {}
     bar = tqdm(total=sum(len(u.sources) for u in units), unit="video", desc="prepare", disable=args.no_progress,
                dynamic_ncols=True)
     t0 = time.time()
     while pending or running:
-        while pending and len(running) < slots:  # units are blocked in ray.get on their child; cap them
+        n = slots(args.workers)
+        while pending and len(running) < n:
             u = pending.pop(0)
             spec = {"name": u.name, "sources": [s.to_dict() for s in u.sources]}
             running[task.remote(spec, out.spec(), cfg.to_dict(), chash, args.face_model, args.video_timeout,
-                                processor, progress, fault)] = u.name
+                                n, processor, progress, fault)] = u.name
         ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
         for ref in ready:
             name = running.pop(ref)
             try:
                 results.append(ray.get(ref))
             except (ray.exceptions.RayError, OSError) as e:
-                errors[name] = str(e).strip().splitlines()[0][:300]
+                errors[name] = _error_line(e)
         _show(bar, ray.get(progress.get.remote()), time.time() - t0)
     bar.close()
+    ray.kill(progress)
     return results, errors
 
 
