@@ -17,7 +17,7 @@ from trainers import harness
 from trainers.train import main as train_main
 
 # DrNet's tiny preset, made smaller still: 4 clips a batch, 6-frame windows of 32x32 clips
-TINY = ["--preset", "tiny", "batch_size=4", "max_step=6"]
+TINY = ["--preset", "tiny", "batch_size=4", "max_step=6", "eval_clips=8"]
 
 
 def make_dataset(root: Path, train_shards: int = 2, clips: int = 12, frames: int = 8, size: int = 32) -> Path:
@@ -192,10 +192,15 @@ def run_train(run_dir: Path, data: Path, *extra: str) -> None:
 
 
 def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
-    # 24 training clips / batch 4 = 6 batches an epoch: stop mid-epoch 1 at step 8, finish at 14
-    run_train(tmp_path / "full", data, *TINY, "--steps", "14", "--ckpt-every", "4")
+    # 24 training clips / batch 4 = 6 batches an epoch: stop mid-epoch 1 at step 8, finish at 14.
+    # Only the uninterrupted run evaluates and draws grids: neither may change the training trajectory.
+    run_train(tmp_path / "full", data, *TINY, "--steps", "14", "--ckpt-every", "4", "--eval-every", "10",
+              "--sample-every", "5")
     run_train(tmp_path / "cut", data, *TINY, "--steps", "8", "--ckpt-every", "4")
     assert train_main(["drnet", "--resume", str(tmp_path / "cut"), "--steps", "14", "--no-progress"]) == 0
+    evals = [r for r in read_jsonl(tmp_path / "full" / "metrics.jsonl") if "eval" in r]
+    assert [r["step"] for r in evals] == [10, 14] and "rec_mse" in evals[0]["eval"]
+    assert json.loads((tmp_path / "full" / "eval" / "step-00000010" / "eval.json").read_text())["rec_mse"] > 0
     full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
     assert sorted(full) == sorted(cut) == list(range(1, 15))
     assert [r["epoch"] for r in full.values()] == [0] * 5 + [1] * 6 + [2] * 3
@@ -209,7 +214,7 @@ def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data):
+def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data, capsys):
     run = tmp_path / "run"
     run_train(run, data, *TINY, "--steps", "6", "--ckpt-every", "2", "--keep", "2", "--sample-every", "3",
               "--seed", "7", "nf=8")
@@ -223,5 +228,24 @@ def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data):
     torch.load(run / "checkpoints" / "step-00000006" / "rng-rank0.pt", weights_only=True)
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["analogy-00000003.png", "analogy-00000006.png"]
     assert list((run / "tb").glob("events.out.tfevents.*"))
-    # resuming with a different seed is refused (it could not continue the same trajectory)
+    # resuming with a different seed is refused (it could not continue the same trajectory), and so is
+    # starting a fresh run over an existing one
     assert train_main(["drnet", "--resume", str(run), "--seed", "8", "--no-progress"]) == 2
+    assert train_main(["drnet", "--data", str(data), "--run-dir", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the run's 7" in err and f"continue it with --resume {run}" in err
+
+
+def test_eval_cli_errors_name_what_is_wrong(tmp_path, data, capsys):
+    from trainers.evaluate import main as eval_main
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "1", "--ckpt-every", "1")
+    cases = [
+        (["drnet", str(tmp_path / "nope"), "--data", str(data)], "no config.json"),
+        (["drnet", str(run), "--data", str(tmp_path / "missing")], "no such file or directory"),
+        (["drnet", str(run), "--checkpoint", "step-00000099"], "--checkpoint step-00000099: not a checkpoint"),
+        (["other", str(run)], "unknown model 'other'; registered models: drnet"),
+    ]
+    for argv, message in cases:
+        assert eval_main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv

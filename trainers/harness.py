@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import os
 import random
@@ -56,7 +57,8 @@ def init_process_group(env: Dist, device: torch.device) -> None:
     """nccl between GPUs, gloo between CPU processes; rendezvous from MASTER_ADDR/MASTER_PORT (env://)."""
     if env.world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=env.rank, world_size=env.world_size,
+        # an hour, not the default minutes: the other ranks wait at a barrier while rank 0 evaluates
+        dist.init_process_group(backend, rank=env.rank, world_size=env.world_size, timeout=datetime.timedelta(hours=1),
                                 device_id=device if device.type == "cuda" else None)
 
 
@@ -77,6 +79,27 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def enable_tf32() -> None:
+    """TF32 matmuls and convolutions on Ampere+ GPUs (the speed anchors in MODELS.md are fp32 + TF32)."""
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def speed_up(model: torch.nn.Module, channels_last: bool = False, compile: bool = False) -> torch.nn.Module:
+    """The opt-in speed knobs shared by `vidshard train` and bench/train.py.
+
+    channels_last: NHWC weights, which cuDNN's fastest convolution kernels want. compile: torch.compile
+    each top-level submodule in place (module.compile() keeps state_dict keys, so checkpoints stay
+    interchangeable with eager runs); a model's training_step itself stays eager, since it steps optimizers.
+    """
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        for child in model.children():
+            child.compile()
+    return model
 
 
 # ---- seeding ------------------------------------------------------------------------------------------------

@@ -137,6 +137,9 @@ def resolve(args, env: harness.Dist) -> tuple[dict, object, object]:
     else:
         if not args.data:
             raise ValueError("--data is required (a dataset dir with manifest.json, or shard URLs)")
+        if args.run_dir and (Path(args.run_dir) / "config.json").exists():
+            raise ValueError(f"--run-dir {args.run_dir} already holds a run: continue it with --resume {args.run_dir}, "
+                             "or pick another directory")
         cfg = harness.build_config(module, args.model, args.preset, args.overrides)
         seed = 0 if args.seed is None else args.seed
         run = {"model": args.model, "preset": args.preset, "config": _jsonable(cfg), "data": args.data,
@@ -168,6 +171,8 @@ class Trainer:
     def __init__(self, args, run: dict, module, cfg, env: harness.Dist):
         self.args, self.run, self.module, self.cfg, self.env = args, run, module, cfg, env
         self.device = harness.pick_device(args.device, env.local_rank)
+        if self.device.type == "cuda":
+            harness.enable_tf32()
         harness.init_process_group(env, self.device)
         if not run.get("run_dir"):
             run["run_dir"] = harness.broadcast_object(default_run_dir(run) if env.rank == 0 else None)
@@ -184,12 +189,9 @@ class Trainer:
     def build_model(self):
         harness.seed_all(self.run["seed"])  # identical init on every rank
         model = self.module.Model(self.cfg).to(self.device)
-        if self.args.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        model = harness.speed_up(model, channels_last=self.args.channels_last)
         self.ctx.broadcast_module(model)
-        if self.args.compile:
-            for child in model.children():
-                child.compile()
+        harness.speed_up(model, compile=self.args.compile)  # after the broadcast: it reads plain modules
         # from here on each rank draws from its own streams (data order, augmentation, random offsets)
         harness.seed_all(harness.rank_seed(self.run["seed"], self.env.rank))
         return model
