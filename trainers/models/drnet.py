@@ -252,6 +252,7 @@ class Model(nn.Module):
             for m in self.frozen():
                 m.requires_grad_(False)
         self._opts = None
+        self.train()
 
     def frozen(self) -> list[nn.Module]:
         return [self.content_enc, self.pose_enc, self.decoder, self.scene_disc] if self.predictor else []
@@ -345,6 +346,8 @@ class Model(nn.Module):
     def predictor_step(self, x, ctx) -> dict[str, float]:
         """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1."""
         c = self.cfg
+        for m in self.frozen():  # whatever mode the caller set: frozen BN statistics must not move
+            m.eval()
         with torch.no_grad(), ctx.autocast():
             hp = self.pose_sequence(x).float()
             hc, _ = self.content_enc(x[:, c.n_past - 1])
@@ -443,8 +446,7 @@ def probe_targets(meta: dict) -> dict[str, object]:
     sorted: which digit is "first" is invisible in the frames, so an ordered pair could not be predicted."""
     if meta.get("generator") == "moving-mnist":
         out = {"digits": tuple(sorted(meta["digit_classes"]))}
-        if meta.get("channels") == "palette":
-            out["colors"] = tuple(sorted(meta["color_ids"]))
+        out["colors"] = tuple(sorted(meta["color_ids"]))  # constant (skipped) unless --colors palette
         return out
     if meta.get("generator") == "sprites":
         from pipelines.synthetic import common

@@ -1,0 +1,358 @@
+"""DrNet (trainers/models/drnet.py) and the evaluation helpers (trainers/metrics.py), on CPU.
+
+Data: a tiny colour-coded Moving MNIST (32×32, palette colours = the content factor) made once per module
+with `vidshard synth` from the real MNIST test set in ../shared/data/mnist, read through the real loader.
+Facts asserted are cheap and monotone (losses fall, a discriminator learns, probes separate), never
+paper-level quality: MODELS.md §B says identity needs the GPU-scale run.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import require_shared
+from shards import ShardWriter, make_key, write_manifest
+from shards.loader import make_loader
+from trainers import harness, metrics
+from trainers.models import drnet
+
+SEED = 0
+
+
+def tiny(**overrides) -> drnet.Config:
+    return replace(drnet.Config(**drnet.PRESETS["tiny"]), **overrides)
+
+
+def make_ctx(seed: int = SEED) -> harness.Context:
+    return harness.Context(torch.device("cpu"), harness.Dist(), seed)
+
+
+def new_model(cfg: drnet.Config, seed: int = SEED) -> drnet.Model:
+    torch.manual_seed(seed)
+    return drnet.Model(cfg)
+
+
+def batches(data, cfg: drnet.Config, split: str = "train", seed: int = SEED):
+    """Endless training batches from the real loader, epoch after epoch."""
+    loader = make_loader(data, split=split, seed=seed, shuffle_buffer=256, with_meta=False, **drnet.loader_kwargs(cfg))
+    epoch = 0
+    while True:
+        loader.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads spin against each other (measured ~0.9
+    s/step with 2 threads vs ~0.1 s with 1 under load)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def mm32(tmp_path_factory):
+    """640 clips of 20 frames, 32×32, two digits in two distinct palette colours: 512 train, 128 test."""
+    mnist = require_shared("mnist")
+    out = tmp_path_factory.mktemp("drnet") / "mm32"
+    from vidshard.cli import main
+    rc = main(["synth", "moving-mnist", "--out", str(out), "--clips", "640", "--split", "0.8,0,0.2",
+               "--shard-size", "256", "--mnist", str(mnist), "--size", "32", "--colors", "palette", "--seed", "0"])
+    assert rc == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def held_out(mm32):
+    return metrics.eval_splits(mm32, 0, 128)[1]
+
+
+@pytest.fixture(scope="module")
+def trained(mm32, tmp_path_factory):
+    """A tiny DrNet trained 600 steps (the CPU smoke size of MODELS.md), and its state saved as a file."""
+    cfg = tiny()
+    model, ctx = new_model(cfg), make_ctx()
+    logs = [model.training_step(b, step, ctx) for step, b in zip(range(600), batches(mm32, cfg))]
+    path = tmp_path_factory.mktemp("drnet-run") / "state.pt"
+    torch.save({"model": model.state_dict()}, path)
+    return model, cfg, logs, path
+
+
+# ---- networks and the training signal -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["tiny", "mnist", "faces"])
+def test_networks_have_the_preset_shapes_and_unit_norm_vectors(preset):
+    cfg = replace(drnet.Config(**drnet.PRESETS[preset]), nf=4)  # narrow, so the 64×64 presets stay cheap
+    model = new_model(cfg).eval()
+    x = torch.rand(3, cfg.channels, cfg.image_size, cfg.image_size)
+    hc, hp, skips = model.encode(x)
+    assert hc.shape == (3, cfg.content_dim) and hp.shape == (3, cfg.pose_dim)
+    assert torch.allclose(hc.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(hp.norm(dim=1), torch.ones(3), atol=1e-5)
+    out = model.decode(hc, hp, skips)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert (preset == "faces") == cfg.skip  # the faces preset uses U-Net skips, as the paper's KTH model
+
+
+def test_skip_decoder_uses_the_content_feature_maps():
+    cfg = tiny(skip=True, nf=4)
+    model = new_model(cfg).eval()
+    x = torch.rand(2, 3, 32, 32)
+    hc, hp, skips = model.encode(x)
+    changed = model.decode(hc, hp, [s + 1 for s in skips])
+    assert not torch.allclose(model.decode(hc, hp, skips), changed)
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="image_size"):
+        drnet.Model(tiny(image_size=48))
+    with pytest.raises(ValueError, match="phase"):
+        drnet.Model(tiny(phase="lstm"))
+
+
+def test_offsets_never_reuse_the_content_frame_and_different_clip_pairs_really_differ():
+    g = torch.Generator().manual_seed(1)
+    for window in (2, 3, 12):
+        t = drnet.draw_offsets(4096, window, g)
+        for k in t.values():
+            assert k.min() >= 0 and k.max() < window
+        assert (t["pose"] != t["content"]).all() and (t["similar"] != t["content"]).all()
+        assert (t["pair"] != t["pose"]).all()
+        assert len(set(t["pose"].tolist())) == window  # every frame of the window gets drawn
+    shifts = {drnet.roll_shift(5, g) for _ in range(500)}
+    assert shifts == {1, 2, 3, 4}  # never 0: rolling by it leaves no clip paired with itself
+
+
+def test_loader_kwargs_follow_the_phase():
+    assert drnet.loader_kwargs(tiny()) == dict(sampler="window", n_frames=12, random=True, batch_size=16)
+    assert drnet.loader_kwargs(tiny(phase="predictor"))["n_frames"] == 15
+
+
+def test_optimizers_cover_the_right_parameters():
+    model = new_model(tiny())
+    opts = model.optimizers()
+    main = {id(p) for g in opts["main"].param_groups for p in g["params"]}
+    disc = {id(p) for g in opts["disc"].param_groups for p in g["params"]}
+    assert disc == {id(p) for p in model.scene_disc.parameters()} and not main & disc
+    assert main | disc == {id(p) for p in model.parameters()}
+    assert opts["main"].defaults["lr"] == 0.002 and opts["main"].defaults["betas"] == (0.5, 0.999)
+
+
+def test_reconstruction_loss_falls_on_a_fixed_batch(mm32):
+    cfg = tiny()
+    batch = next(batches(mm32, cfg))
+    model, ctx = new_model(cfg), make_ctx()
+    rec = [model.training_step(batch, s, ctx)["rec_loss"] for s in range(40)]
+    assert np.mean(rec[-5:]) < 0.5 * rec[0], rec
+
+
+def disc_only(model, data, cfg, steps):
+    """Train the scene discriminator alone (disc_step): the pose encoder is never updated."""
+    ctx = make_ctx()
+    for _, b in zip(range(steps), batches(data, cfg, seed=1)):
+        x = b["frames"]
+        t = drnet.draw_offsets(x.shape[0], x.shape[1], ctx.generator)
+        model.disc_step(x, t, drnet.roll_shift(x.shape[0], ctx.generator), ctx)
+
+
+@torch.no_grad()
+def same_clip_p(model, clips) -> float:
+    """Mean discriminator probability of "same clip" on held-out same-clip pairs (frames 0 and 11)."""
+    model.eval()
+    _, hp = drnet.encode_clips(model, clips, [0, 11], "cpu")
+    p = torch.sigmoid(model.scene_disc(torch.from_numpy(hp[:, 0]), torch.from_numpy(hp[:, 1]))).mean()
+    model.train()
+    return float(p)
+
+
+@pytest.fixture(scope="module")
+def clip_aware(trained):
+    """A model whose pose encoder carries clip identity: the trained content encoder put in its place
+    (|h_p| = |h_c|). A randomly initialized pose encoder is no use here: its vectors are dominated by
+    where the digits are, so no discriminator can tell clips apart from them (measured: 0.50-0.55)."""
+    model, cfg, _, _ = trained
+    cfg = replace(cfg, pose_dim=cfg.content_dim)
+    m = new_model(cfg)
+    m.pose_enc.load_state_dict(model.content_enc.state_dict())
+    return m, cfg
+
+
+def test_scene_discriminator_learns_same_vs_different_clip_with_a_frozen_pose_encoder(clip_aware, mm32, held_out):
+    start, cfg = clip_aware
+    model = new_model(cfg)
+    model.load_state_dict(start.state_dict())
+    pose_before = {k: v.clone() for k, v in model.pose_enc.named_parameters()}
+    before = drnet.scene_disc_accuracy(model.eval(), held_out, "cpu")
+    disc_only(model.train(), mm32, cfg, 150)
+    after = drnet.scene_disc_accuracy(model.eval(), held_out, "cpu")
+    assert after > 0.75 and after > before + 0.2, (before, after)
+    for k, v in model.pose_enc.named_parameters():
+        assert torch.equal(v, pose_before[k]), f"the discriminator step changed pose_enc.{k}"
+
+
+def test_adversarial_term_moves_the_discriminator_toward_one_half(clip_aware, mm32, held_out):
+    """Same start (a discriminator trained on clip-aware pose vectors), same batches, discriminator frozen:
+    with beta > 0 the pose encoder drives C's same-clip output toward 0.5; with beta = 0 it does not."""
+    start, cfg = clip_aware
+    start = replace_weights(new_model(cfg), start)
+    disc_only(start, mm32, cfg, 150)
+    p0 = same_clip_p(start, held_out)
+    assert p0 > 0.7, p0
+    gaps = {}
+    for beta in (0.0, 1.0):
+        model = replace_weights(new_model(replace(cfg, beta=beta)), start)
+        disc_before = [p.clone() for p in model.scene_disc.parameters()]
+        ctx = make_ctx()
+        for _, b in zip(range(30), batches(mm32, cfg, seed=2)):
+            x = b["frames"]
+            model.main_step(x, drnet.draw_offsets(x.shape[0], x.shape[1], ctx.generator), ctx)
+        assert all(torch.equal(a, b) for a, b in zip(disc_before, model.scene_disc.parameters()))
+        gaps[beta] = abs(same_clip_p(model, held_out) - 0.5)
+    assert gaps[1.0] < 0.5 * abs(p0 - 0.5) and gaps[1.0] < gaps[0.0] - 0.1, (p0, gaps)
+
+
+def replace_weights(model, source):
+    model.load_state_dict(source.state_dict())
+    return model
+
+
+# ---- disentangling on a tiny run (the slow test: ~600 steps) ----------------------------------------------------
+
+def test_disentangling_starts_on_colour_coded_moving_mnist(trained, mm32, tmp_path):
+    model, cfg, logs, _ = trained
+    assert np.mean([l["rec_loss"] for l in logs[-50:]]) < 0.5 * np.mean([l["rec_loss"] for l in logs[:10]])
+    train, test, _ = metrics.eval_splits(mm32, 256, 128)
+    res = drnet.probe_report(model.eval(), train, test, "cpu", "logistic")
+    model.train()
+    colors = res["probe_colors"]
+    assert colors["content_acc"] > colors["pose_acc"] + 0.1, colors
+    assert colors["content_acc"] > colors["chance"] + 0.2, colors
+    assert res["position_r2_pose"] > res["position_r2_content"] + 0.15, res
+
+
+# ---- the LSTM pose predictor -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def predictor(trained, mm32):
+    _, cfg, _, path = trained
+    pcfg = replace(cfg, phase="predictor", encoders=str(path))
+    model, ctx = new_model(pcfg), make_ctx()
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("predictor.")}
+    losses = [model.training_step(b, s, ctx)["lstm_loss"] for s, b in zip(range(150), batches(mm32, pcfg))]
+    return model, pcfg, losses, frozen
+
+
+def test_predictor_loads_the_encoders_and_keeps_them_frozen(trained, predictor):
+    drnet_model, _, _, _ = trained
+    model, _, _, frozen = predictor
+    assert set(model.optimizers()) == {"lstm"}
+    for k, v in drnet_model.state_dict().items():
+        assert torch.equal(v, frozen[k]), f"{k} was not loaded from the DrNet checkpoint"
+        assert torch.equal(v, model.state_dict()[k]), f"{k} changed while training the predictor"
+
+
+def test_predictor_loss_falls_and_rolls_out_100_steps(predictor, held_out):
+    model, cfg, losses, _ = predictor
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5]), (losses[:5], losses[-10:])
+    past = torch.stack([metrics.to_tensor(f[:cfg.n_past]) for _, f, _ in held_out[:3]])
+    out = model.rollout(past, 100)
+    assert out.shape == (3, 100, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
+    # deterministic: the rollout depends on the observed frames only
+    assert torch.equal(out, model.rollout(past, 100))
+
+
+def test_encoders_from_a_checkpoint_of_another_shape_fail_clearly(trained, tmp_path):
+    _, cfg, _, path = trained
+    with pytest.raises(ValueError, match="shape mismatch"):
+        drnet.Model(replace(cfg, phase="predictor", encoders=str(path), content_dim=16))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        drnet.Model(replace(cfg, phase="predictor", encoders=str(tmp_path / "nowhere")))
+
+
+# ---- evaluate() -------------------------------------------------------------------------------------------------
+
+REQUIRED = ("probe_content_acc", "probe_pose_acc", "probe_chance", "scene_disc_acc", "swap_mse", "swap_mse_init",
+            "pred_mse", "pred_ssim", "position_r2_pose", "position_r2_content")
+
+
+def test_evaluate_writes_eval_json_and_images(predictor, mm32, tmp_path):
+    model, cfg, _, _ = predictor
+    res = drnet.evaluate(model, replace(cfg, eval_clips=64), mm32, str(tmp_path))
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    for k in REQUIRED:
+        assert k in saved, k
+    assert saved["probe_target"] == "colors" and res["swap_mse"] == saved["swap_mse"]
+    assert len(saved["pred_mse"]) == len(saved["pred_ssim"]) == 10 == len(saved["pred_mse_copy_last"])
+    assert all(-1 <= s <= 1 for s in saved["pred_ssim"])
+    # a briefly trained model swaps content and pose better than the same network at initialization
+    assert saved["swap_mse"] < saved["swap_mse_init"]
+    from PIL import Image
+    with Image.open(tmp_path / "rollout.gif") as gif:  # GIF merges repeated frames: count their durations
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+        assert sum(durations) == (cfg.n_past + cfg.rollout) * 100
+    with Image.open(tmp_path / "analogy.png") as png:
+        assert png.size[0] == png.size[1] > 9 * 32
+    assert model.training  # evaluate restores the training mode
+
+
+def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
+    """Face clips carry no synthetic labels: probes and swaps are skipped with a reason, the rest runs."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        with ShardWriter(tmp_path / "faces", f"{split}-000000") as w:
+            for i in range(8):
+                meta = {"source_id": f"v{split}{i}", "source_path": "x.mp4", "track": 0, "clip": 0,
+                        "frame_indices": list(range(12)), "fps": 25}
+                w.add(make_key(meta["source_id"], 0, 0), rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), meta)
+    write_manifest(tmp_path / "faces", name="faces", config={}, shard_splits={"train": ["train-000000"],
+                                                                                "test": ["test-000000"]})
+    cfg = tiny()
+    res = drnet.evaluate(new_model(cfg), cfg, str(tmp_path / "faces"), str(tmp_path / "eval"))
+    assert set(res["skipped"]) == {"probes", "swap_mse", "prediction"}
+    assert "probe_content_acc" not in res and 0 <= res["scene_disc_acc"] <= 1 and res["rec_mse"] > 0
+
+
+def test_sample_returns_image_grids_in_unit_range(predictor, held_out):
+    model, cfg, _, _ = predictor
+    x = torch.stack([metrics.to_tensor(f[:15]) for _, f, _ in held_out[:4]])
+    grids = model.sample({"frames": x})
+    assert set(grids) == {"analogy", "rollout"}
+    for g in grids.values():
+        assert g.ndim == 4 and g.shape[:2] == (1, 3) and 0 <= g.min() and g.max() <= 1
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------------
+
+def test_ssim_matches_skimage():
+    from skimage.metrics import structural_similarity
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 3, 32, 32))
+    b = np.clip(a + 0.2 * rng.standard_normal(a.shape), 0, 1)
+    ours = metrics.ssim(torch.from_numpy(a), torch.from_numpy(b))
+    ref = [structural_similarity(x, y, channel_axis=0, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False) for x, y in zip(a, b)]
+    assert np.allclose(ours.numpy(), ref, atol=1e-5)
+    assert torch.allclose(metrics.ssim(torch.from_numpy(a), torch.from_numpy(a)), torch.ones(3, dtype=torch.float32))
+
+
+def test_probes_and_r2_read_what_is_there_and_not_what_is_not():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 8))
+    labels = list((x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0))  # 4 classes, linearly readable
+    noise = list(rng.integers(0, 4, 600))
+    assert metrics.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:]) > 0.9
+    assert metrics.probe_accuracy(x[:400], noise[:400], x[400:], noise[400:]) < 0.4
+    assert metrics.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:], kind="mlp") > 0.8
+    y = x[:, :2] @ np.array([[1.0, 2.0], [-1.0, 0.5]]) + 3.0
+    assert metrics.ridge_r2(x[:400], y[:400], x[400:], y[400:]) > 0.99
+    assert metrics.ridge_r2(x[:400], rng.standard_normal((400, 2)), x[400:], rng.standard_normal((200, 2))) < 0.05
+    assert metrics.majority_accuracy([1, 1, 2], [1, 2, 2, 2]) == 0.25
