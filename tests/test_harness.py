@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,11 +197,15 @@ def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
     # Only the uninterrupted run evaluates and draws grids: neither may change the training trajectory.
     run_train(tmp_path / "full", data, *TINY, "--steps", "14", "--ckpt-every", "4", "--eval-every", "10",
               "--sample-every", "5")
-    run_train(tmp_path / "cut", data, *TINY, "--steps", "8", "--ckpt-every", "4")
+    # the cut run "crashes" after logging step 10 but before its checkpoint: it resumes from step 8
+    run_train(tmp_path / "cut", data, *TINY, "--steps", "10", "--ckpt-every", "4", "--keep", "0")
+    shutil.rmtree(ckpt.step_dir(tmp_path / "cut", 10))
     assert train_main(["drnet", "--resume", str(tmp_path / "cut"), "--steps", "14", "--no-progress"]) == 0
     evals = [r for r in read_jsonl(tmp_path / "full" / "metrics.jsonl") if "eval" in r]
     assert [r["step"] for r in evals] == [10, 14] and "rec_mse" in evals[0]["eval"]
     assert json.loads((tmp_path / "full" / "eval" / "step-00000010" / "eval.json").read_text())["rec_mse"] > 0
+    # steps 9 and 10 of the crashed attempt were dropped from the log, not written twice
+    assert [r["step"] for r in read_jsonl(tmp_path / "cut" / "metrics.jsonl")] == list(range(1, 15))
     full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
     assert sorted(full) == sorted(cut) == list(range(1, 15))
     assert [r["epoch"] for r in full.values()] == [0] * 5 + [1] * 6 + [2] * 3
@@ -227,7 +232,10 @@ def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data, capsy
     assert set(state["optimizers"]) == {"main", "disc"} and state["step"] == 6
     torch.load(run / "checkpoints" / "step-00000006" / "rng-rank0.pt", weights_only=True)
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["analogy-00000003.png", "analogy-00000006.png"]
-    assert list((run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run / "tb")).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]  # --log-every 1 (test default)
+    assert [e.step for e in events.Images("samples/analogy")] == [3, 6]
     # resuming with a different seed is refused (it could not continue the same trajectory), and so is
     # starting a fresh run over an existing one
     assert train_main(["drnet", "--resume", str(run), "--seed", "8", "--no-progress"]) == 2
@@ -249,3 +257,12 @@ def test_eval_cli_errors_name_what_is_wrong(tmp_path, data, capsys):
     for argv, message in cases:
         assert eval_main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
+
+
+def test_help_lists_models_presets_and_config_keys(capsys):
+    from vidshard.cli import main as cli_main
+    with pytest.raises(SystemExit) as e:
+        cli_main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "drnet (presets: " in out and "tiny" in out and "batch_size" in out and "torchrun --nproc_per_node" in out
