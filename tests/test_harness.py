@@ -266,3 +266,73 @@ def test_help_lists_models_presets_and_config_keys(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "drnet (presets: " in out and "tiny" in out and "batch_size" in out and "torchrun --nproc_per_node" in out
+
+
+# ---- a model whose every hook draws random numbers: the harness must keep them apart -------------------------
+
+@dataclass
+class ToyConfig:
+    image_size: int = 32
+    channels: int = 3
+    batch_size: int = 4
+    n_frames: int = 2
+    lr: float = 0.01
+
+
+class ToyModel(torch.nn.Module):
+    """A conv autoencoder with BatchNorm that draws from torch, numpy and python RNGs in training_step,
+    sample and evaluate alike (DrNet's sample/evaluate happen not to draw on unlabelled data)."""
+
+    def __init__(self, cfg: ToyConfig):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(cfg.channels, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                       torch.nn.ReLU(), torch.nn.Conv2d(8, cfg.channels, 3, padding=1))
+        self.opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
+
+    def optimizers(self):
+        return {"main": self.opt}
+
+    def training_step(self, batch, step, ctx):
+        x = batch["frames"][:, 0]
+        noise = torch.randn_like(x) * 0.1 * (1 + np.random.rand() + random.random())
+        noise = noise + torch.rand(1, generator=ctx.generator).item() * 0.01
+        with ctx.autocast():
+            loss = torch.nn.functional.mse_loss(self.net(x + noise), x)
+        ctx.step(self.opt, loss)
+        return {"loss": loss.item()}
+
+    def sample(self, batch):
+        x = batch["frames"][:4, 0]
+        return {"recon": self.net(x + torch.rand_like(x) * np.random.rand() * random.random()).clamp(0, 1)}
+
+
+def toy_evaluate(model, cfg, data, out_dir, **kw):
+    torch.rand(1000), np.random.rand(1000), random.random()
+    result = {"noise": float(torch.rand(1))}
+    (Path(out_dir) / "eval.json").write_text(json.dumps(result))
+    return result
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    import sys
+    import types
+    from trainers import models
+    module = types.ModuleType("toy_model")
+    module.Config, module.Model, module.PRESETS, module.evaluate = ToyConfig, ToyModel, {}, toy_evaluate
+    module.loader_kwargs = lambda cfg: dict(sampler="window", n_frames=cfg.n_frames, batch_size=cfg.batch_size)
+    monkeypatch.setitem(sys.modules, "toy_model", module)
+    monkeypatch.setitem(models.REGISTRY, "toy", "toy_model")
+    return "toy"
+
+
+def test_evaluation_grids_and_loading_never_shift_the_training_rng(tmp_path, data, toy):
+    def run(name, *extra):
+        assert train_main([toy, "--data", str(data), "--run-dir", str(tmp_path / name), "--workers", "0",
+                           "--log-every", "1", "--no-progress", *extra]) == 0
+    run("busy", "--steps", "9", "--eval-every", "2", "--sample-every", "3", "--ckpt-every", "4")
+    run("quiet", "--steps", "5", "--sample-every", "0", "--ckpt-every", "5")
+    assert train_main(["toy", "--resume", str(tmp_path / "quiet"), "--steps", "9", "--no-progress"]) == 0
+    busy, quiet = train_losses(tmp_path / "busy"), train_losses(tmp_path / "quiet")
+    assert sorted(busy) == list(range(1, 10)) and busy == quiet
+    assert [r["step"] for r in read_jsonl(tmp_path / "busy" / "metrics.jsonl") if "eval" in r] == [2, 4, 6, 8, 9]
