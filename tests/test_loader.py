@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from shards import ShardError, ShardWriter, write_manifest
-from shards.loader import batch_sizes, make_loader
+from shards.loader import Output, batch_sizes, make_loader, uint8_to_float
 
 SIZES = (3, 7, 1, 4, 6)  # an odd number of uneven shards
 T = 10
@@ -288,3 +288,23 @@ def test_fsspec_url(dataset):
     assert sorted(k for b in loader for k in b["key"]) == sorted(all_keys()[:10])
     with pytest.raises(FileNotFoundError, match="memory://loader-test/nope.tar"):
         make_loader("memory://loader-test/nope.tar", epoch_samples=1)
+
+
+def test_one_worker_gives_the_same_batches_as_none(dataset):
+    """Worker 0 of 1 reads with the same seeds as the in-process pipeline, whichever process converts to float."""
+    kw = dict(batch_size=4, n_frames=3, resampled=False, seed=5)
+    a, b = list(make_loader(dataset, num_workers=0, **kw)), list(make_loader(dataset, num_workers=1, **kw))
+    assert len(a) == len(b) and all(x["key"] == y["key"] for x, y in zip(a, b))
+    assert all(y["frames"].dtype == torch.float32 and torch.equal(x["frames"], y["frames"]) for x, y in zip(a, b))
+
+
+def test_float_conversion_after_transfer_matches_the_workers():
+    """Workers may send uint8 (few cores) and the main process converts: the values must not change."""
+    rng = np.random.default_rng(0)
+    clips = [{"key": "k", "frames": rng.integers(0, 256, (3, 5, 6, 3), dtype=np.uint8), "frame_idx": np.arange(3),
+              "meta": None} for _ in range(2)]
+    in_worker = Output(as_uint8=False).collate(clips)["frames"]
+    on_arrival = uint8_to_float(Output(as_uint8=True).collate(clips)["frames"], pin=False)
+    assert in_worker.shape == (2, 3, 3, 5, 6) and torch.equal(in_worker, on_arrival)
+    expected = torch.from_numpy(clips[0]["frames"][1, :, :, 2] / np.float32(255))
+    assert in_worker.max() <= 1.0 and torch.allclose(in_worker[0, 1, 2], expected, rtol=0, atol=1e-7)
