@@ -107,6 +107,18 @@ def test_preset_then_overrides_on_top_of_the_paper_defaults():
         harness.build_config(drnet, "drnet", "nope", [])
 
 
+def test_yaml_presets_join_the_module_presets(tmp_path, monkeypatch):
+    from trainers.models import drnet
+    (tmp_path / "drnet_small64.yaml").write_text("image_size: 64\nnf: 8\nbeta: 0\ndims_unused_is_refused: false\n")
+    (tmp_path / "drnet_ok.yaml").write_text("nf: 8\nbeta: 0\n")
+    monkeypatch.setattr(harness, "PRESET_DIR", tmp_path)
+    assert {"tiny", "small64", "ok"} <= set(harness.presets_of(drnet, "drnet"))
+    cfg = harness.build_config(drnet, "drnet", "ok", ["nf=12"])
+    assert (cfg.nf, cfg.beta) == (12, 0.0) and isinstance(cfg.beta, float)
+    with pytest.raises(ValueError, match="preset drnet/small64 sets unknown key 'dims_unused_is_refused'"):
+        harness.build_config(drnet, "drnet", "small64", [])
+
+
 def test_cli_errors_are_clear_and_exit_2(tmp_path, data, capsys):
     cases = [
         (["nomodel", "--data", str(data)], "unknown model 'nomodel'; registered models: drnet"),
