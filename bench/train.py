@@ -7,8 +7,8 @@ For each preset (default: tiny, mnist, faces), on the machine it runs on:
              (warm-up steps first): ms/step, steps/s, samples/s. On CPU: fp32. On CUDA: fp32+TF32 (the
              MODELS.md anchor: 20.7 ms/step on an H100 for the mnist preset's sizes, batch 100), then bf16
              autocast, channels_last and torch.compile each on alone, then all three together.
-  harness    `vidshard train` itself (loader workers feeding the model, logging, buffer sync): steps/s
-             over the second half of a short run, so start-up is excluded.
+  harness    `vidshard train` itself with its defaults (bf16 on CUDA; loader workers feeding the model,
+             logging, buffer sync): steps/s over the second half of a short run, so start-up is excluded.
 
 The data are clips of moving squares written with shards.ShardWriter at each preset's size (throughput
 does not depend on what the pixels show: frames are stored as raw .npy); --data uses a real dataset.
@@ -20,6 +20,7 @@ does not depend on what the pixels show: frames are stored as raw .npy); --data 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -75,6 +76,8 @@ def bench_loader(data: str, module, cfg, workers: int, batches: int) -> dict:
         if n >= batches:
             break
     seconds = time.perf_counter() - t0
+    del it, loader  # stop the workers before the next measurement
+    gc.collect()
     return {"workers": workers, "batches": n, "batches_per_s": n / seconds, "samples_per_s": clips / seconds}
 
 
@@ -129,7 +132,8 @@ def bench_harness(data: str, preset: str, device, steps: int, workers: int, run_
     if train_main(argv) != 0:
         raise RuntimeError(f"vidshard train {' '.join(argv)} failed")
     last = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
-    return {"workers": workers, "steps": steps, "steps_per_s": last["steps_per_s"], "samples_per_s": last["samples_per_s"],
+    amp = json.loads((run_dir / "config.json").read_text())["amp"]  # the harness default: bf16 on CUDA
+    return {"workers": workers, "steps": steps, "amp": amp, "steps_per_s": last["steps_per_s"], "samples_per_s": last["samples_per_s"],
             "ms_per_step": 1000 / last["steps_per_s"]}
 
 

@@ -13,6 +13,7 @@ docs/TRAINING.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -155,7 +156,6 @@ def resolve(args, env: harness.Dist) -> tuple[dict, object, object]:
 
 
 def _jsonable(cfg) -> dict:
-    import dataclasses
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
