@@ -49,7 +49,7 @@ FACE_HELP = {
     "detect_every": "run the detector on every k-th frame; the smoothing spline fills the frames between",
     "detect_size": "longest side (px) of the downscaled copy the detector sees",
     "min_score": "drop detections scoring below this",
-    "fps": "resample clips to this frame rate (default: the source's own rate)",
+    "fps": "resample clips to this frame rate (default: none, the source's own rate)",
     "chunk": "frames decoded at a time (bounds worker memory)",
     "max_gap": "frames without a detection before a track is split",
     "iou_match": "minimum IoU for a detection to continue a track",
@@ -60,7 +60,7 @@ FACE_HELP = {
     "size": "output crop side in pixels",
     "gray": "write grayscale clips (C=1) instead of RGB",
     "frames": "T: frames per clip",
-    "stride": "frames between clip starts (default: = --frames, no overlap)",
+    "stride": "frames between clip starts (default: none, = --frames: no overlap)",
     "min_face": "drop faces smaller than this many source pixels",
 }
 
@@ -123,7 +123,9 @@ def add_face_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(FaceConfig):
         kind, optional = _field_type(f)
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{FACE_HELP.get(f.name, f'FaceConfig.{f.name}')} (default: {f.default})"
+        help_text = FACE_HELP.get(f.name, f"FaceConfig.{f.name}")
+        if "default" not in help_text:
+            help_text += f" (default: {f.default})"
         if kind is bool:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
         elif f.name == "detector":
@@ -136,9 +138,10 @@ def add_face_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidshard prepare", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="Find faces in raw videos, track and smooth them, cut square crops into "
-                                            "clips and write them as versioned WebDataset shards. A Ray job: local "
-                                            "Ray by default, a cluster with --address or RAY_ADDRESS.")
+                                description="Find faces in raw videos, track and smooth them, cut square crops into\n"
+                                            "clips and write them as versioned WebDataset shards. A Ray job: local\n"
+                                            "Ray by default, a cluster with --address or RAY_ADDRESS. Guide:\n"
+                                            "docs/PIPELINE.md.")
     p.add_argument("--input", "-i", action="append", required=True, metavar="PATH_OR_URL",
                    help="a video, directory, glob, list file or URL (repeatable; see 'inputs' below)")
     p.add_argument("--out", "-o", required=True, metavar="DIR_OR_URL", help="dataset directory or URL (s3://...)")
@@ -148,12 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--videos-per-shard", type=int, default=16, metavar="N",
                    help="videos per work unit = per shard (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="videos processed at once (default: all cores of the local machine or the cluster)")
+                   help="videos processed at once (default: all cores of this machine, or the CPUs the "
+                        "cluster has now; on a cluster N also asks the autoscaler for N CPUs)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join ('auto' or HOST:PORT; default: $RAY_ADDRESS, else start a local Ray)")
     p.add_argument("--video-timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="kill and record as failed a video that takes longer (default: %(default)s)")
-    p.add_argument("--retries", type=int, default=3,
+    p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="times Ray retries a work unit whose worker died or raised (default: %(default)s)")
     p.add_argument("--staging", metavar="DIR",
                    help="local folder for shards of a remote --out before upload "
@@ -275,9 +279,17 @@ def _load(processor: str):
     return getattr(importlib.import_module(module), func)
 
 
-def _peak_rss_mb() -> float:
+def _usage() -> dict:
+    """This worker's peak RSS (MiB) and CPU seconds so far (all threads): kept per video in the stats."""
     import resource
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mb": round(r.ru_maxrss / 1024, 1), "cpu": r.ru_utime + r.ru_stime}  # Linux: KiB
+
+
+def _measured(record: dict, t0: float, cpu0: float) -> dict:
+    u = _usage()
+    return {**record, "seconds": round(time.time() - t0, 3), "cpu_seconds": round(u["cpu"] - cpu0, 3),
+            "peak_rss_mb": u["peak_rss_mb"]}
 
 
 def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str, processor: str,
@@ -289,7 +301,7 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
     Path(part_dir, f"{src['id']}.started").touch()  # starts the parent's timeout clock (not queue time)
     if src["id"] in _faults(fault, "hang"):
         time.sleep(10 ** 6)
-    t0, stats, clips = time.time(), {}, 0
+    t0, cpu0, stats, clips = time.time(), _usage()["cpu"], {}, 0
     process_video = _load(processor)
     cfg = FaceConfig.from_dict(cfg_dict)
     try:
@@ -307,12 +319,12 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
         if progress is not None:
             progress.add.remote(frames=int(stats.get("frames", 0)) - reported, clips=clips)
     except VideoError as e:
-        return {**_failed(src, str(e) or "unreadable video", time.time() - t0), "peak_rss_mb": _peak_rss_mb()}
+        return _measured(_failed(src, str(e) or "unreadable video"), t0, cpu0)
     except Exception as e:  # noqa: BLE001 -- one video must never take its shard down; the reason is kept
-        return {**_failed(src, f"unexpected {type(e).__name__}: {e}", time.time() - t0), "peak_rss_mb": _peak_rss_mb()}
+        return _measured(_failed(src, f"unexpected {type(e).__name__}: {e}"), t0, cpu0)
     status = "ok" if clips else "no_face"
-    out = {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": status, "frames": int(stats.get("frames", 0)), "clips": clips,
-           "seconds": round(time.time() - t0, 3), "peak_rss_mb": _peak_rss_mb()}
+    out = _measured({"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": status,
+                     "frames": int(stats.get("frames", 0)), "clips": clips}, t0, cpu0)
     for k in ("fps", "width", "height", "detections", "tracks", "detect_frames"):
         if k in stats:
             out[k] = stats[k]
@@ -343,7 +355,7 @@ def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str 
                 _remove_part(parts, src["id"])
             elif rec["status"] == "failed":
                 w.fail(src["path"], rec["reason"], id=src["id"])
-            timings.append({"id": src["id"], "seconds": rec.pop("seconds"), "peak_rss_mb": rec.pop("peak_rss_mb")})
+            timings.append({"id": src["id"], **{k: rec.pop(k, 0.0) for k in ("seconds", "cpu_seconds", "peak_rss_mb")}})
             if src["duplicates"]:
                 rec["duplicates"] = src["duplicates"]
             w.sources.append(rec)
@@ -406,7 +418,7 @@ def _result(ref, src: dict) -> dict:
 
 def _failed(src: dict, reason: str, seconds: float = 0.0) -> dict:
     return {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": "failed", "reason": reason,
-            "frames": 0, "clips": 0, "seconds": round(seconds, 3), "peak_rss_mb": 0.0}
+            "frames": 0, "clips": 0, "seconds": round(seconds, 3)}
 
 
 class Progress:

@@ -215,6 +215,16 @@ def test_remote_output_is_uploaded_shard_by_shard(ray_local, astronaut, tmp_path
     assert rc == P.EXIT_OK
     assert (remote / "manifest.json").exists() and verify(remote) == []
     assert load_manifest(remote)["totals"]["samples"] > 0
+    # ...and the clips follow the demo's known face track (ground truth written beside the video)
+    truth = json.loads(astronaut.with_suffix(".json").read_text())["boxes"]
+    errors = []
+    for tar in sorted(remote.glob("*.tar")):
+        for _, _, meta in iter_samples(tar):
+            for t, (x, y, w, h) in zip(meta["frame_indices"], meta["boxes_smoothed"]):
+                x0, y0, x1, y1 = truth[t]
+                errors.append(np.hypot(x + w / 2 - (x0 + x1) / 2, y + h / 2 - (y0 + y1) / 2) / (x1 - x0))
+    assert len(errors) >= 64
+    assert np.median(errors) < 0.1 and max(errors) < 0.25, (np.median(errors), max(errors))
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):
