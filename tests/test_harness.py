@@ -200,7 +200,7 @@ def test_make_grid_tiles_images_with_padding():
 
 def run_train(run_dir: Path, data: Path, *extra: str) -> None:
     argv = ["drnet", "--data", str(data), "--run-dir", str(run_dir), "--workers", "0", "--log-every", "1",
-            "--sample-every", "0", "--no-progress", *extra]
+            "--sample-every", "0", "--no-progress", "--threads", "1", *extra]
     assert train_main(argv) == 0
 
 
@@ -212,7 +212,7 @@ def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
     # the cut run "crashes" after logging step 10 but before its checkpoint: it resumes from step 8
     run_train(tmp_path / "cut", data, *TINY, "--steps", "10", "--ckpt-every", "4", "--keep", "0")
     shutil.rmtree(ckpt.step_dir(tmp_path / "cut", 10))
-    assert train_main(["drnet", "--resume", str(tmp_path / "cut"), "--steps", "14", "--no-progress"]) == 0
+    assert train_main(["drnet", "--resume", str(tmp_path / "cut"), "--steps", "14", "--no-progress", "--threads", "1"]) == 0
     evals = [r for r in read_jsonl(tmp_path / "full" / "metrics.jsonl") if "eval" in r]
     assert [r["step"] for r in evals] == [10, 14] and "rec_mse" in evals[0]["eval"]
     assert json.loads((tmp_path / "full" / "eval" / "step-00000010" / "eval.json").read_text())["rec_mse"] > 0
@@ -341,7 +341,7 @@ def toy(monkeypatch):
 def test_evaluation_grids_and_loading_never_shift_the_training_rng(tmp_path, data, toy):
     def run(name, *extra):
         assert train_main([toy, "--data", str(data), "--run-dir", str(tmp_path / name), "--workers", "0",
-                           "--log-every", "1", "--no-progress", *extra]) == 0
+                           "--log-every", "1", "--no-progress", "--threads", "1", *extra]) == 0
     run("busy", "--steps", "9", "--eval-every", "2", "--sample-every", "3", "--ckpt-every", "4")
     run("quiet", "--steps", "5", "--sample-every", "0", "--ckpt-every", "5")
     assert train_main(["toy", "--resume", str(tmp_path / "quiet"), "--steps", "9", "--no-progress"]) == 0
