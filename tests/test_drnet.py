@@ -304,21 +304,36 @@ def test_evaluate_writes_eval_json_and_images(predictor, mm32, tmp_path):
     assert model.training  # evaluate restores the training mode
 
 
-def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
-    """Face clips carry no synthetic labels: probes and swaps are skipped with a reason, the rest runs."""
+def write_unlabelled(root, splits: dict[str, int]) -> str:
+    """Face-like clips (random pixels, provenance only, no synthetic labels), 12 frames of 32×32."""
     rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        with ShardWriter(tmp_path / "faces", f"{split}-000000") as w:
-            for i in range(8):
+    for split, n in splits.items():
+        with ShardWriter(root, f"{split}-000000") as w:
+            for i in range(n):
                 meta = {"source_id": f"v{split}{i}", "source_path": "x.mp4", "track": 0, "clip": 0,
                         "frame_indices": list(range(12)), "fps": 25}
                 w.add(make_key(meta["source_id"], 0, 0), rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), meta)
-    write_manifest(tmp_path / "faces", name="faces", config={}, shard_splits={"train": ["train-000000"],
-                                                                                "test": ["test-000000"]})
+    write_manifest(root, name="faces", config={}, shard_splits={s: [f"{s}-000000"] for s in splits})
+    return str(root)
+
+
+def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
+    """Face clips carry no synthetic labels: probes and swaps are skipped with a reason, the rest runs."""
+    data = write_unlabelled(tmp_path / "faces", {"train": 8, "test": 8})
     cfg = tiny()
-    res = drnet.evaluate(new_model(cfg), cfg, str(tmp_path / "faces"), str(tmp_path / "eval"))
+    res = drnet.evaluate(new_model(cfg), cfg, data, str(tmp_path / "eval"))
     assert set(res["skipped"]) == {"probes", "swap_mse", "prediction"}
     assert "probe_content_acc" not in res and 0 <= res["scene_disc_acc"] <= 1 and res["rec_mse"] > 0
+    assert res["split_note"] == "probes fitted on split 'train', scored on split 'test'"
+
+
+def test_eval_splits_without_a_held_out_split_cut_the_clips_in_two(tmp_path):
+    data = write_unlabelled(tmp_path / "faces", {"train": 12})
+    train, test, note = metrics.eval_splits(data, 8, 4)
+    assert (len(train), len(test)) == (8, 4) and "no test or val split" in note
+    assert not {k for k, _, _ in train} & {k for k, _, _ in test}
+    with pytest.raises(FileNotFoundError, match="no such shard"):
+        metrics.eval_splits(str(tmp_path / "missing-{000000..000001}.tar"), 8, 4)
 
 
 def test_sample_returns_image_grids_in_unit_range(predictor, held_out):

@@ -158,22 +158,24 @@ def eval_splits(data: str, n_train: int, n_test: int) -> tuple[list, list, str]:
     root = Path(data)
     if root.is_dir() and (root / "manifest.json").is_file():
         held = next((s for s in ("test", "val") if split_shards(data, s)), None)
-        if held is None:
-            raise ValueError(f"{data}: the manifest has no test or val split to evaluate on")
-        train = list(iter_clips(split_shards(data, "train"), n_train))
-        test = list(iter_clips(split_shards(data, held), n_test))
-        return train, test, f"probes fitted on split 'train', scored on split '{held}'"
-    from braceexpand import braceexpand
-    paths = [Path(p) for pattern in ([data] if isinstance(data, str) else data) for p in braceexpand(str(pattern))]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"evaluation data: {', '.join(missing[:3])}: no such shard (and {data} is not a "
-                                f"dataset directory with manifest.json)")
+        if held is not None:
+            train = list(iter_clips(split_shards(data, "train"), n_train))
+            test = list(iter_clips(split_shards(data, held), n_test))
+            return train, test, f"probes fitted on split 'train', scored on split '{held}'"
+        paths, why = split_shards(data, "train"), "the manifest has no test or val split"
+    else:
+        from braceexpand import braceexpand
+        paths = [Path(p) for pattern in ([data] if isinstance(data, str) else data) for p in braceexpand(str(pattern))]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"evaluation data: {', '.join(missing[:3])}: no such shard (and {data} is not a "
+                                    f"dataset directory with manifest.json)")
+        why = "no manifest"
     clips = list(iter_clips(paths, n_train + n_test))
     if len(clips) < 4:
         raise ValueError(f"evaluation data {data}: only {len(clips)} clips; need at least 4")
     cut = len(clips) * n_train // (n_train + n_test)
-    return clips[:cut], clips[cut:], f"no manifest: first {cut} clips fit the probes, the other {len(clips) - cut} score them"
+    return clips[:cut], clips[cut:], f"{why}: first {cut} clips fit the probes, the other {len(clips) - cut} score them"
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
