@@ -45,7 +45,9 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
     common = ["drnet", "--data", str(data), "--workers", "1", "--log-every", "1", "--sample-every", "0",
               "--no-progress", "--debug-hashes", *TINY]
     # 24 clips / (batch 4 x 2 ranks) = 3 batches an epoch: cut at step 4 (mid epoch 1), finish at 7
-    torchrun(*common, "--run-dir", str(tmp_path / "full"), "--steps", "7", "--ckpt-every", "2")
+    # the uninterrupted run also evaluates and draws grids on rank 0 while rank 1 waits at the barrier
+    torchrun(*common, "--run-dir", str(tmp_path / "full"), "--steps", "7", "--ckpt-every", "2",
+             "--eval-every", "3", "--sample-every", "2")
     torchrun(*common, "--run-dir", str(tmp_path / "cut"), "--steps", "4", "--ckpt-every", "2")
     torchrun("drnet", "--resume", str(tmp_path / "cut"), "--steps", "7", "--no-progress", "--debug-hashes")
 
@@ -58,6 +60,9 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
         assert sorted(h0) == list(range(1, 8)) and h0 == h1  # both ranks hold the same weights after each step
     assert hashes(tmp_path / "full", 0) == hashes(tmp_path / "cut", 0)
     assert len(set(hashes(tmp_path / "full", 0).values())) == 7  # and the weights did change every step
+    evals = [r["step"] for r in read_jsonl(tmp_path / "full" / "metrics.jsonl") if "eval" in r]
+    assert evals == [3, 6, 7] and (tmp_path / "full" / "eval" / "step-00000007" / "eval.json").is_file()
+    assert len(list((tmp_path / "full" / "samples").glob("analogy-*.png"))) == 4  # steps 2, 4, 6, 7
 
     state = ckpt.load_state(ckpt.latest(tmp_path / "cut"))
     assert state["world_size"] == 2 and (state["step"], state["epoch"], state["batch_in_epoch"]) == (7, 2, 1)
