@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -113,11 +112,8 @@ def main(argv=None) -> int:
               f"{row['peak_rss_mb_worker_maxrss']:.0f} MiB maxrss, driver {row['peak_rss_mb_driver']:.0f} MiB")
     growth = rows[-1]["peak_rss_mb_worker_maxrss"] - rows[0]["peak_rss_mb_worker_maxrss"]
     print(f"worker peak RSS change from {rows[0]['minutes']:g} to {rows[-1]['minutes']:g} min: {growth:+.0f} MiB")
-    result = {"runs": rows, "worker_peak_growth_mb": round(growth, 1),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    from pipeline import machine, write_result  # bench/pipeline.py, beside this script
+    write_result(args.out, {"runs": rows, "worker_peak_growth_mb": round(growth, 1), "machine": machine()})
     return 0
 
 

@@ -167,12 +167,19 @@ def main(argv=None) -> int:
               "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
               "videos": counts, "frames": frames, "repeat": args.repeat,
               "load_average_1min_at_end": round(load, 2),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+              "machine": machine()}
+    write_result(args.out, result)
     return 0
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def write_result(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

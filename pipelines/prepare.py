@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -207,7 +206,7 @@ class Output:
             default = Path.home() / ".cache" / "vidshard" / "staging" / hashlib.sha256(out.encode()).hexdigest()[:16]
             self.root = str(Path(staging) if staging else default)
         else:
-            self.root = str(Path(S._local(out)).absolute())
+            self.root = str(Path(S.local_path(out)).absolute())
 
     def spec(self) -> dict:
         return {"root": self.root, "url": self.url}
@@ -215,7 +214,7 @@ class Output:
     def done(self, name: str, chash: str) -> bool:
         if not self.url:
             return resumable(self.root, name, chash)
-        fs, base, _ = S._url_fs(self.url)
+        fs, base, _ = S.url_fs(self.url)
         tar, stats = (f"{base}/{p.name}" for p in shard_paths("", name))
         if not fs.exists(stats) or not fs.exists(tar):
             return False
@@ -227,12 +226,16 @@ class Output:
         in an earlier run are downloaded) so the manifest can be built from them."""
         if not self.url:
             return
-        fs, base, _ = S._url_fs(self.url)
+        fs, base, _ = S.url_fs(self.url)
         Path(self.root).mkdir(parents=True, exist_ok=True)
         for name in names:
-            for p in shard_paths(self.root, name):
-                if not p.exists():
-                    fs.get_file(f"{base}/{p.name}", str(p))
+            tar, stats = shard_paths(self.root, name)
+            remote = fs.cat_file(f"{base}/{stats.name}")
+            fresh = stats.exists() and stats.read_bytes() == remote and tar.exists() \
+                and tar.stat().st_size == json.loads(remote)["bytes"]
+            if not fresh:  # missing here, or a stale copy from an earlier run under another config
+                fs.get_file(f"{base}/{tar.name}", str(tar))
+                stats.write_bytes(remote)
 
     def publish(self, path: Path) -> None:
         if self.url:
@@ -240,7 +243,7 @@ class Output:
 
 
 def upload(url: str, path: Path) -> None:
-    fs, base, _ = S._url_fs(url)
+    fs, base, _ = S.url_fs(url)
     fs.makedirs(base, exist_ok=True)
     fs.put_file(str(path), f"{base}/{path.name}")
 
@@ -470,8 +473,8 @@ def _error_line(e: Exception) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
-def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, args, processor: str) -> tuple[list, dict]:
-    """Run the units on Ray in plan order, a bounded number at a time; returns (results, {shard: error})."""
+def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, args, processor: str) -> dict:
+    """Run the units on Ray in plan order, a bounded number at a time; returns {shard: error} of failed ones."""
     import ray
     from tqdm import tqdm
     init_ray(args.address, args.workers)
@@ -481,7 +484,7 @@ def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, a
     task = ray.remote(run_unit).options(num_cpus=1, max_retries=args.retries, retry_exceptions=True,
                                         scheduling_strategy="SPREAD")
     fault = os.environ.get(FAULT_ENV)
-    pending, running, results, errors = list(units), {}, [], {}
+    pending, running, errors = list(units), {}, {}
     bar = tqdm(total=sum(len(u.sources) for u in units), unit="video", desc="prepare", disable=args.no_progress,
                dynamic_ncols=True)
     t0 = time.time()
@@ -496,13 +499,13 @@ def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, a
         for ref in ready:
             name = running.pop(ref)
             try:
-                results.append(ray.get(ref))
+                ray.get(ref)
             except (ray.exceptions.RayError, OSError) as e:
                 errors[name] = _error_line(e)
         _show(bar, ray.get(progress.get.remote()), time.time() - t0)
     bar.close()
     ray.kill(progress)
-    return results, errors
+    return errors
 
 
 def _show(bar, counts: dict, seconds: float) -> None:
@@ -547,7 +550,7 @@ def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
     out = Output(args.out, args.staging)
     todo = [u for u in units if args.overwrite or not out.done(u.name, chash)]
     t0 = time.time()
-    results, errors = execute(todo, out, cfg, chash, args, processor) if todo else ([], {})
+    errors = execute(todo, out, cfg, chash, args, processor) if todo else {}
     done_names = [u.name for u in units if u.name not in errors]
     out.collect(done_names)
     records = [r for name in done_names for r in read_stats(out.root, name).get("sources", [])]

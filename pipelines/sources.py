@@ -80,12 +80,12 @@ def _has_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
 
 
-def _url_fs(url: str):
+def url_fs(url: str):
     fs, root = fsspec.core.url_to_fs(url)
     return fs, root, fs.unstrip_protocol
 
 
-def _local(path: str) -> str:
+def local_path(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
@@ -106,7 +106,7 @@ def read_list_file(path: str) -> list[str]:
     else:
         entries = [ln.strip() for ln in text.splitlines()]
         entries = [e for e in entries if e and not e.startswith("#")]
-    base = path.rsplit("/", 1)[0] if is_url(path) else str(Path(_local(path)).parent)
+    base = path.rsplit("/", 1)[0] if is_url(path) else str(Path(local_path(path)).parent)
     return [_join(base, e) for e in entries]
 
 
@@ -121,7 +121,7 @@ def expand_input(arg: str, _depth: int = 0) -> list[str]:
     """Every video path or URL one --input argument names; SourceError if it names nothing."""
     if is_url(arg):
         return _expand_url(arg, _depth)
-    path = _local(arg)
+    path = local_path(arg)
     if _has_glob(path):
         hits = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
         if not hits:
@@ -140,7 +140,7 @@ def expand_input(arg: str, _depth: int = 0) -> list[str]:
 
 
 def _expand_url(url: str, depth: int) -> list[str]:
-    fs, root, unstrip = _url_fs(url)
+    fs, root, unstrip = url_fs(url)
     if _has_glob(root):
         hits = sorted(unstrip(p) for p in fs.glob(root) if fs.isfile(p))
     elif fs.isdir(root):
@@ -275,7 +275,7 @@ def shard_splits(units: list[WorkUnit]) -> dict[str, list[str]]:
 def fetch_local(path: str, tmp_dir: str) -> str:
     """A local file path for decoding: local paths as they are; URLs copied into tmp_dir first."""
     if not is_url(path):
-        return _local(path)
+        return local_path(path)
     name = path.rstrip("/").rsplit("/", 1)[-1] or "video"
     dest = os.path.join(tmp_dir, name)
     with fsspec.open(path, "rb") as src, open(dest, "wb") as dst:
