@@ -15,8 +15,8 @@ held fixed. Values the paper's text lost come from /work/shared/MODELS.md §B an
 Two phases of one module (one registry name, "drnet"):
   phase=drnet      the disentangling model (encoders, decoder, scene discriminator)
   phase=predictor  a 2-layer LSTM over pose vectors, trained on the frozen encoders of a finished drnet
-                   run (cfg.encoders = that run's directory or checkpoint); rolls out as far as wanted with
-                   the content vector of the last observed frame.
+                   run (cfg.encoders = that run's directory or checkpoint, loaded at step 0); rolls out
+                   as far as wanted with the content vector of the last observed frame.
 
 Deliberate differences from the reference code (bugs there, see MODELS.md):
   - "different clip" pairs are a roll of the batch by a random non-zero shift, so no pair is a fixed point
@@ -247,8 +247,6 @@ class Model(nn.Module):
         self.apply(init_weights)
         self.predictor = PosePredictor(cfg) if cfg.phase == "predictor" else None
         if self.predictor is not None:
-            if cfg.encoders:
-                load_drnet_weights(self, cfg.encoders)
             for m in self.frozen():
                 m.requires_grad_(False)
         self._opts = None
@@ -288,28 +286,33 @@ class Model(nn.Module):
     def training_step(self, batch: dict, step: int, ctx) -> dict[str, float]:
         x = batch["frames"]
         if self.predictor is not None:
-            return self.predictor_step(x, ctx)
+            return self.predictor_step(x, step, ctx)
         B, T = x.shape[:2]
         window = min(T, self.cfg.max_step)
         t = draw_offsets(B, window, ctx.generator)
         shift = roll_shift(B, ctx.generator)
-        logs = self.disc_step(x, t, shift, ctx)
+        logs = self.disc_step(x, t, shift, ctx, batch.get("key"))
         logs.update(self.main_step(x, t, ctx))
         return logs
 
-    def disc_step(self, x, t, shift, ctx) -> dict[str, float]:
-        """Scene discriminator: same-clip pose pairs -> 1, pairs from different clips -> 0; encoders fixed."""
+    def disc_step(self, x, t, shift, ctx, keys=None) -> dict[str, float]:
+        """Scene discriminator: same-clip pose pairs -> 1, pairs from different clips -> 0; encoders fixed.
+        Different-clip pairs are the batch rolled by `shift`; if sample keys are given, a pair that meets the
+        same clip twice (a resampled loader can draw a clip twice in one batch) is left out of the loss."""
         B = x.shape[0]
         opt = self.optimizers()["disc"]
         with torch.no_grad(), ctx.autocast():
             hp, _ = self.pose_enc(torch.cat([take(x, t["pose"]), take(x, t["pair"])]))
         hp1, hp2 = hp.float().split(B)
+        weight = torch.ones(2 * B, device=hp.device)
+        if keys is not None:
+            weight[B:] = torch.tensor([keys[i] != keys[(i - shift) % B] for i in range(B)], dtype=torch.float32)
         with ctx.autocast():
             logits = torch.cat([self.scene_disc(hp1, hp2), self.scene_disc(hp1, hp2.roll(shift, 0))]).float()
             target = torch.cat([torch.ones(B), torch.zeros(B)]).to(logits.device)
-            loss = F.binary_cross_entropy_with_logits(logits, target)
+            loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum()
         ctx.step(opt, loss)
-        acc = ((logits > 0) == (target > 0.5)).float().mean()
+        acc = (((logits > 0) == (target > 0.5)).float() * weight).sum() / weight.sum()
         return {"disc_loss": loss.item(), "disc_acc": acc.item()}
 
     def main_step(self, x, t, ctx) -> dict[str, float]:
@@ -343,9 +346,15 @@ class Model(nn.Module):
         hp, _ = self.pose_enc(x.flatten(0, 1))
         return hp.view(*x.shape[:2], -1)
 
-    def predictor_step(self, x, ctx) -> dict[str, float]:
-        """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1."""
+    def predictor_step(self, x, step, ctx) -> dict[str, float]:
+        """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1.
+        The frozen networks are loaded from cfg.encoders at step 0 (not in __init__), so evaluating or
+        resuming a predictor run takes them from its own checkpoint and never needs the DrNet run again."""
         c = self.cfg
+        if step == 0:
+            if not c.encoders:
+                raise ValueError("drnet: phase=predictor needs encoders=DRNET_RUN_DIR (a trained drnet run to freeze)")
+            load_drnet_weights(self, c.encoders)
         for m in self.frozen():  # whatever mode the caller set: frozen BN statistics must not move
             m.eval()
         with torch.no_grad(), ctx.autocast():
