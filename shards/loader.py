@@ -586,8 +586,10 @@ def keep(batch):
 class ClipLoader:
     """len(loader) batches per epoch on every rank; set_epoch(e, skip_batches=k) before iterating.
 
-    Iterating without calling set_epoch again repeats the same epoch (same batches). `problems` counts the
-    bad tars / samples skipped so far (since the loader was made), summed over workers, by kind.
+    len(loader) is the whole epoch; after set_epoch(e, skip_batches=k) an iteration yields its last
+    len - k batches. Iterating without calling set_epoch again repeats the same epoch (same batches).
+    `problems` counts the bad tars / samples skipped (and, in exact mode, samples repeated to make up for
+    them) since the loader was made, summed over workers, by kind: bad_tar, bad_sample, padded.
     """
 
     def __init__(self, dataset: ClipPipeline, num_workers: int, pin_memory: bool, to_float: bool = False):
@@ -669,6 +671,8 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
       batches per rank (rounded up to a multiple of the workers); False reads every sample exactly once
       per epoch across ranks (needs at least world_size * num_workers shards).
     epoch_samples: samples per epoch over all ranks in resampled mode (default: the split's count).
+    shuffle_buffer: samples held to shuffle; they are held encoded, so 1000 clips of 20×64×64×3 hold
+      ≈ 250 MB per worker.
     as_uint8: frames stay uint8 (4x less to move; convert on the GPU). with_meta=False: skip the json
       (batch["meta"] is a list of None), when training needs no labels. pin_memory: default when CUDA is available.
     """
