@@ -308,3 +308,16 @@ def test_float_conversion_after_transfer_matches_the_workers():
     assert in_worker.shape == (2, 3, 3, 5, 6) and torch.equal(in_worker, on_arrival)
     expected = torch.from_numpy(clips[0]["frames"][1, :, :, 2] / np.float32(255))
     assert in_worker.max() <= 1.0 and torch.allclose(in_worker[0, 1, 2], expected, rtol=0, atol=1e-7)
+
+
+def test_strict_error_from_a_worker_still_names_shard_and_key(broken):
+    with pytest.raises(ShardError, match=r"train-000004\.tar: sample src4_t0_c2: member json is missing"):
+        list(make_loader(str(broken / "train-000004.tar"), batch_size=2, epoch_samples=6, strict=True,
+                         num_workers=1))
+
+
+def test_resampled_batches_per_rank_arithmetic(dataset):
+    # 20 samples over 2 ranks x batch 2: 5 per rank, rounded up to 2 workers x ceil(5 / 2) = 6
+    loader = make_loader(dataset, batch_size=2, num_workers=2, rank=1, world_size=2, n_frames=2, epoch_samples=20)
+    assert len(loader) == 6 and len(list(loader)) == 6
+    assert len(make_loader(dataset, batch_size=2, epoch_samples=100, rank=0, world_size=2)) == 25
