@@ -708,7 +708,8 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
     # the workers convert (the main process, which feeds the model, only receives: 0.4 ms/clip here); when
     # the workers have no core of their own, sending uint8 and converting on arrival costs less in all
     # (measured on 2 busy cores, 64x64x3x20 clips, one worker: 2.1 -> 1.6 CPU ms/clip in all, main 0.4 -> 0.75).
-    to_float = not as_uint8 and 0 < num_workers and len(os.sched_getaffinity(0)) <= num_workers + 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    to_float = not as_uint8 and 0 < num_workers and cores <= num_workers + 1
     output = Output(as_uint8 or to_float, with_meta)
     dataset = ClipPipeline(plan, SharedEpoch(), clip_sampler, shuffle_buffer, strict, output)
     pin = torch.cuda.is_available() if pin_memory is None else pin_memory
