@@ -73,7 +73,8 @@ class Config:
     rnn_layers: int = 2
     lstm_lr: float = 2e-4
     # evaluation
-    eval_clips: int = 256         # held-out clips scored by evaluate(); as many train clips fit the probes
+    eval_clips: int = 256         # held-out clips scored by evaluate(); twice as many train clips fit the probes
+    probe: str = "logistic"       # probe classifier: "logistic" (fast) or "mlp" (the paper's App. D: 2 x 256)
     rollout: int = 100            # length of the rollout GIF
 
 
@@ -104,6 +105,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: phase must be 'drnet' or 'predictor', got {cfg.phase!r}")
     if cfg.max_step < 2:
         raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
+    if cfg.probe not in ("logistic", "mlp"):
+        raise ValueError(f"drnet: probe must be 'logistic' or 'mlp', got {cfg.probe!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
 
@@ -594,7 +597,7 @@ def fresh_model(cfg: Config, device) -> Model:
     return m.to(device).eval()
 
 
-def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str = "logistic", **kw) -> dict:
+def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | None = None, **kw) -> dict:
     """Evaluate a DrNet (either phase) on a dataset: writes out_dir/eval.json, analogy.png and, in the
     predictor phase, rollout.gif. Returns the metrics. Labels-dependent parts are skipped, with the reason
     in eval.json, on data without synthetic labels (faces).
@@ -614,7 +617,7 @@ def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str = "l
         res.update(reconstruction_scores(model, test, device, out))
         res["scene_disc_acc"] = scene_disc_accuracy(model, test, device)
         if probe_targets(test[0][2]) or position_targets(test[0][2], [0]) is not None:
-            res.update(probe_report(model, train, test, device, probe))
+            res.update(probe_report(model, train, test, device, probe or cfg.probe))
             main = next((res[k] for k in ("probe_colors", "probe_digits") if "content_acc" in res.get(k, {})), None)
             if main is not None:
                 res["probe_target"] = "colors" if main is res.get("probe_colors") else "digits"
