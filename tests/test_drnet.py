@@ -114,6 +114,8 @@ def test_config_errors_name_the_field():
         drnet.Model(tiny(image_size=48))
     with pytest.raises(ValueError, match="phase"):
         drnet.Model(tiny(phase="lstm"))
+    with pytest.raises(ValueError, match="probe"):
+        drnet.Model(tiny(probe="svm"))
 
 
 def test_offsets_never_reuse_the_content_frame_and_different_clip_pairs_really_differ():

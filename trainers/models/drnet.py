@@ -523,8 +523,9 @@ def probe_report(model: Model, train: list, test: list, device, kind: str) -> di
 @torch.no_grad()
 def scene_disc_accuracy(model: Model, test: list, device) -> float:
     """Held-out pairs: frames 0 and T-1 of one clip (label same) and frame 0 of clip i with frame T-1 of clip
-    i+1 (label different). 0.5 is the equilibrium the adversarial term aims at."""
-    T = min(f.shape[0] for _, f, _ in test)
+    i+1 (label different), T = the training window (max_step). 0.5 is the equilibrium the adversarial term
+    aims at."""
+    T = min(min(f.shape[0] for _, f, _ in test), model.cfg.max_step)
     _, hp = encode_clips(model, test, [0, T - 1], device)
     hp1, hp2 = torch.from_numpy(hp[:, 0]).to(device), torch.from_numpy(hp[:, 1]).to(device)
     same = model.scene_disc(hp1, hp2) > 0
