@@ -64,7 +64,8 @@ def dataset_summary(root: Path, peek: int) -> list[str]:
     lines = [f"dataset {m['name']} at {root}",
              f"version {m['version']}  parent {m.get('parent')}  format {m['format_version']}",
              f"totals: {t['shards']} shards, {t['samples']} clips, {human_bytes(t['bytes'])}, {t.get('failures', 0)} failure(s)"]
-    for split, s in m["splits"].items():
+    order = {name: i for i, name in enumerate(("train", "val", "test"))}
+    for split, s in sorted(m["splits"].items(), key=lambda kv: (order.get(kv[0], 9), kv[0])):
         lines.append(f"  {split:<5} {len(s['shards'])} shard(s), {s['samples']} clips")
     if m.get("sources"):
         status = Counter(s.get("status", "?") for s in m["sources"])

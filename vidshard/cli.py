@@ -6,6 +6,7 @@ call it in-process. Imports are lazy: `vidshard verify` never loads Ray, mediapi
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -50,5 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as e:
         print(f"vidshard {name}: not available in this install ({e})", file=sys.stderr)
         return 2
-    rc = entry(rest)
+    try:
+        rc = entry(rest)
+    except BrokenPipeError:
+        # `vidshard inspect D --keys | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return int(rc or 0)
