@@ -329,6 +329,15 @@ def test_evaluate_writes_eval_json_and_images(predictor, mm32, tmp_path):
     assert model.training  # evaluate restores the training mode
 
 
+def test_evaluate_is_deterministic(trained, mm32, tmp_path):
+    model, cfg, _, _ = trained
+    cfg = replace(cfg, eval_clips=32)
+    for run in ("a", "b"):
+        drnet.evaluate(model, cfg, mm32, str(tmp_path / run))
+    assert (tmp_path / "a" / "eval.json").read_bytes() == (tmp_path / "b" / "eval.json").read_bytes()
+    assert (tmp_path / "a" / "analogy.png").read_bytes() == (tmp_path / "b" / "analogy.png").read_bytes()
+
+
 def write_unlabelled(root, splits: dict[str, int]) -> str:
     """Face-like clips (random pixels, provenance only, no synthetic labels), 12 frames of 32×32."""
     rng = np.random.default_rng(0)

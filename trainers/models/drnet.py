@@ -309,7 +309,8 @@ class Model(nn.Module):
         hp1, hp2 = hp.float().split(B)
         weight = torch.ones(2 * B, device=hp.device)
         if keys is not None:
-            weight[B:] = torch.tensor([keys[i] != keys[(i - shift) % B] for i in range(B)], dtype=torch.float32)
+            weight[B:] = torch.tensor([keys[i] != keys[(i - shift) % B] for i in range(B)], dtype=torch.float32,
+                                      device=hp.device)
         with ctx.autocast():
             logits = torch.cat([self.scene_disc(hp1, hp2), self.scene_disc(hp1, hp2.roll(shift, 0))]).float()
             target = torch.cat([torch.ones(B), torch.zeros(B)]).to(logits.device)
