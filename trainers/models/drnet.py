@@ -565,8 +565,6 @@ def prediction_scores(model: Model, test: list, device, out: Path, steps: int = 
     c = model.cfg
     T = min(f.shape[0] for _, f, _ in test)
     steps = min(steps, T - c.n_past)
-    if steps < 1:
-        return {"prediction_skipped": f"clips have {T} frames, fewer than n_past + 1 = {c.n_past + 1}"}
     mse, ssim, mse_copy, ssim_copy = (torch.zeros(steps) for _ in range(4))
     for i in range(0, len(test), 64):
         x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[i:i + 64]]).to(device)
@@ -604,8 +602,9 @@ def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | No
     predictor phase, rollout.gif. Returns the metrics. Labels-dependent parts are skipped, with the reason
     in eval.json, on data without synthetic labels (faces).
 
-    eval.json keys: probe_content_acc / probe_pose_acc / probe_chance (the colour pair when the data has
-    palette colours, else the digit pair; every target under probe_<name>), position_r2_pose/_content,
+    eval.json keys: probe_content_acc / probe_pose_acc / probe_chance (probe_target names the label: the
+    colour pair when the data has palette colours, else the digit pair, else the first content label; every
+    label under probe_<name>), position_r2_pose/_content,
     scene_disc_acc, rec_mse, swap_mse (+ swap_mse_init, the untrained model, and two trivial baselines),
     pred_mse / pred_ssim per step (+ copy-last-frame baselines)."""
     out = Path(out_dir)
@@ -620,11 +619,13 @@ def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | No
         res["scene_disc_acc"] = scene_disc_accuracy(model, test, device)
         if probe_targets(test[0][2]) or position_targets(test[0][2], [0]) is not None:
             res.update(probe_report(model, train, test, device, probe or cfg.probe))
-            main = next((res[k] for k in ("probe_colors", "probe_digits") if "content_acc" in res.get(k, {})), None)
+            # the headline probe: the colour pair if it varies (palette data), else the digits, else the first
+            names = ["colors", "digits"] + sorted(k[6:] for k in res if k.startswith("probe_") and isinstance(res[k], dict))
+            main = next((n for n in names if "content_acc" in res.get(f"probe_{n}", {})), None)
             if main is not None:
-                res["probe_target"] = "colors" if main is res.get("probe_colors") else "digits"
-                res.update(probe_content_acc=main["content_acc"], probe_pose_acc=main["pose_acc"],
-                           probe_chance=main["chance"])
+                p = res[f"probe_{main}"]
+                res.update(probe_target=main, probe_content_acc=p["content_acc"], probe_pose_acc=p["pose_acc"],
+                           probe_chance=p["chance"])
         else:
             res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
         swaps = swap_scores(model, test, device)
@@ -633,10 +634,13 @@ def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | No
         else:
             res.update(swaps)
             res["swap_mse_init"] = swap_scores(fresh_model(cfg, device), test, device)["swap_mse"]
-        if model.predictor is not None:
-            res.update(prediction_scores(model, test, device, out))
-        else:
+        shortest = min(f.shape[0] for _, f, _ in test)
+        if model.predictor is None:
             res["skipped"]["prediction"] = "no predictor trained (phase=predictor trains one)"
+        elif shortest <= cfg.n_past:
+            res["skipped"]["prediction"] = f"held-out clips have {shortest} frames; need more than n_past = {cfg.n_past}"
+        else:
+            res.update(prediction_scores(model, test, device, out))
         metrics.write_json(res, out / "eval.json")
         return res
     finally:
