@@ -149,6 +149,8 @@ def test_a_worker_dying_mid_task_is_retried_to_identical_bytes(clean, videos, tm
 def bad_inputs(astronaut, tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
     (d / "good.mp4").write_bytes(astronaut.read_bytes())
+    (d / "zz").mkdir()
+    (d / "zz" / "same_bytes.mp4").write_bytes(astronaut.read_bytes())  # a duplicate, one folder down
     (d / "zero_bytes.mp4").write_bytes(b"")
     (d / "truncated.mp4").write_bytes(astronaut.read_bytes()[: astronaut.stat().st_size // 3])
     (d / "text.mp4").write_text("this is a text file, not a video\n")
@@ -170,6 +172,7 @@ def test_bad_inputs_are_recorded_with_reasons(ray_local, bad_inputs, tmp_path, c
     by_name = {Path(s["path"]).name: s for s in m["sources"]}
     assert len(by_name) == 7
     assert by_name["good.mp4"]["status"] == "ok" and by_name["good.mp4"]["clips"] > 0
+    assert by_name["good.mp4"]["duplicates"] == [str(bad_inputs / "zz" / "same_bytes.mp4")]  # done once
     assert by_name["no_face.mp4"]["status"] == "no_face" and by_name["no_face.mp4"]["frames"] == 50
     expected = {"zero_bytes.mp4": "empty", "truncated.mp4": "", "text.mp4": "not a readable video",
                 "audio_only.mp4": "no video stream", "raw_stream.264": "raw H.264"}
