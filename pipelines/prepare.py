@@ -521,7 +521,7 @@ def summarize(units, records: list[dict], errors: dict, skipped: int, seconds: f
     no_face = [r for r in records if r["status"] == "no_face"]
     frames = sum(r.get("frames", 0) for r in records)
     clips = sum(r.get("clips", 0) for r in records)
-    lines = [f"vidshard prepare: {len(records)} videos in {len(units)} shards ({skipped} already done, skipped): "
+    lines = [f"vidshard prepare: {len(records)} video(s) in {len(units)} shard(s) ({skipped} already done, skipped): "
              f"{clips} clips, {sum(r['status'] == 'ok' for r in records)} ok, {len(no_face)} without a usable face, "
              f"{len(failed)} failed; {frames} frames in {seconds:.1f} s"]
     for r in no_face:
