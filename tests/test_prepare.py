@@ -247,3 +247,21 @@ def test_help_documents_flags_exit_codes_and_examples(capsys):
     for needle in ("--detect-every", "--gray", "--min-face", "--video-timeout", "--videos-per-shard", "--address",
                    "exit status", "examples", "s3://"):
         assert needle in text
+
+
+def test_rerun_skips_done_shards_overwrite_and_new_config_redo_them(ray_local, astronaut, tmp_path, capsys):
+    out = tmp_path / "faces"
+    assert run_prepare([astronaut], out) == P.EXIT_OK
+    first = shard_bytes(out)
+    capsys.readouterr()
+    assert run_prepare([astronaut], out) == P.EXIT_OK
+    assert "(1 already done, skipped)" in capsys.readouterr().out
+    assert run_prepare([astronaut], out, "--overwrite") == P.EXIT_OK
+    assert "(0 already done, skipped)" in capsys.readouterr().out and shard_bytes(out) == first
+    version = load_manifest(out)["version"]
+    assert run_prepare([astronaut], out, "--size", "32") == P.EXIT_OK  # another config: nothing is reused
+    assert "(0 already done, skipped)" in capsys.readouterr().out
+    m = load_manifest(out)
+    assert m["version"] != version and m["parent"] == version and m["config"]["face"]["size"] == 32
+    _, frames, _ = next(iter_samples(out / "train-000000.tar"))
+    assert frames.shape[1:3] == (32, 32)
