@@ -383,6 +383,10 @@ def shuffle_samples(samples, bufsize: int, rng: random.Random):
     return wds.shuffle(bufsize, initial=min(100, bufsize), rng=rng)(samples)
 
 
+class ClipTooShort(ValueError):
+    """The dataset's clips are shorter than the sampler needs: a configuration error, not bad data."""
+
+
 @dataclass
 class ClipSampler:
     """Which frames of a clip to take: 'window' (contiguous) or 'frameset' (a set of n frames)."""
@@ -395,7 +399,8 @@ class ClipSampler:
         """Frame positions for a clip of `length` frames; `draw` is this sample's 64-bit random number."""
         n = self.n_frames
         if length < n:
-            raise ValueError(f"clip has {length} frames, the {self.kind} sampler needs {n}")
+            raise ClipTooShort(f"clip has {length} frames, the {self.kind} sampler needs {n}: use clips of at least "
+                               f"{n} frames (e.g. `vidshard prepare --frames {n}`) or ask for fewer frames")
         if self.kind == "window":
             start = draw % (length - n + 1) if self.random else 0
             return np.arange(start, start + n)
@@ -494,6 +499,8 @@ def batches(samples, sizes: list[int], skip: int, sampler: ClipSampler, rng: ran
                 shape = clip["frames"].shape[1:]
             elif clip["frames"].shape[1:] != shape:
                 raise SampleError(f"frame size {clip['frames'].shape[1:]} differs from the batch's {shape}")
+        except ClipTooShort as e:
+            raise ClipTooShort(f"shard {sample['__url__']}: sample {sample['__key__']}: {e}") from None
         except (ValueError, KeyError, UnicodeDecodeError) as e:
             problems("bad_sample", f"shard {sample['__url__']}: sample {sample['__key__']}: {e}")
             streak += 1

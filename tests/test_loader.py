@@ -166,9 +166,11 @@ def test_grayscale_and_uint8(tmp_path):
     assert batch["frames"].dtype == torch.uint8 and batch["frames"].shape == (4, 2, 1, 8, 8)
 
 
-def test_clip_shorter_than_the_sampler_is_a_bad_sample(dataset, caplog):
-    with pytest.raises(ShardError, match=r"train-00000\d\.tar: sample src\d_t0_c\d+: clip has 10 frames"):
-        list(make_loader(dataset, batch_size=2, n_frames=11, strict=True))
+def test_clip_shorter_than_the_sampler_is_an_error_in_any_mode(dataset):
+    from shards.loader import ClipTooShort
+    for strict in (True, False):
+        with pytest.raises(ClipTooShort, match=r"train-00000\d\.tar: sample src\d_t0_c\d+: clip has 10 frames"):
+            list(make_loader(dataset, batch_size=2, n_frames=11, strict=strict))
 
 
 def truncate(path, keep: float):
@@ -321,3 +323,18 @@ def test_resampled_batches_per_rank_arithmetic(dataset):
     loader = make_loader(dataset, batch_size=2, num_workers=2, rank=1, world_size=2, n_frames=2, epoch_samples=20)
     assert len(loader) == 6 and len(list(loader)) == 6
     assert len(make_loader(dataset, batch_size=2, epoch_samples=100, rank=0, world_size=2)) == 25
+
+
+def test_clips_shorter_than_the_sampler_are_a_config_error(tmp_path):
+    """A window longer than the clips is a misconfiguration: one clear error, not 1,000 skipped samples."""
+    import numpy as np
+    from shards import ShardWriter
+    from shards.loader import ClipTooShort, make_loader
+    with ShardWriter(tmp_path, "train-000000") as w:
+        for i in range(4):
+            w.add(f"v_t0_c{i}", np.zeros((6, 8, 8, 1), np.uint8),
+                  {"source_id": "v", "source_path": "m", "track": 0, "clip": i, "frame_indices": list(range(6)), "fps": 1.0})
+    loader = make_loader(str(tmp_path / "train-000000.tar"), batch_size=2, n_frames=10, resampled=False,
+                         shuffle_buffer=0)
+    with pytest.raises(ClipTooShort, match="train-000000.tar.*clip has 6 frames, the window sampler needs 10"):
+        next(iter(loader))
