@@ -1,12 +1,13 @@
 """Square face crops (padded at frame borders, padding recorded) and the cutting of tracks into clips.
 
-Resizing uses PIL's bilinear filter, which antialiases when shrinking and is deterministic, so the same
-frame and box always give the same bytes.
+Only the crop is touched: the square is sliced out of the frame (a view when it lies inside; a padded copy
+only at frame borders) and resized with cv2's area filter (it antialiases when shrinking, and is
+deterministic: the same frame and box always give the same bytes); grayscale conversion runs on the small
+output. Whole frames are never converted or copied.
 """
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from .tracks import SmoothTrack
 
@@ -20,10 +21,13 @@ def crop_box(cx: float, cy: float, face: float, margin: float) -> tuple[int, int
 def crop_square(frame: np.ndarray, x0: int, y0: int, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """frame[y0:y0+side, x0:x0+side] with black where the square leaves the frame.
 
-    Returns (crop side×side×C, padding) with padding = pixels added (left, top, right, bottom).
+    Returns (crop side×side×C, padding) with padding = pixels added (left, top, right, bottom). A square
+    inside the frame comes back as a view of it (no copy).
     """
     h, w = frame.shape[:2]
     pad = (max(0, -x0), max(0, -y0), max(0, x0 + side - w), max(0, y0 + side - h))
+    if not any(pad):
+        return frame[y0:y0 + side, x0:x0 + side], pad
     out = np.zeros((side, side, frame.shape[2]), dtype=frame.dtype)
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
     if xb > xa and yb > ya:
@@ -32,14 +36,14 @@ def crop_square(frame: np.ndarray, x0: int, y0: int, side: int) -> tuple[np.ndar
 
 
 def resize(crop: np.ndarray, size: int, gray: bool) -> np.ndarray:
-    """size×size×C uint8 (C = 1 if gray, else 3)."""
-    im = Image.fromarray(np.ascontiguousarray(crop))
-    if gray:
-        im = im.convert("L")
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    arr = np.asarray(im, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+    """size×size×C uint8 (C = 1 if gray, else 3), from a side×side×(1 or 3) crop."""
+    import cv2
+    out = crop if crop.shape[:2] == (size, size) else \
+        cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    out = out.reshape(size, size, -1)
+    if gray and out.shape[2] == 3:
+        out = cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(out.reshape(size, size, -1), dtype=np.uint8)
 
 
 def face_crop(frame: np.ndarray, track: SmoothTrack, t: int, cfg) -> tuple[np.ndarray, tuple[int, int, int, int]]:

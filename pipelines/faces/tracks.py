@@ -59,10 +59,17 @@ class SmoothTrack:
 # ---------------------------------------------------------------------------------------------- scene cuts
 
 def cut_signature(image: np.ndarray) -> np.ndarray:
-    """A small grayscale thumbnail in [0, 1]: frame differences on it are cheap and ignore noise."""
-    from PIL import Image
-    im = Image.fromarray(np.ascontiguousarray(image.squeeze(-1) if image.shape[-1] == 1 else image))
-    return np.asarray(im.convert("L").resize((CUT_SIDE, CUT_SIDE), Image.BILINEAR), dtype=np.float32) / 255.0
+    """A small grayscale thumbnail in [0, 1]: frame differences on it are cheap and ignore noise.
+
+    `image` is the detector's downscaled copy (never a full frame): one cv2 colour conversion and an
+    area-averaging resize of an image of at most detect_size pixels, no PIL round trip.
+    """
+    import cv2
+    gray = image.reshape(image.shape[0], image.shape[1]) if image.ndim == 3 and image.shape[-1] == 1 else image
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_RGB2GRAY)
+    thumb = cv2.resize(np.ascontiguousarray(gray), (CUT_SIDE, CUT_SIDE), interpolation=cv2.INTER_AREA)
+    return thumb.astype(np.float32) / 255.0
 
 
 class CutDetector:

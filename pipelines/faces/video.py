@@ -133,8 +133,10 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     cfg = cfg or FaceConfig()
     stats = {} if stats is None else stats
     t_start = time.perf_counter()
-    reader = open_reader(path, threads=threads)
-    vi = read_info(reader)
+    # decord decodes ahead into an unbounded queue whenever its consumer is idle (dmlc/decord #208): an open
+    # full-size reader left alone during pass 1 fills with the whole video (3.6 GiB on 1 min of 720p). So
+    # this reader lives only for read_info, and pass 2 opens its own when pass 1 is over.
+    vi = read_info(open_reader(path, threads=threads))
     info = {"width": vi.width, "height": vi.height}
     stats.update(frames=0, fps=vi.fps, width=vi.width, height=vi.height, detections=0, tracks=0, clips=0,
                  detect_frames=0)
@@ -148,6 +150,7 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     stats["tracks_all"] = len(tracks)
     stats["tracks"] = len({c.track_no for c in clips})
     stats["detect_s"] = round(time.perf_counter() - t_start, 3)
+    reader = open_reader(path, threads=threads) if clips else None
     for clip in crop_pass(reader, clips, indices, cfg):
         meta = clip_meta(clip, source_id, path, indices, fps, info, cfg)
         frames, clip.frames = clip.frames, None  # the caller owns the array now; we keep nothing
