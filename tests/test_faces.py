@@ -167,6 +167,20 @@ def test_decoding_is_chunked():
     assert max(sizes) == 64 and sum(sizes) == 299
 
 
+def test_sequential_reads_match_random_access_across_gaps_and_drops(monkeypatch):
+    # read_frames reads forward (next, skip_frames for short gaps, seeks for long ones, and seeks again when
+    # the read-ahead valve fires): every frame must equal decord's own random access to that index
+    from pipelines.faces import decode
+    path = video("foreman_face_leaves.mp4")
+    want = np.array([0, 1, 2, 5, 9, 40, 41, 150, 151, 152, 153, 160, 298])
+    ref = open_reader(path).get_batch(want.tolist()).asnumpy()
+    monkeypatch.setattr(decode, "_rss", iter(range(0, 10**12, 10**9)).__next__)   # always over budget
+    got = [(i, f) for i, f in decode.read_frames(open_reader(path), want, chunk=2)]
+    assert [i for i, _ in got] == list(range(len(want)))
+    for (i, f), r in zip(got, ref):
+        assert np.array_equal(f, r), f"frame {want[i]} differs"
+
+
 # -------------------------------------------------------------------------------------------- bad inputs
 
 @pytest.fixture(scope="module")

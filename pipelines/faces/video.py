@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import FaceConfig
 from .crops import clip_spans, face_crop
-from .decode import VideoError, chunks, detect_shape, open_reader, read_info, sample_indices
+from .decode import VideoError, detect_shape, open_reader, read_frames, read_info, sample_indices
 from .detect import FaceDetector
 from .model import ModelError
 from .tracks import CutDetector, SmoothTrack, build_tracks
@@ -60,15 +60,14 @@ def detect_pass(path, indices, info, cfg: FaceConfig, detector: FaceDetector, th
     sx, sy = info["width"] / dw, info["height"] / dh
     cuts = CutDetector(cfg.scene_cut)
     per_frame = []
-    for pos, frames in chunks(reader, indices, cfg.chunk):
-        for t, frame in zip(pos.tolist(), frames):
-            cuts.feed(t, frame)
-            if t % cfg.detect_every == 0:
-                dets = detector.detect(t, frame, sx, sy)
-                per_frame.append((t, dets))
-                stats["detect_frames"] += 1
-                stats["detections"] += len(dets)
-        stats["frames"] += len(pos)
+    for t, frame in read_frames(reader, indices, cfg.chunk):
+        cuts.feed(t, frame)
+        if t % cfg.detect_every == 0:
+            dets = detector.detect(t, frame, sx, sy)
+            per_frame.append((t, dets))
+            stats["detect_frames"] += 1
+            stats["detections"] += len(dets)
+        stats["frames"] += 1
     stats["scene_cuts"] = len(cuts.cuts)
     return per_frame, cuts.cuts
 
@@ -111,14 +110,15 @@ def crop_pass(reader, clips: list[Clip], indices: np.ndarray, cfg: FaceConfig) -
         ends.setdefault(c.end, []).append(c)
     wanted = np.array(sorted(needs), dtype=np.int64)
     channels = 1 if cfg.gray else 3
-    for pos, frames in chunks(reader, indices[wanted], cfg.chunk):
-        for t, frame in zip(wanted[pos].tolist(), frames):
-            for c in needs.pop(t):
-                if c.frames is None:
-                    c.frames = np.empty((cfg.frames, cfg.size, cfg.size, channels), dtype=np.uint8)
-                c.frames[t - c.start], pad = face_crop(frame, c.track, t, cfg)
-                c.padding.append(list(pad))
-            yield from sorted(ends.pop(t, []), key=lambda c: (c.track_no, c.clip_no))
+    for pos, frame in read_frames(reader, indices[wanted], cfg.chunk):
+        t = int(wanted[pos])
+        for c in needs.pop(t):
+            if c.frames is None:
+                c.frames = np.empty((cfg.frames, cfg.size, cfg.size, channels), dtype=np.uint8)
+            c.frames[t - c.start], pad = face_crop(frame, c.track, t, cfg)
+            c.padding.append(list(pad))
+        del frame   # before the clips go out: the consumer's work must not keep a full frame alive
+        yield from sorted(ends.pop(t, []), key=lambda c: (c.track_no, c.clip_no))
 
 
 def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_path=None,
