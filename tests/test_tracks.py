@@ -153,3 +153,34 @@ def test_config_rejects_bad_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         FaceConfig.from_dict(bad)
     assert FaceConfig.from_dict(FaceConfig().to_dict()) == FaceConfig()
+
+
+def windowed(track, smooth, outlier, block=32, margin=24):
+    """Feed a whole track's detections to WindowSmoother one at a time, as the video pipeline does."""
+    from pipelines.faces.tracks import Track, WindowSmoother
+    live = Track(track.id, [track.dets[0]])
+    sm, out = WindowSmoother(live, smooth, outlier, block, margin), []
+    for d in track.dets[1:]:
+        live.dets.append(d)
+        out += sm.ready()
+    return out + sm.close()
+
+
+def test_windowed_smoothing_matches_the_whole_track_fit():
+    # a long track with jitter, missed frames and one false detection: frames come out in order, once
+    # each, spanning the accepted detections, within 1% of the face size of the whole-track fit
+    truth_x = lambda t: 300 + 80 * np.sin(t / 20)
+    ts = [t for t in range(0, 300, 2) if not 101 <= t <= 109]
+    dets = [det(t, truth_x(t) + RNG.normal(0, 2), 200 + RNG.normal(0, 2), 80 * np.exp(RNG.normal(0, 0.02)))
+            for t in ts]
+    dets[60] = det(dets[60].t, truth_x(dets[60].t) + 40, 200, 80)
+    tr = associate(by_frame(dets), [], 12, 0.2)[0]
+    whole = smooth_track(tr, smooth=1.0, outlier=3.0)
+    frames = windowed(tr, 1.0, 3.0)
+    assert [fb.t for fb in frames] == list(range(whole.t0, whole.t1 + 1))
+    assert {fb.t for fb in frames if fb.outlier} == whole.outliers == {dets[60].t}
+    for fb in frames:
+        i = fb.t - whole.t0
+        assert abs(fb.cx - whole.cx[i]) < 0.01 * whole.size[i] and abs(fb.cy - whole.cy[i]) < 0.01 * whole.size[i]
+        assert abs(fb.size / whole.size[i] - 1) < 0.01
+        assert fb.raw is tr.dets[[d.t for d in tr.dets].index(fb.t)] if fb.t in ts else fb.raw is None

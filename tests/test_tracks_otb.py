@@ -33,3 +33,55 @@ def test_smoothing_cuts_jitter_without_losing_accuracy(otb_girl):
     assert m["centre_error_debiased_smoothed"] <= m["centre_error_debiased_raw"]
     # the man's face that enters near the end is a track of its own, not counted as hers
     assert m["centre_error_raw"] < 0.3
+
+
+def whole_vs_windowed(per_frame, cfg):
+    """Max deviation (centre and size, in face sizes) of the pipeline's windowed smoothing from the
+    whole-track fit, over every track with a span; and the number of frames compared."""
+    import numpy as np
+    from pipelines.faces.tracks import Track, WindowSmoother, associate, smooth_track
+    from pipelines.faces.video import BLOCK, MARGIN
+    worst, n = 0.0, 0
+    for tr in associate(per_frame, [], cfg.max_gap, cfg.iou_match):
+        whole = smooth_track(tr, cfg.smooth, cfg.outlier)
+        live = Track(tr.id, [tr.dets[0]])
+        sm = WindowSmoother(live, cfg.smooth, cfg.outlier, BLOCK, MARGIN)
+        frames = []
+        for d in tr.dets[1:]:
+            live.dets.append(d)
+            frames += sm.ready()
+        frames += sm.close()
+        if whole is None:
+            assert len(frames) <= 1
+            continue
+        assert [fb.t for fb in frames] == list(range(whole.t0, whole.t1 + 1))
+        for fb in frames:
+            i = fb.t - whole.t0
+            s = whole.size[i]
+            worst = max(worst, abs(fb.cx - whole.cx[i]) / s, abs(fb.cy - whole.cy[i]) / s, abs(fb.size / s - 1))
+            n += 1
+    return worst, n
+
+
+def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(otb_girl):
+    # the video pipeline smooths in windows so it can crop while it decodes: on real detections (OTB Girl,
+    # every frame; the talking head, every 2nd frame) its boxes must stay within 2% of the face size of
+    # the whole-track fit that the tracking figures are measured with
+    import numpy as np
+    from pipelines.faces.config import FaceConfig
+    from pipelines.faces.decode import detect_shape, downscale, open_reader, read_frames
+    from pipelines.faces.detect import FaceDetector
+    from pipelines.faces.evaluate import detect_images
+    paths, _ = load_otb(otb_girl)
+    worst, n = whole_vs_windowed(detect_images(paths, OTB_CONFIG), OTB_CONFIG)
+    assert n >= 400 and worst < 0.02, f"OTB Girl: windowed boxes deviate by up to {worst:.1%} of the face size"
+    cfg = FaceConfig()
+    path = require_shared("videos", "talking_head_man.mp4")
+    reader = open_reader(path)
+    h, w = reader[0].shape[:2]
+    dw, dh = detect_shape(w, h, cfg.detect_size)
+    detector = FaceDetector(cfg.detector, cfg.min_score)
+    per_frame = [(t, detector.detect(t, downscale(f, dw, dh), w / dw, h / dh))
+                 for t, f in read_frames(open_reader(path), np.arange(len(reader))) if t % cfg.detect_every == 0]
+    worst, n = whole_vs_windowed(per_frame, cfg)
+    assert n >= 120 and worst < 0.02, f"talking head: windowed boxes deviate by up to {worst:.1%} of the face size"

@@ -138,6 +138,21 @@ def read_frames(reader, indices: np.ndarray, chunk: int = 64) -> Iterator[tuple[
             base = _rss()   # what is still above the old level after the drop is not the queue's
 
 
+def downscale(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`frame` resized to width×height for the detector, cheaply but without aliasing.
+
+    cv2's area filter is fast only at integer factors (0.7 ms for 1080p -> 960×540, 10 ms for an arbitrary
+    factor), and a bilinear resize aliases beyond 2×: so halve with the area filter while the frame is
+    more than twice too big, then finish bilinearly (a factor below 2).
+    """
+    import cv2
+    while frame.shape[1] >= 2 * width and frame.shape[0] >= 2 * height:
+        frame = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (frame.shape[1], frame.shape[0]) != (width, height):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    return frame
+
+
 def chunks(reader, indices: np.ndarray, chunk: int) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
     """(positions, frames) for consecutive slices of at most `chunk` frames of `indices` (read_frames in
     groups, for callers that want batches; holding a batch costs the page faults read_frames avoids)."""

@@ -1,20 +1,22 @@
 """One video -> tracked, smoothed face clips: the per-video work of `vidshard prepare`.
 
-Two passes over the video, both in bounded chunks of cfg.chunk frames:
-  1. a downscaled decode: scene-cut signatures on every frame, BlazeFace on every cfg.detect_every-th;
-     then association into tracks and spline smoothing (only boxes are kept, never frames);
-  2. a full-resolution decode of just the frames that fall into clips: each is cropped for every clip
-     that covers it, and a clip is yielded as soon as its last frame is cropped.
-So memory holds one chunk of frames plus the crops of the clips still being assembled, whatever the
-video's length. Clips come out ordered by (last frame, track, clip): the same video and config always
-give the same clips in the same order, byte for byte.
+One streaming pass over the video, decoding every frame once at full size:
+  - the detector's copy is made from the full frame with cv2 (halved with the area filter while it is
+    more than twice too big, then bilinear to detect_size); scene-cut thumbnails come from that copy;
+  - BlazeFace runs on every cfg.detect_every-th copy; detections are linked into tracks as they come
+    (tracks.Associator), and each open track is smoothed in windows (tracks.WindowSmoother): the box of
+    frame t is final once detections a short window past t are known, or the track has ended;
+  - full frames wait in a small pool until every open track has finalized them; each final frame is
+    cropped into the clips that cover it, and a clip is yielded as soon as its last frame is in.
+So memory holds the frames of one smoothing window (block + margin + max_gap frames at most) plus the crops
+of the clips being assembled, whatever the video's length. The same video and config always give the
+same clips in the same order, byte for byte. Tracks are numbered in the order their first clip completes.
 
     from pipelines.faces.video import process_video, VideoError
     for key, frames, meta in process_video(path, source_id, FaceConfig(), stats=stats): ...
 
-A VideoError normally comes before the first clip (pass 1 decodes every frame), but can in principle come
-after some clips were yielded (a file that decodes downscaled but not at full size): callers that want
-all-or-nothing per video should collect a video's clips before writing them.
+A VideoError can come after some clips were yielded (a file that breaks halfway): callers that want
+all-or-nothing per video should collect a video's clips before writing them (vidshard prepare does).
 """
 from __future__ import annotations
 
@@ -28,97 +30,147 @@ from typing import Iterator
 import numpy as np
 
 from .config import FaceConfig
-from .crops import clip_spans, face_crop
-from .decode import VideoError, detect_shape, open_reader, read_frames, read_info, sample_indices
+from .crops import crop_box, crop_square, resize
+from .decode import VideoError, detect_shape, downscale, open_reader, read_frames, read_info, sample_indices
 from .detect import FaceDetector
 from .model import ModelError
-from .tracks import CutDetector, SmoothTrack, build_tracks
+from .tracks import Associator, CutDetector, FrameBox, Track, WindowSmoother
 
 __all__ = ["process_video", "VideoError"]
 
-
-@dataclass
-class Clip:
-    track: SmoothTrack
-    track_no: int             # the track's number in this video's output (kept tracks, in order of start)
-    clip_no: int
-    start: int
-    end: int
-    frames: np.ndarray | None = None
-    padding: list = field(default_factory=list)
+BLOCK = 32    # frames a track's smoother finalizes at a time
+MARGIN = 24   # detections this far either side of a block take part in its fit (the spline's reach is ~1-3
+              # frames at cfg.smooth = 1; tests/test_tracks.py bounds the windowed-vs-whole-track deviation)
 
 
 def _round(v: float) -> float:
     return round(float(v), 2)
 
 
-def detect_pass(path, indices, info, cfg: FaceConfig, detector: FaceDetector, threads: int, stats: dict):
-    """Pass 1: (detections per detected frame, scene cuts), from a downscaled decode."""
-    dw, dh = detect_shape(info["width"], info["height"], cfg.detect_size)
-    reader = open_reader(path, dw, dh, threads) if (dw, dh) != (info["width"], info["height"]) \
-        else open_reader(path, threads=threads)
-    sx, sy = info["width"] / dw, info["height"] / dh
-    cuts = CutDetector(cfg.scene_cut)
-    per_frame = []
-    for t, frame in read_frames(reader, indices, cfg.chunk):
-        cuts.feed(t, frame)
-        if t % cfg.detect_every == 0:
-            dets = detector.detect(t, frame, sx, sy)
-            per_frame.append((t, dets))
-            stats["detect_frames"] += 1
-            stats["detections"] += len(dets)
-        stats["frames"] += 1
-    stats["scene_cuts"] = len(cuts.cuts)
-    return per_frame, cuts.cuts
+@dataclass
+class Clip:
+    track_id: int
+    start: int
+    frames: np.ndarray
+    boxes: list = field(default_factory=list)      # FrameBox per frame so far
+    padding: list = field(default_factory=list)
 
 
-def plan_clips(tracks: list[SmoothTrack], cfg: FaceConfig) -> list[Clip]:
-    """Every clip of every track; tracks without a clip are dropped and the rest numbered by start."""
-    clips, track_no = [], 0
-    for tr in sorted(tracks, key=lambda s: (s.t0, s.id)):
-        spans = clip_spans(tr, cfg.frames, cfg.stride, cfg.min_face)
-        if spans:
-            clips += [Clip(tr, track_no, k, a, b) for k, (a, b) in enumerate(spans)]
-            track_no += 1
-    return clips
+class TrackClips:
+    """Cuts one track's final frames into clips of cfg.frames (starts cfg.stride apart) within runs of
+    frames whose smoothed face is at least cfg.min_face: clip_spans, as the frames arrive."""
+
+    def __init__(self, track_id: int, cfg: FaceConfig):
+        self.id, self.cfg = track_id, cfg
+        self.run_start: int | None = None
+        self.open: list[Clip] = []
+        self.track_no: int | None = None   # given when the first clip completes
+        self.done = 0
+
+    def add(self, fb: FrameBox, frame: np.ndarray) -> list[Clip]:
+        cfg = self.cfg
+        if fb.size < cfg.min_face:
+            self.run_start, self.open = None, []   # the run ends: clips that have not filled are dropped
+            return []
+        if self.run_start is None:
+            self.run_start = fb.t
+        if (fb.t - self.run_start) % (cfg.stride or cfg.frames) == 0:
+            channels = 1 if cfg.gray else 3
+            self.open.append(Clip(self.id, fb.t, np.empty((cfg.frames, cfg.size, cfg.size, channels), np.uint8)))
+        if not self.open:
+            return []
+        x0, y0, side = crop_box(fb.cx, fb.cy, fb.size, cfg.margin)
+        crop, pad = crop_square(frame, x0, y0, side)
+        out = resize(crop, cfg.size, cfg.gray)
+        complete = []
+        for c in self.open:
+            c.frames[len(c.boxes)] = out
+            c.boxes.append(fb)
+            c.padding.append(list(pad))
+            if len(c.boxes) == cfg.frames:
+                complete.append(c)
+        self.open = [c for c in self.open if len(c.boxes) < cfg.frames]
+        return complete
 
 
-def clip_meta(clip: Clip, source_id: str, path: str, indices: np.ndarray, fps: float, info: dict,
-              cfg: FaceConfig) -> dict:
-    tr = clip.track
-    ts = range(clip.start, clip.end + 1)
-    raw = [tr.raw.get(t) for t in ts]
+class FramePool:
+    """Full frames kept until every open track has finalized them; arrays are reused, because a fresh
+    multi-megabyte array per frame costs ~1 ms of page faults."""
+
+    def __init__(self):
+        self.held: dict[int, np.ndarray] = {}
+        self.free: list[np.ndarray] = []
+
+    def put(self, t: int, frame: np.ndarray) -> np.ndarray:
+        slot = self.free.pop() if self.free else np.empty_like(frame)
+        np.copyto(slot, frame)
+        self.held[t] = slot
+        return slot
+
+    def release_before(self, t: int) -> None:
+        for k in [k for k in self.held if k < t]:
+            self.free.append(self.held.pop(k))
+
+
+def clip_meta(clip: Clip, track_no: int, clip_no: int, source_id: str, path, indices: np.ndarray, fps: float,
+              info: dict, cfg: FaceConfig) -> dict:
+    raw = [fb.raw for fb in clip.boxes]
     return {
-        "source_id": source_id, "source_path": str(path), "track": clip.track_no, "clip": clip.clip_no,
-        "frame_indices": [int(indices[t]) for t in ts], "fps": float(fps),
+        "source_id": source_id, "source_path": str(path), "track": track_no, "clip": clip_no,
+        "frame_indices": [int(indices[fb.t]) for fb in clip.boxes], "fps": float(fps),
         "width": info["width"], "height": info["height"], "detector": cfg.detector,
         "boxes_raw": [None if d is None else [_round(d.x), _round(d.y), _round(d.w), _round(d.h)] for d in raw],
         "scores": [None if d is None else round(d.score, 4) for d in raw],
-        "outliers": [t - clip.start for t in ts if t in tr.outliers],
-        "boxes_smoothed": [[_round(v) for v in tr.box(t)] for t in ts],
+        "outliers": [i for i, fb in enumerate(clip.boxes) if fb.outlier],
+        "boxes_smoothed": [[_round(v) for v in fb.box()] for fb in clip.boxes],
         "padding": clip.padding,
     }
 
 
-def crop_pass(reader, clips: list[Clip], indices: np.ndarray, cfg: FaceConfig) -> Iterator[Clip]:
-    """Pass 2: decode only the frames clips need, crop them, yield each clip when complete."""
-    needs: dict[int, list[Clip]] = {}
-    ends: dict[int, list[Clip]] = {}
-    for c in clips:
-        for t in range(c.start, c.end + 1):
-            needs.setdefault(t, []).append(c)
-        ends.setdefault(c.end, []).append(c)
-    wanted = np.array(sorted(needs), dtype=np.int64)
-    channels = 1 if cfg.gray else 3
-    for pos, frame in read_frames(reader, indices[wanted], cfg.chunk):
-        t = int(wanted[pos])
-        for c in needs.pop(t):
-            if c.frames is None:
-                c.frames = np.empty((cfg.frames, cfg.size, cfg.size, channels), dtype=np.uint8)
-            c.frames[t - c.start], pad = face_crop(frame, c.track, t, cfg)
-            c.padding.append(list(pad))
-        del frame   # before the clips go out: the consumer's work must not keep a full frame alive
-        yield from sorted(ends.pop(t, []), key=lambda c: (c.track_no, c.clip_no))
+class Tracker:
+    """Association, windowed smoothing and clip cutting for one video, fed one frame at a time."""
+
+    def __init__(self, cfg: FaceConfig):
+        self.cfg = cfg
+        self.assoc = Associator(cfg.max_gap, cfg.iou_match)
+        self.smoothers: dict[int, WindowSmoother] = {}
+        self.clips: dict[int, TrackClips] = {}
+        self.tracks_all = 0
+        self.next_track_no = 0
+
+    def detected(self, t: int, dets) -> list[tuple[WindowSmoother, list[FrameBox]]]:
+        """Feed frame t's detections; return (track, frames that became final)."""
+        out = [(self.smoothers.pop(tr.id), None) for tr in self.assoc.step(t, dets)]
+        out = [(sm, sm.close()) for sm, _ in out]
+        for tr in self.assoc.open:
+            if tr.id not in self.smoothers:
+                self.smoothers[tr.id] = WindowSmoother(tr, self.cfg.smooth, self.cfg.outlier, BLOCK, MARGIN)
+                self.clips[tr.id] = TrackClips(tr.id, self.cfg)
+                self.tracks_all += 1
+        return out + [(sm, sm.ready()) for sm in self.smoothers.values()]
+
+    def finish(self) -> list[tuple[WindowSmoother, list[FrameBox]]]:
+        closing = [self.smoothers.pop(tr.id) for tr in self.assoc.finish()]
+        return [(sm, sm.close()) for sm in closing]
+
+    def oldest_needed(self, t: int) -> int:
+        """No open track will ask for a frame before this one."""
+        return min((sm.next for sm in self.smoothers.values()), default=t + 1)
+
+    def cut(self, final: list[tuple[WindowSmoother, list[FrameBox]]], pool: FramePool) -> list[tuple[int, int, Clip]]:
+        """Crop the final frames into their tracks' clips; (track_no, clip_no, clip) of completed clips."""
+        complete = []
+        for sm, boxes in final:
+            tc = self.clips[sm.track.id]
+            for fb in boxes:
+                for c in tc.add(fb, pool.held[fb.t]):
+                    if tc.track_no is None:
+                        tc.track_no, self.next_track_no = self.next_track_no, self.next_track_no + 1
+                    complete.append((tc.track_no, tc.done, c))
+                    tc.done += 1
+            if sm.track.id not in self.smoothers:   # closed: nothing more will come
+                self.clips.pop(sm.track.id)
+        return complete
 
 
 def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_path=None,
@@ -133,29 +185,45 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     cfg = cfg or FaceConfig()
     stats = {} if stats is None else stats
     t_start = time.perf_counter()
-    # decord decodes ahead into an unbounded queue whenever its consumer is idle (dmlc/decord #208): an open
-    # full-size reader left alone during pass 1 fills with the whole video (3.6 GiB on 1 min of 720p). So
-    # this reader lives only for read_info, and pass 2 opens its own when pass 1 is over.
+    # read_info's reader is dropped at once: left open, decord would decode the whole video ahead into
+    # its queue (dmlc/decord #208; 3.6 GiB on one minute of 720p)
     vi = read_info(open_reader(path, threads=threads))
     info = {"width": vi.width, "height": vi.height}
     stats.update(frames=0, fps=vi.fps, width=vi.width, height=vi.height, detections=0, tracks=0, clips=0,
-                 detect_frames=0)
+                 detect_frames=0, scene_cuts=0)
     indices = sample_indices(vi.frames, vi.fps, cfg.fps)
     fps = vi.fps if cfg.fps is None else min(cfg.fps, vi.fps)
     detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
+    dw, dh = detect_shape(vi.width, vi.height, cfg.detect_size)
+    sx, sy = vi.width / dw, vi.height / dh
+    cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
+    kept_tracks = set()
 
-    per_frame, cuts = detect_pass(path, indices, info, cfg, detector, threads, stats)
-    tracks = build_tracks(per_frame, cuts, cfg)
-    clips = plan_clips(tracks, cfg)
-    stats["tracks_all"] = len(tracks)
-    stats["tracks"] = len({c.track_no for c in clips})
-    stats["detect_s"] = round(time.perf_counter() - t_start, 3)
-    reader = open_reader(path, threads=threads) if clips else None
-    for clip in crop_pass(reader, clips, indices, cfg):
-        meta = clip_meta(clip, source_id, path, indices, fps, info, cfg)
-        frames, clip.frames = clip.frames, None  # the caller owns the array now; we keep nothing
-        stats["clips"] += 1
-        yield make_key(source_id, clip.track_no, clip.clip_no), frames, meta
+    def emit(complete):
+        for track_no, clip_no, clip in sorted(complete, key=lambda x: (x[0], x[1])):
+            kept_tracks.add(track_no)
+            stats["clips"] += 1
+            stats["tracks"] = len(kept_tracks)
+            meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg)
+            yield make_key(source_id, track_no, clip_no), clip.frames, meta
+
+    for t, frame in read_frames(open_reader(path, threads=threads), indices, cfg.chunk):
+        full = pool.put(t, frame)
+        del frame
+        small = downscale(full, dw, dh)
+        if cuts.feed(t, small):
+            tracker.assoc.cut(t)
+        stats["frames"] += 1
+        if t % cfg.detect_every == 0:
+            dets = detector.detect(t, small, sx, sy)
+            stats["detect_frames"] += 1
+            stats["detections"] += len(dets)
+            yield from emit(tracker.cut(tracker.detected(t, dets), pool))
+        pool.release_before(tracker.oldest_needed(t))
+    yield from emit(tracker.cut(tracker.finish(), pool))
+    pool.release_before(len(indices))
+    stats["scene_cuts"] = len(cuts.cuts)
+    stats["tracks_all"] = tracker.tracks_all
     stats["total_s"] = round(time.perf_counter() - t_start, 3)
 
 
