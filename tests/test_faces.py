@@ -2,7 +2,7 @@
 
 Covers: the model cache, clips that contain faces, a face that leaves, small faces in a crowd (full
 range only), bad inputs giving VideoError with a reason, a faceless video, determinism, resampling and
-bounded chunked decoding.
+bounded streaming decoding (Python allocations and real RSS).
 """
 import subprocess
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import require_shared
 
 from pipelines.faces.config import FaceConfig
-from pipelines.faces.decode import VideoError, chunks, open_reader
+from pipelines.faces.decode import VideoError, open_reader
 from pipelines.faces.model import MODELS, ModelError, face_model_path, sha256_file
 from pipelines.faces.video import main as video_main, process_video
 
@@ -161,24 +161,19 @@ def test_resampling_and_gray(tmp_path):
         assert np.all(np.diff(meta["frame_indices"]) == 2)
 
 
-def test_decoding_is_chunked():
-    reader = open_reader(video("foreman_face_leaves.mp4"))
-    sizes = [len(pos) for pos, frames in chunks(reader, np.arange(len(reader)), 64)]
-    assert max(sizes) == 64 and sum(sizes) == 299
-
-
-def test_sequential_reads_match_random_access_across_gaps_and_drops(monkeypatch):
-    # read_frames reads forward (next, skip_frames for short gaps, seeks for long ones, and seeks again when
-    # the read-ahead valve fires): every frame must equal decord's own random access to that index
-    from pipelines.faces import decode
+def test_streamed_frames_equal_decords_random_access():
+    # the pipeline streams frames with PyAV (bounded memory) and indexes them as decord does: frame i must
+    # be the same bytes as decord's frame i, also when only some frames are asked for (fps resampling)
+    from pipelines.faces.decode import stream_frames
     path = video("foreman_face_leaves.mp4")
     want = np.array([0, 1, 2, 5, 9, 40, 41, 150, 151, 152, 153, 160, 298])
     ref = open_reader(path).get_batch(want.tolist()).asnumpy()
-    monkeypatch.setattr(decode, "_rss", iter(range(0, 10**12, 10**9)).__next__)   # always over budget
-    got = [(i, f) for i, f in decode.read_frames(open_reader(path), want, chunk=2)]
+    got = list(stream_frames(path, want))
     assert [i for i, _ in got] == list(range(len(want)))
     for (i, f), r in zip(got, ref):
         assert np.array_equal(f, r), f"frame {want[i]} differs"
+    with pytest.raises(VideoError, match="ends early"):
+        list(stream_frames(path, np.array([10, 299])))
 
 
 # -------------------------------------------------------------------------------------------- bad inputs
@@ -253,20 +248,13 @@ def test_scene_cut_in_real_footage_splits_tracks(tmp_path):
     assert a1 < 100 <= b0, f"a track crosses the cut at frame 100: {sorted(spans.values())}"
 
 
-def test_chunk_size_does_not_change_the_output(foreman):
-    small_chunks, _ = run(video("foreman_face_leaves.mp4"), FaceConfig(chunk=7))
-    assert len(small_chunks) == len(foreman[0])
-    for (ka, fa, ma), (kb, fb, mb) in zip(foreman[0], small_chunks):
-        assert ka == kb and np.array_equal(fa, fb) and ma == mb
-
-
 def test_memory_does_not_grow_with_video_length(foreman, tmp_path):
     # the same footage, once and looped twice (598 frames, two faces' worth of tracks): the peak of
-    # Python/numpy allocations must stay the same, since only one chunk and open clips are held
+    # Python/numpy allocations must stay the same, since only one smoothing window and open clips are held
     import tracemalloc
     looped = tmp_path / "looped.mp4"
     ffmpeg("-stream_loop", "1", "-i", video("foreman_face_leaves.mp4"), "-c", "copy", looped)
-    cfg = FaceConfig(detect_every=4, chunk=32)
+    cfg = FaceConfig(detect_every=4)
     peaks = []
     for path in (video("foreman_face_leaves.mp4"), looped):   # the foreman fixture already loaded the model
         stats = {}
@@ -276,3 +264,26 @@ def test_memory_does_not_grow_with_video_length(foreman, tmp_path):
         tracemalloc.stop()
     assert stats["frames"] == 598 and stats["tracks"] == 2 and n == stats["clips"] >= 20
     assert peaks[1] < 1.1 * peaks[0], f"peak allocations grew from {peaks[0] / 1e6:.1f} MB to {peaks[1] / 1e6:.1f} MB"
+
+
+def test_worker_rss_does_not_grow_with_video_length(tmp_path):
+    # decoded frames live in decord's own buffers (not seen by tracemalloc), and decord decodes ahead on a
+    # thread of its own: so measure the real peak RSS of a fresh process on the talking head (844x844,
+    # 2 MiB a frame) looped 2x and 6x. Holding the video, or an unbounded read-ahead, would add ~1 GiB;
+    # the pipeline holds one smoothing window of frames.
+    import sys
+    paths = []
+    for loops in (2, 6):
+        paths.append(tmp_path / f"looped{loops}.mp4")
+        ffmpeg("-stream_loop", loops - 1, "-i", video("talking_head_man.mp4"), "-c", "copy", paths[-1])
+    code = ("import resource, sys; from pipelines.faces.config import FaceConfig; "
+            "from pipelines.faces.video import process_video; st = {}; "
+            "n = sum(1 for _ in process_video(sys.argv[1], 'v', stats=st)); "
+            "print(st['frames'], n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    peaks = []
+    for path in paths:
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        peaks.append(tuple(map(int, out.stdout.split())))
+    (f2, c2, p2), (f6, c6, p6) = peaks
+    assert (f2, f6) == (250, 750) and c6 >= 3 * c2 - 3
+    assert p6 < p2 + 64, f"peak RSS grew from {p2} MiB ({f2} frames) to {p6} MiB ({f6} frames)"

@@ -69,7 +69,7 @@ def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(otb_gi
     # the whole-track fit that the tracking figures are measured with
     import numpy as np
     from pipelines.faces.config import FaceConfig
-    from pipelines.faces.decode import detect_shape, downscale, open_reader, read_frames
+    from pipelines.faces.decode import detect_shape, downscale, open_reader, stream_frames
     from pipelines.faces.detect import FaceDetector
     from pipelines.faces.evaluate import detect_images
     paths, _ = load_otb(otb_girl)
@@ -82,6 +82,6 @@ def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(otb_gi
     dw, dh = detect_shape(w, h, cfg.detect_size)
     detector = FaceDetector(cfg.detector, cfg.min_score)
     per_frame = [(t, detector.detect(t, downscale(f, dw, dh), w / dw, h / dh))
-                 for t, f in read_frames(open_reader(path), np.arange(len(reader))) if t % cfg.detect_every == 0]
+                 for t, f in stream_frames(path, np.arange(len(reader))) if t % cfg.detect_every == 0]
     worst, n = whole_vs_windowed(per_frame, cfg)
     assert n >= 120 and worst < 0.02, f"talking head: windowed boxes deviate by up to {worst:.1%} of the face size"

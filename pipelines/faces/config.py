@@ -14,7 +14,8 @@ class FaceConfig:
     min_score: float = 0.5           # detections below this score are dropped
     # decoding
     fps: float | None = None         # resample to this rate (None: the source's own rate)
-    chunk: int = 64                  # frames between checks of the decoder's read-ahead (bounds its queue)
+    chunk: int = 64                  # unused since frames stream one at a time (decode.stream_frames); kept so
+                                     # that `vidshard prepare --chunk` and older manifests still load
     # tracking and smoothing
     max_gap: int = 12                # frames without a detection before a track is split
     iou_match: float = 0.2           # minimum IoU to continue a track

@@ -31,7 +31,7 @@ import numpy as np
 
 from .config import FaceConfig
 from .crops import crop_box, crop_square, resize
-from .decode import VideoError, detect_shape, downscale, open_reader, read_frames, read_info, sample_indices
+from .decode import VideoError, detect_shape, downscale, open_reader, read_info, sample_indices, stream_frames
 from .detect import FaceDetector
 from .model import ModelError
 from .tracks import Associator, CutDetector, FrameBox, Track, WindowSmoother
@@ -94,22 +94,18 @@ class TrackClips:
 
 
 class FramePool:
-    """Full frames kept until every open track has finalized them; arrays are reused, because a fresh
-    multi-megabyte array per frame costs ~1 ms of page faults."""
+    """Full frames kept until every open track has finalized them (decode.as_numpy's arrays, no copies)."""
 
     def __init__(self):
         self.held: dict[int, np.ndarray] = {}
-        self.free: list[np.ndarray] = []
 
     def put(self, t: int, frame: np.ndarray) -> np.ndarray:
-        slot = self.free.pop() if self.free else np.empty_like(frame)
-        np.copyto(slot, frame)
-        self.held[t] = slot
-        return slot
+        self.held[t] = frame
+        return frame
 
     def release_before(self, t: int) -> None:
         for k in [k for k in self.held if k < t]:
-            self.free.append(self.held.pop(k))
+            del self.held[k]
 
 
 def clip_meta(clip: Clip, track_no: int, clip_no: int, source_id: str, path, indices: np.ndarray, fps: float,
@@ -207,7 +203,7 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg)
             yield make_key(source_id, track_no, clip_no), clip.frames, meta
 
-    for t, frame in read_frames(open_reader(path, threads=threads), indices, cfg.chunk):
+    for t, frame in stream_frames(path, indices, threads):
         full = pool.put(t, frame)
         del frame
         small = downscale(full, dw, dh)
