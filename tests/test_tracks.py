@@ -184,3 +184,23 @@ def test_windowed_smoothing_matches_the_whole_track_fit():
         assert abs(fb.cx - whole.cx[i]) < 0.01 * whole.size[i] and abs(fb.cy - whole.cy[i]) < 0.01 * whole.size[i]
         assert abs(fb.size / whole.size[i] - 1) < 0.01
         assert fb.raw is tr.dets[[d.t for d in tr.dets].index(fb.t)] if fb.t in ts else fb.raw is None
+
+
+@pytest.mark.parametrize("stride", [None, 8, 20])
+def test_streaming_clip_cutting_matches_clip_spans(stride):
+    # the video pipeline cuts clips frame by frame as a track's boxes become final (TrackClips); it must
+    # give exactly clip_spans' clips, also across a run broken by a face too small to keep
+    from pipelines.faces.tracks import FrameBox
+    from pipelines.faces.video import TrackClips
+    sizes = lambda t: 20 if 50 <= t < 56 else 40     # below min_face for 6 frames: two runs
+    tr = smooth_track(associate(by_frame([det(t, 100, 100, sizes(t)) for t in range(0, 120, 2)]), [], 12, 0.2)[0],
+                      0.0, 1e9)
+    cfg = FaceConfig(frames=16, stride=stride, min_face=24, size=8)
+    cutter, got = TrackClips(tr.id, cfg), []
+    frame = np.full((200, 200, 3), 7, np.uint8)
+    for t in range(tr.t0, tr.t1 + 1):
+        i = t - tr.t0
+        for clip in cutter.add(FrameBox(t, tr.cx[i], tr.cy[i], tr.size[i], None, False), frame):
+            got.append((clip.boxes[0].t, clip.boxes[-1].t))
+            assert clip.frames.shape == (16, 8, 8, 3) and (clip.frames == 7).all()
+    assert got == clip_spans(tr, 16, stride, 24) and len(got) >= 3

@@ -34,7 +34,7 @@ from .crops import crop_box, crop_square, resize
 from .decode import VideoError, detect_shape, downscale, open_reader, read_info, sample_indices, stream_frames
 from .detect import FaceDetector
 from .model import ModelError
-from .tracks import Associator, CutDetector, FrameBox, Track, WindowSmoother
+from .tracks import Associator, CutDetector, FrameBox, WindowSmoother
 
 __all__ = ["process_video", "VideoError"]
 
