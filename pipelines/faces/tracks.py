@@ -305,24 +305,26 @@ class WindowSmoother:
             return []
         t, size0, series = _series(dets)
         keep = robust_keep(t, series, self.smooth, self.outlier)
-        near = t >= a - self.margin   # the fit of the block itself uses only the detections near it
-        t, series, keep = t[near], series[near], keep[near]
-        dets = [d for d, n in zip(dets, near) if n]
+        near = t >= a - self.margin   # the block's own fit uses the detections near it (the spline is local)
+        if (keep & near).sum() >= 2:
+            t, series, keep = t[near], series[near], keep[near]
+            dets = [d for d, n in zip(dets, near) if n]
         if keep.sum() < 2:
-            keep[:] = True   # too few inliers to judge in this window: trust them all rather than drop frames
-        accepted = t[keep]
-        lo = a if self.started else next((int(x) for x in accepted if x >= a), None)
-        hi = int(accepted[accepted >= a].max()) if closing and np.any(accepted >= a) else b
-        if closing and not np.any(accepted >= a):
-            hi = a - 1
+            keep[:] = True   # too few inliers to judge: trust them all rather than drop the frames
+        inliers = t[keep & (t >= a)]
+        # the track spans its first to last accepted detection (no extrapolation), as in smooth_track
+        lo = a if self.started else (int(inliers.min()) if len(inliers) else None)
+        hi = (int(inliers.max()) if len(inliers) else a - 1) if closing else b
         if lo is None or hi < lo:
             return []
         self.started = True
-        frames = np.arange(lo, hi + 1, dtype=np.float64)
-        cx, cy, size = evaluate_fit(t, series, keep, size0, frames, self.smooth)
-        raw = {d.t: (d, bool(k)) for d, k in zip(dets, keep) if lo <= d.t <= hi}
-        return [FrameBox(f, float(x), float(y), float(s), raw.get(f, (None, True))[0], not raw.get(f, (None, True))[1])
-                for f, x, y, s in zip(range(lo, hi + 1), cx, cy, size)]
+        cx, cy, size = evaluate_fit(t, series, keep, size0, np.arange(lo, hi + 1, dtype=np.float64), self.smooth)
+        at = {d.t: (d, bool(k)) for d, k in zip(dets, keep)}
+        out = []
+        for f, x, y, s in zip(range(lo, hi + 1), cx, cy, size):
+            d, ok = at.get(f, (None, True))
+            out.append(FrameBox(f, float(x), float(y), float(s), d, not ok))
+        return out
 
 
 def build_tracks(frames: list[tuple[int, list[Detection]]], cuts: list[int], cfg) -> list[SmoothTrack]:
