@@ -49,7 +49,7 @@ FACE_HELP = {
     "detect_size": "longest side (px) of the downscaled copy the detector sees",
     "min_score": "drop detections scoring below this",
     "fps": "resample clips to this frame rate (default: none, the source's own rate)",
-    "chunk": "frames decoded at a time (bounds worker memory)",
+    "chunk": "kept for older configs; no effect (frames are streamed one at a time)",
     "max_gap": "frames without a detection before a track is split",
     "iou_match": "minimum IoU for a detection to continue a track",
     "scene_cut": "mean absolute frame difference (0..1) above which a scene cut splits tracks",
