@@ -176,6 +176,65 @@ def test_streamed_frames_equal_decords_random_access():
         list(stream_frames(path, np.array([10, 299])))
 
 
+def crops_vs_rgb(path, positions=range(0, 100, 9)):
+    """Worst (mean, 99.9th percentile) abs difference, over squares inside and across the borders, between
+    the crops (and detector copies) the pipeline cuts from the frames as decoded and those of the whole RGB
+    frame. (Not the max: swscale converts the bottom row of some sizes differently, up to 16 levels on
+    foreman's 352x288, a few pixels in 10^4.)"""
+    from pipelines.faces.crops import crop_square
+    from pipelines.faces.decode import _decode, detect_shape, downscale, picture
+    mean = worst = 0
+    kinds = set()
+    for _, frame in _decode(path, np.array(list(positions)), 1):
+        pic, rgb = picture(frame), frame.to_ndarray(format="rgb24")
+        kinds.add(type(pic).__name__)
+        h, w = rgb.shape[:2]
+        for x0, y0, side in [(11, 21, 101), (w // 2 - 31, h // 3 + 1, 77), (-15, -9, 60), (w - 40, h - 33, 91),
+                             (w + 5, 3, 20)]:
+            (a, pa), (b, pb) = pic.crop(x0, y0, side), crop_square(rgb, x0, y0, side)
+            assert pa == pb and a.shape == b.shape == (side, side, 3)
+            d = np.abs(a.astype(int) - b)
+            mean, worst = max(mean, d.mean()), max(worst, np.percentile(d, 99.9))
+        dw, dh = detect_shape(w, h, 640)
+        d = np.abs(pic.small(dw, dh).astype(int) - downscale(rgb, dw, dh))
+        assert d.mean() < 2, f"detector copy differs by {d.mean():.2f} grey levels on average"
+    return kinds, mean, worst
+
+
+@pytest.mark.parametrize("name", ["talking_head_man.mp4", "foreman_face_leaves.mp4", "head_turns_glasses.mp4",
+                                  "crowd_1080p.mp4"])
+def test_crops_from_yuv_planes_match_the_rgb_frame(name):
+    # frames are never converted to RGB as a whole: crops are converted from the 4:2:0 planes region by
+    # region; they must show what the whole-frame conversion shows, with the same padding
+    kinds, mean, worst = crops_vs_rgb(video(name))
+    assert kinds == {"YuvPicture"}
+    assert mean < 2 and worst < 8, f"{name}: crops differ by {mean:.2f} on average, {worst} in 1/1000 pixels"
+
+
+@pytest.fixture(scope="module")
+def other_formats(tmp_path_factory):
+    d = tmp_path_factory.mktemp("formats")
+    src = video("foreman_face_leaves.mp4")
+    for fmt, codec, ext in [("yuv444p", "libx264", "mp4"), ("gray", "ffv1", "mkv"), ("yuvj420p", "mjpeg", "avi")]:
+        ffmpeg("-i", src, "-frames:v", "60", "-pix_fmt", fmt, "-c:v", codec, d / f"{fmt}.{ext}")
+    ffmpeg("-i", src, "-frames:v", "60", "-vf", "scale=351:287", "-c:v", "ffv1", "-pix_fmt", "yuv420p",
+           d / "odd.mkv")
+    return d
+
+
+@pytest.mark.parametrize("name, kind", [("yuv444p.mp4", "RgbPicture"), ("gray.mkv", "RgbPicture"),
+                                        ("odd.mkv", "RgbPicture"), ("yuvj420p.avi", "YuvPicture")])
+def test_other_pixel_formats(other_formats, name, kind):
+    # 4:4:4, gray and odd-sized 4:2:0 fall back to whole RGB frames; full-range yuvj420p keeps its planes and
+    # is converted with the full-range scale; either way the crops match the RGB frame and clips come out
+    kinds, mean, worst = crops_vs_rgb(other_formats / name, range(0, 60, 7))
+    assert kinds == {kind}
+    assert mean < 2 and worst < 8, f"{name}: crops differ by {mean:.2f} on average, {worst} in 1/1000 pixels"
+    clips, stats = run(other_formats / name, FaceConfig(frames=8))
+    assert stats["frames"] == 60 and clips
+    assert all(f.shape == (8, 64, 64, 3) for _, f, _ in clips)
+
+
 # -------------------------------------------------------------------------------------------- bad inputs
 
 @pytest.fixture(scope="module")

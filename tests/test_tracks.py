@@ -192,12 +192,13 @@ def test_streaming_clip_cutting_matches_clip_spans(stride):
     # give exactly clip_spans' clips, also across a run broken by a face too small to keep
     from pipelines.faces.tracks import FrameBox
     from pipelines.faces.video import TrackClips
+    from pipelines.faces.decode import RgbPicture
     sizes = lambda t: 20 if 50 <= t < 56 else 40     # below min_face for 6 frames: two runs
     tr = smooth_track(associate(by_frame([det(t, 100, 100, sizes(t)) for t in range(0, 120, 2)]), [], 12, 0.2)[0],
                       0.0, 1e9)
     cfg = FaceConfig(frames=16, stride=stride, min_face=24, size=8)
     cutter, got = TrackClips(tr.id, cfg), []
-    frame = np.full((200, 200, 3), 7, np.uint8)
+    frame = RgbPicture(np.full((200, 200, 3), 7, np.uint8))
     for t in range(tr.t0, tr.t1 + 1):
         i = t - tr.t0
         for clip in cutter.add(FrameBox(t, tr.cx[i], tr.cy[i], tr.size[i], None, False), frame):

@@ -99,17 +99,8 @@ def detect_shape(width: int, height: int, detect_size: int) -> tuple[int, int]:
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(position, frame) for every frame of `indices` (increasing), decoding the file once, in order.
-
-    PyAV (FFmpeg's libraries) in the calling thread: a frame is decoded only when asked for, so memory is
-    one frame whatever the consumer's speed. decord cannot promise that: it decodes ahead on a thread of
-    its own into an unbounded queue (dmlc/decord #208) and no seek empties it for good; with a consumer
-    slower than the decoder (the face pipeline: 2.2 ms of BlazeFace every 2nd frame) RSS grew by 0.6 GiB
-    per 500 frames of 844x844 in our tests. Frames are the same bytes as decord's (checked by the tests);
-    frames not in `indices` are decoded (the codec needs them) but never converted to RGB. The file must
-    have been opened with open_reader first (it gives the clear errors for unreadable files).
-    """
+def _decode(path, indices: np.ndarray, threads: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
+    """(position, PyAV frame) for every frame of `indices` (increasing), decoding the file once, in order."""
     import av
     wanted = iter(enumerate(indices.tolist()))
     pos, target = next(wanted, (None, None))
@@ -122,13 +113,138 @@ def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1
                 if target is None:
                     break
                 if i == target:
-                    yield pos, frame.to_ndarray(format="rgb24")
+                    yield pos, frame
                     pos, target = next(wanted, (None, None))
     except (av.FFmpegError, IndexError) as e:
         raise VideoError(f"decoding failed at frame {target}: {str(e)[:200] or type(e).__name__}") from None
     if target is not None:
         raise VideoError(f"decoding failed at frame {target}: the stream ends early "
                          f"(truncated file, or a wrong frame count in the container)")
+
+
+def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(position, RGB frame) for every frame of `indices` (increasing), decoding the file once, in order.
+
+    PyAV (FFmpeg's libraries) in the calling thread: a frame is decoded only when asked for, so memory is
+    one frame whatever the consumer's speed. decord cannot promise that: it decodes ahead on a thread of
+    its own into an unbounded queue (dmlc/decord #208) and no seek empties it for good; with a consumer
+    slower than the decoder (the face pipeline: 2.2 ms of BlazeFace every 2nd frame) RSS grew by 0.6 GiB
+    per 500 frames of 844x844 in our tests. Frames are the same bytes as decord's (checked by the tests);
+    frames not in `indices` are decoded (the codec needs them) but never converted to RGB. The file must
+    have been opened with open_reader first (it gives the clear errors for unreadable files).
+    """
+    for pos, frame in _decode(path, indices, threads):
+        yield pos, frame.to_ndarray(format="rgb24")
+
+
+def stream_pictures(path: str | os.PathLike, indices: np.ndarray, threads: int = 1) -> Iterator[tuple[int, "Picture"]]:
+    """As stream_frames, but each frame is a Picture: the decoder's own YUV planes where that is safe
+    (never converted as a whole: see YuvPicture), the full RGB frame otherwise (RgbPicture)."""
+    for pos, frame in _decode(path, indices, threads):
+        yield pos, picture(frame)
+
+
+# Colour. swscale's rgb24 (what stream_frames gives, and decord too) converts yuv420p with BT.601
+# limited-range coefficients unless the frame says otherwise, and yuvj420p as full range; OpenCV's
+# COLOR_YUV2RGB_I420 uses the same BT.601 limited-range coefficients and the same nearest-neighbour chroma.
+# So a frame converts region by region (2×2-aligned) to what swscale gives for the whole, within rounding.
+# Anything else (other pixel formats, bit depths, odd sizes, colour matrices we have not checked against
+# swscale) takes the RgbPicture path.
+_BT601 = {"yuv420p": (0, 1), "yuvj420p": (0, 1, 2)}   # accepted color_range values per format
+_MATRICES = (2, 5, 6)   # AVColorSpace: unspecified, BT470BG, SMPTE170M (all BT.601)
+# full range -> limited range, so that cv2's limited-range conversion applies (error below one level)
+_LUMA_TO_LIMITED = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
+_CHROMA_TO_LIMITED = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
+# limited-range luma -> the grey level RGB2GRAY gives on the converted frame (the chroma terms cancel)
+_LUMA_TO_GRAY = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def picture(frame) -> "Picture":
+    """A YuvPicture over the frame's planes when its format is 8-bit 4:2:0 BT.601 with even sizes; else RGB."""
+    name, w, h = frame.format.name, frame.width, frame.height
+    if (name in _BT601 and frame.color_range in _BT601[name] and frame.colorspace in _MATRICES
+            and w % 2 == 0 and h % 2 == 0):
+        full = name == "yuvj420p" or frame.color_range == 2
+        planes = [np.frombuffer(pl, np.uint8).reshape(ph, pl.line_size)[:, :pw]
+                  for pl, pw, ph in zip(frame.planes, (w, w // 2, w // 2), (h, h // 2, h // 2))]
+        return YuvPicture(*planes, full_range=full)
+    return RgbPicture(frame.to_ndarray(format="rgb24"))
+
+
+def pad_of(width: int, height: int, x0: int, y0: int, side: int) -> tuple[int, int, int, int]:
+    """Pixels a side×side square at (x0, y0) reaches past a width×height frame: (left, top, right, bottom)."""
+    return max(0, -x0), max(0, -y0), max(0, x0 + side - width), max(0, y0 + side - height)
+
+
+class RgbPicture:
+    """A whole RGB frame (the fallback): the detector copy is cv2-downscaled, crops are slices."""
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+        self.height, self.width = rgb.shape[:2]
+
+    def small(self, width: int, height: int) -> np.ndarray:
+        return downscale(self.rgb, width, height)
+
+    def crop(self, x0: int, y0: int, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        from .crops import crop_square
+        return crop_square(self.rgb, x0, y0, side)
+
+
+class YuvPicture:
+    """A frame kept as the decoder's 4:2:0 planes (half the bytes of RGB, no copy): only the detector's
+    small copy and the face crops are ever converted to RGB, each at its own small size."""
+
+    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool):
+        self.y, self.u, self.v, self.full_range = y, u, v, full_range
+        self.height, self.width = y.shape
+
+    def _rgb(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        import cv2
+        h, w = y.shape
+        i420 = np.empty((h * 3 // 2, w), np.uint8)   # I420 layout: Y, then U and V each h/4 rows of w
+        i420[:h] = y
+        i420[h:].reshape(2, h // 2, w // 2)[:] = (u, v)
+        if self.full_range:
+            i420[:h] = _LUMA_TO_LIMITED[i420[:h]]
+            i420[h:] = _CHROMA_TO_LIMITED[i420[h:]]
+        return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+
+    def gray(self, short_side: int = 256) -> np.ndarray:
+        """A grey image of the frame from the luma plane alone, subsampled to about `short_side` pixels
+        on its short side (for scene-cut thumbnails: a strided copy costs ~0.05 ms where converting or
+        area-filtering the whole frame costs 0.3-1.5 ms)."""
+        step = max(1, min(self.height, self.width) // short_side)
+        y = self.y[::step, ::step]
+        return y.copy() if self.full_range else _LUMA_TO_GRAY[y]
+
+    def small(self, width: int, height: int) -> np.ndarray:
+        """The detector's RGB copy: each plane downscaled (as downscale() does RGB), then converted."""
+        return self._rgb(downscale(self.y, width, height), downscale(self.u, width // 2, height // 2),
+                         downscale(self.v, width // 2, height // 2))
+
+    def crop(self, x0: int, y0: int, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """As crops.crop_square on the RGB frame: the square (black beyond the frame) and its padding.
+
+        Only the part inside the frame, widened to even coordinates (chroma is one sample per 2×2), is
+        converted."""
+        pad = pad_of(self.width, self.height, x0, y0, side)
+        out = np.zeros((side, side, 3), np.uint8)
+        xa, ya = max(x0, 0), max(y0, 0)
+        xb, yb = min(x0 + side, self.width), min(y0 + side, self.height)
+        if xb <= xa or yb <= ya:
+            return out, pad
+        ex, ey = xa // 2 * 2, ya // 2 * 2
+        fx, fy = (xb + 1) // 2 * 2, (yb + 1) // 2 * 2
+        rgb = self._rgb(self.y[ey:fy, ex:fx], self.u[ey // 2:fy // 2, ex // 2:fx // 2],
+                        self.v[ey // 2:fy // 2, ex // 2:fx // 2])[ya - ey:yb - ey, xa - ex:xb - ex]
+        if not any(pad):
+            return rgb, pad
+        out[ya - y0:yb - y0, xa - x0:xb - x0] = rgb
+        return out, pad
+
+
+Picture = RgbPicture | YuvPicture
 
 
 def downscale(frame: np.ndarray, width: int, height: int) -> np.ndarray:

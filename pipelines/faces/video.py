@@ -1,13 +1,16 @@
 """One video -> tracked, smoothed face clips: the per-video work of `vidshard prepare`.
 
-One streaming pass over the video, decoding every frame once at full size:
-  - the detector's copy is made from the full frame with cv2 (halved with the area filter while it is
-    more than twice too big, then bilinear to detect_size); scene-cut thumbnails come from that copy;
+One streaming pass over the video, decoding every frame once at full size and never converting a whole
+frame to RGB (decode.YuvPicture: the decoder's 4:2:0 planes; other pixel formats fall back to RGB frames):
+  - the detector's copy is made from the planes with cv2 (halved with the area filter while it is more
+    than twice too big, then bilinear to detect_size) and converted to RGB at that small size, on
+    detection frames only; scene-cut thumbnails come from a strided sample of the luma plane;
   - BlazeFace runs on every cfg.detect_every-th copy; detections are linked into tracks as they come
     (tracks.Associator), and each open track is smoothed in windows (tracks.WindowSmoother): the box of
     frame t is final once detections a short window past t are known, or the track has ended;
-  - full frames wait in a small pool until every open track has finalized them; each final frame is
-    cropped into the clips that cover it, and a clip is yielded as soon as its last frame is in.
+  - full frames (as planes: half the bytes of RGB) wait in a small pool until every open track has
+    finalized them; each final frame is cropped into the clips that cover it (only the crop is converted
+    to RGB), and a clip is yielded as soon as its last frame is in.
 So memory holds the frames of one smoothing window (block + margin + max_gap frames at most) plus the crops
 of the clips being assembled, whatever the video's length. The same video and config always give the
 same clips in the same order, byte for byte. Tracks are numbered in the order their first clip completes.
@@ -30,8 +33,8 @@ from typing import Iterator
 import numpy as np
 
 from .config import FaceConfig
-from .crops import crop_box, crop_square, resize
-from .decode import VideoError, detect_shape, downscale, open_reader, read_info, sample_indices, stream_frames
+from .crops import crop_box, resize
+from .decode import Picture, RgbPicture, VideoError, detect_shape, open_reader, read_info, sample_indices, stream_pictures
 from .detect import FaceDetector
 from .model import ModelError
 from .tracks import Associator, CutDetector, FrameBox, WindowSmoother
@@ -67,7 +70,7 @@ class TrackClips:
         self.track_no: int | None = None   # given when the first clip completes
         self.done = 0
 
-    def add(self, fb: FrameBox, frame: np.ndarray) -> list[Clip]:
+    def add(self, fb: FrameBox, frame: Picture) -> list[Clip]:
         cfg = self.cfg
         if fb.size < cfg.min_face:
             self.run_start, self.open = None, []   # the run ends: clips that have not filled are dropped
@@ -80,7 +83,7 @@ class TrackClips:
         if not self.open:
             return []
         x0, y0, side = crop_box(fb.cx, fb.cy, fb.size, cfg.margin)
-        crop, pad = crop_square(frame, x0, y0, side)
+        crop, pad = frame.crop(x0, y0, side)
         out = resize(crop, cfg.size, cfg.gray)
         complete = []
         for c in self.open:
@@ -94,12 +97,12 @@ class TrackClips:
 
 
 class FramePool:
-    """Full frames kept until every open track has finalized them (decode.as_numpy's arrays, no copies)."""
+    """Full frames kept until every open track has finalized them (the decoder's own buffers, no copies)."""
 
     def __init__(self):
-        self.held: dict[int, np.ndarray] = {}
+        self.held: dict[int, Picture] = {}
 
-    def put(self, t: int, frame: np.ndarray) -> np.ndarray:
+    def put(self, t: int, frame: Picture) -> Picture:
         self.held[t] = frame
         return frame
 
@@ -180,8 +183,12 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     model_path None means the cached BlazeFace model of cfg.detector (fetched on first use).
     """
     from shards import make_key
+    import cv2
     cfg = cfg or FaceConfig()
     stats = {} if stats is None else stats
+    # cv2 would spread each small resize over all cores: 2.4x the CPU time for the detector copy of a
+    # 1080p frame (3.6 vs 1.5 ms) on 2 cores. Our parallelism is one video per worker.
+    cv2.setNumThreads(max(1, threads))
     t_start = time.perf_counter()
     # read_info's reader is dropped at once: left open, decord would decode the whole video ahead into
     # its queue (dmlc/decord #208; 3.6 GiB on one minute of 720p)
@@ -205,14 +212,16 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg)
             yield make_key(source_id, track_no, clip_no), clip.frames, meta
 
-    for t, frame in stream_frames(path, indices, threads):
-        full = pool.put(t, frame)
-        del frame
-        small = downscale(full, dw, dh)
-        if cuts.feed(t, small):
+    for t, frame in stream_pictures(path, indices, threads):
+        pool.put(t, frame)
+        detecting = t % cfg.detect_every == 0
+        rgb = isinstance(frame, RgbPicture)   # the fallback: its thumbnails come from the detector copy
+        small = frame.small(dw, dh) if detecting or rgb else None
+        if cuts.feed(t, small if rgb else frame.gray()):
             tracker.assoc.cut(t)
+        del frame
         stats["frames"] += 1
-        if t % cfg.detect_every == 0:
+        if detecting:
             t_det = time.perf_counter()
             dets = detector.detect(t, small, sx, sy)
             detect_s += time.perf_counter() - t_det
