@@ -98,13 +98,13 @@ def vidshard_run(videos_dir: Path, out: Path, workers: int, extra=()) -> float:
     return sum(v.get("cpu_seconds", 0.0) for st in stats for v in st.get("videos", []))
 
 
-def warm_vidshard(videos_dir: Path, tmp: Path, workers: int, repeat: int) -> tuple[float, float]:
+def warm_vidshard(videos_dir: Path, tmp: Path, workers: int, repeat: int, extra=()) -> tuple[float, float]:
     """Median seconds of `vidshard prepare` on a Ray of `workers` CPUs whose workers are already warm."""
     import ray
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
-        vidshard_run(videos_dir, tmp / f"warm{workers}", workers)  # start the workers, import, load the model
-        return best_of(repeat, lambda: vidshard_run(videos_dir, tmp / f"w{workers}", workers))
+        vidshard_run(videos_dir, tmp / f"warm{workers}", workers, extra)  # start the workers, import, load the model
+        return best_of(repeat, lambda: vidshard_run(videos_dir, tmp / f"w{workers}", workers, extra))
     finally:
         ray.shutdown()
 
@@ -125,7 +125,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json",
                    help="JSON results (default: %(default)s)")
     p.add_argument("--no-cold", action="store_true", help="skip the cold end-to-end CLI run")
+    p.add_argument("--detect-every", type=int, help="passed to vidshard prepare (default: the pipeline's default)")
     args = p.parse_args(argv)
+    extra = () if args.detect_every is None else ("--detect-every", str(args.detect_every))
     videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm"))
     if not videos:
         p.error(f"{args.videos}: no videos")
@@ -136,11 +138,12 @@ def main(argv=None) -> int:
     t_ffmpeg, c_ffmpeg = best_of(args.repeat, lambda: ffmpeg_decode(videos))
     naive_loop(videos[:1])  # load the model and import mediapipe outside the timing
     t_naive, c_naive = best_of(args.repeat, lambda: naive_loop(videos))
+    from pipelines.faces.config import FaceConfig
     from pipelines.faces.model import face_model_path
     face_model_path("short")
     with tempfile.TemporaryDirectory(prefix="vidshard-bench-") as tmp:
-        t1, c1 = warm_vidshard(args.videos, Path(tmp), 1, args.repeat)
-        t2, c2 = warm_vidshard(args.videos, Path(tmp), 2, args.repeat)
+        t1, c1 = warm_vidshard(args.videos, Path(tmp), 1, args.repeat, extra)
+        t2, c2 = warm_vidshard(args.videos, Path(tmp), 2, args.repeat, extra)
         cold = None if args.no_cold else cold_run(args.videos, Path(tmp) / "cold", 2)
     fps = {"ffmpeg_fps": frames / t_ffmpeg, "naive_fps": frames / t_naive,
            "vidshard_fps_1worker": frames / t1, "vidshard_fps_2workers": frames / t2}
@@ -165,6 +168,7 @@ def main(argv=None) -> int:
               "ratio_2workers_to_ffmpeg_per_core": round(fps["vidshard_fps_2workers"] / (2 * fps["ffmpeg_fps"]), 2),
               "cpu_ms_per_frame": {k: round(v, 2) for k, v in cpu_ms.items()},
               "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
+              "detect_every": args.detect_every or FaceConfig().detect_every,
               "videos": counts, "frames": frames, "repeat": args.repeat,
               "load_average_1min_at_end": round(load, 2),
               "machine": machine()}
