@@ -1,9 +1,11 @@
 """Opening and decoding videos: decord to probe and validate, PyAV to stream frames; frame-rate resampling.
 
 decord opens, probes and validates files (clear reasons for bad ones); the frames themselves are streamed
-by `stream_frames()` with PyAV, one at a time, in the calling thread, because decord's read-ahead cannot
-be bounded (see there). Frames are full size; the detector's copy is made by `downscale()`. Every failure
-becomes a VideoError with a short reason.
+by PyAV, one at a time, in the calling thread, because decord's read-ahead cannot be bounded (see
+stream_frames). `stream_frames()` gives whole RGB frames; the face pipeline uses `stream_pictures()`,
+whose frames stay the decoder's YUV planes and convert only small images (the detector's copy, face crops)
+to RGB (YuvPicture; RgbPicture for other pixel formats). Every failure becomes a VideoError with a short
+reason.
 
 decord cannot open raw Annex-B streams (.264/.h264) and decoding can hang inside native code on some
 broken files: the job that calls us puts each video under a process-level timeout.
