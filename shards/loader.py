@@ -48,7 +48,7 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .manifest import ManifestError, load_manifest, MANIFEST
-from .reader import ShardError, split_member
+from .reader import ShardError, iter_raw_samples, split_member
 from .sample import FRAMES, META, MEMBERS, SampleError
 from .writer import STATS_SUFFIX
 
@@ -306,54 +306,8 @@ class Problems:
 
 
 def read_tar(url: str):
-    """(key, {suffix: bytes}) per sample, streaming; a broken tar raises ShardError naming shard and key.
-
-    Tar member names only become (key, suffix) strings, never paths. A sample is complete when the next
-    key starts, so at a truncation the sample being read is the one named (if it already has every
-    member it is kept: the tar broke after it).
-    """
-    key, members = None, {}
-    try:
-        with open_shard(url) as stream, tarfile.open(fileobj=stream, mode=tar_mode(stream)) as tar:
-            for info in tar:
-                tar.members = []  # tarfile keeps every header otherwise: memory would grow with the shard
-                if not info.isfile():
-                    raise ValueError(f"member {info.name!r} is not a regular file")
-                k, suffix = split_member(info.name)
-                if k != key:
-                    if key is not None:
-                        yield key, members
-                    key, members = k, {}
-                data = tar.extractfile(info).read()
-                if len(data) != info.size:
-                    raise EOFError(f"member {info.name} is truncated")
-                members[suffix] = data
-            check_end(stream, tar)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-        if key is not None and all(m in members for m in MEMBERS):
-            yield key, members
-            where = f"after sample {key}"
-        else:
-            where = f"at sample {key}" if key is not None else "before its first sample"
-        raise ShardError(f"shard {url}: unreadable {where}: {type(e).__name__}: {e}") from e
-    if key is not None:
-        yield key, members
-
-
-def check_end(stream, tar: tarfile.TarFile) -> None:
-    """tarfile ends quietly when a file is cut at a member boundary; a complete tar has two zero blocks
-    after its last member, so a seekable file shorter than that was truncated (a stream cannot tell)."""
-    if tar_mode(stream) == "r:" and stream.seek(0, os.SEEK_END) < tar.offset + 2 * tarfile.BLOCKSIZE:
-        raise EOFError("the tar ends without its end-of-archive blocks (cut at a member boundary)")
-
-
-def tar_mode(stream) -> str:
-    """Seekable files are read member by member ('r:', each read goes straight to the file); pipes and
-    remote streams go through tarfile's stream buffer ('r|')."""
-    try:
-        return "r:" if stream.seekable() else "r|"
-    except (AttributeError, OSError):
-        return "r|"
+    """The strict tar reader of shards/reader.py, opening pipe: and fsspec URLs as well as paths."""
+    return iter_raw_samples(url, open_stream=open_shard)
 
 
 def tar_samples(urls, problems: Problems):
