@@ -46,7 +46,9 @@ RAW_STREAM_REASON = ("raw H.264 elementary stream (no container: no timestamps, 
 FACE_HELP = {
     "detector": "BlazeFace model: short (faces within ~2 m, fast) or full (small/far faces)",
     "detect_every": "run the detector on every k-th frame; the smoothing spline fills the frames between",
-    "detect_size": "longest side (px) of the downscaled copy the detector sees",
+    "detect_retry": "after an attempt that missed a tracked face, detect again this many frames later "
+                    "(default: none, = --detect-every)",
+    "detect_size": "longest side (px) of the downscaled copy the detector sees (default: 256 for short, 640 for full)",
     "min_score": "drop detections scoring below this",
     "fps": "resample clips to this frame rate (default: none, the source's own rate)",
     "chunk": "kept for older configs; no effect (frames are streamed one at a time)",

@@ -107,8 +107,8 @@ def test_talking_head_gives_face_clips(talking_head):
         assert len(meta["frame_indices"]) == len(meta["boxes_raw"]) == len(meta["boxes_smoothed"]) == 16
         assert len(meta["scores"]) == len(meta["padding"]) == 16
         assert meta["fps"] == 25.0 and (meta["width"], meta["height"]) == (844, 844)
-        # detect_every=2: every other frame has a raw box, the splines fill the rest
-        assert sum(b is not None for b in meta["boxes_raw"]) == 8
+        # the default detect_every=4: every 4th frame has a raw box, the splines fill the rest
+        assert sum(b is not None for b in meta["boxes_raw"]) == 16 // FaceConfig().detect_every == 4
         # the crop really holds a face, near its centre
         big = np.asarray(Image.fromarray(frames[8]).resize((192, 192), Image.BILINEAR))
         faces = detector.detect(0, big)
@@ -195,10 +195,28 @@ def crops_vs_rgb(path, positions=range(0, 100, 9)):
             assert pa == pb and a.shape == b.shape == (side, side, 3)
             d = np.abs(a.astype(int) - b)
             mean, worst = max(mean, d.mean()), max(worst, np.percentile(d, 99.9))
+        for x0, y0, side in [(11, 21, 101), (w // 4 + 1, h // 5, min(w, h) // 2 + 1), (-40, h // 2 - 150, 300),
+                             (w - 100, -20, 260)]:
+            check_output_crop(pic, rgb, x0, y0, side)
         dw, dh = detect_shape(w, h, 640)
         d = np.abs(pic.small(dw, dh).astype(int) - downscale(rgb, dw, dh))
         assert d.mean() < 2, f"detector copy differs by {d.mean():.2f} grey levels on average"
     return kinds, mean, worst
+
+
+def check_output_crop(pic, rgb, x0, y0, side, size=64):
+    """The pipeline's 64x64 crop (crop_resized: shrunk plane by plane for big squares) against the
+    reference: the RGB frame's square resized in one step with cv2's area filter (a true box filter)."""
+    import cv2
+    from pipelines.faces.crops import crop_square
+    ref, pad = crop_square(rgb, x0, y0, side)
+    ref = cv2.resize(np.ascontiguousarray(ref), (size, size), interpolation=cv2.INTER_AREA)
+    for gray in (False, True):
+        out, p = pic.crop_resized(x0, y0, side, size, gray)
+        want = cv2.cvtColor(ref, cv2.COLOR_RGB2GRAY)[..., None] if gray else ref
+        assert p == pad and out.shape == want.shape and out.dtype == np.uint8
+        d = np.abs(out.astype(int) - want).mean()
+        assert d < 2.5, f"{side}-px square at ({x0}, {y0}), gray={gray}: output crop off by {d:.2f} levels"
 
 
 @pytest.mark.parametrize("name", ["talking_head_man.mp4", "foreman_face_leaves.mp4", "head_turns_glasses.mp4",

@@ -3,14 +3,24 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+DETECT_SIZE = {"short": 256, "full": 640}   # detect_size None resolves to these
+
 
 @dataclass(frozen=True)
 class FaceConfig:
     # detection
     detector: str = "short"          # "short" (BlazeFace short range) or "full" (full range, small faces)
-    detect_every: int = 2            # run the detector on every k-th frame; splines fill the rest
-    detect_size: int = 640           # longest side of the downscaled copy the detector sees (never upscaled);
-                                     # 384 saves ~15% CPU at 1080p but fragments small faces' tracks
+    detect_every: int = 4            # run the detector on every k-th frame; splines fill the rest. 4: on
+                                     # OTB Girl the same centre error as every frame, 85% of its coverage
+                                     # (tests/test_tracks_otb.py), for a quarter of BlazeFace's cost, the
+                                     # largest in the pipeline (docs/BENCHMARKS.md)
+    detect_retry: int | None = None  # frames to the next attempt after one that missed an open track
+                                     # (tracks.DetectSchedule); None: detect_every (a fixed schedule)
+    detect_size: int | None = None   # longest side of the downscaled copy the detector sees (never upscaled);
+                                     # None: by detector (DETECT_SIZE): 256 for short range, whose model
+                                     # sees 128 px (a copy twice that lets its own resize antialias), 640
+                                     # for full range (384 saves ~15% CPU at 1080p but fragments the
+                                     # crowd's small faces' tracks)
     min_score: float = 0.5           # detections below this score are dropped
     # decoding
     fps: float | None = None         # resample to this rate (None: the source's own rate)
@@ -37,9 +47,13 @@ class FaceConfig:
         problems = []
         if self.detector not in ("short", "full"):
             problems.append(f"detector must be 'short' or 'full', not {self.detector!r}")
-        for name in ("detect_every", "detect_size", "chunk", "max_gap", "size", "frames", "min_face"):
+        for name in ("detect_every", "chunk", "max_gap", "size", "frames", "min_face"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "min_face" else 1):
                 problems.append(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.detect_retry is not None and (not isinstance(self.detect_retry, int) or self.detect_retry < 1):
+            problems.append(f"detect_retry must be a positive integer or None, not {self.detect_retry!r}")
+        if self.detect_size is not None and (not isinstance(self.detect_size, int) or self.detect_size < 1):
+            problems.append(f"detect_size must be a positive integer or None, not {self.detect_size!r}")
         if self.stride is not None and (not isinstance(self.stride, int) or self.stride < 1):
             problems.append(f"stride must be a positive integer or None, not {self.stride!r}")
         if self.fps is not None and not self.fps > 0:
@@ -51,6 +65,10 @@ class FaceConfig:
             problems.append("smooth must be >= 0; min_score and iou_match must lie in [0, 1]")
         if problems:
             raise ValueError("face pipeline settings: " + "; ".join(problems))
+
+    def detect_side(self) -> int:
+        """The detector copy's longest side: detect_size, or the detector's default when it is None."""
+        return self.detect_size if self.detect_size is not None else DETECT_SIZE[self.detector]
 
     def to_dict(self) -> dict:
         return asdict(self)

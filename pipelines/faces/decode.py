@@ -61,16 +61,23 @@ def open_reader(path: str | os.PathLike, width: int = -1, height: int = -1, thre
     return reader
 
 
+def read_rate(reader) -> tuple[int, float]:
+    """(frame count, average frame rate) of an open reader, without decoding a frame."""
+    fps = float(reader.get_avg_fps())
+    if not np.isfinite(fps) or fps <= 0:
+        raise VideoError(f"invalid frame rate {fps!r}")
+    return len(reader), fps
+
+
 def read_info(reader) -> VideoInfo:
-    """Frame count, rate and size of an open full-resolution reader (decodes the first frame)."""
+    """Frame count, rate and size of an open full-resolution reader (decodes the first frame: ~20 ms,
+    which the face pipeline saves by taking the size from the first frame it streams)."""
     try:
         height, width = reader[0].shape[:2]
     except Exception as e:
         raise VideoError(f"cannot decode the first frame: {_reason(e)}") from None
-    fps = float(reader.get_avg_fps())
-    if not np.isfinite(fps) or fps <= 0:
-        raise VideoError(f"invalid frame rate {fps!r}")
-    return VideoInfo(frames=len(reader), fps=fps, width=int(width), height=int(height))
+    frames, fps = read_rate(reader)
+    return VideoInfo(frames=frames, fps=fps, width=int(width), height=int(height))
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -192,6 +199,12 @@ class RgbPicture:
         from .crops import crop_square
         return crop_square(self.rgb, x0, y0, side)
 
+    def crop_resized(self, x0: int, y0: int, side: int, size: int, gray: bool = False):
+        """(size×size×C output crop, padding): crop() then crops.resize()."""
+        from .crops import resize
+        crop, pad = self.crop(x0, y0, side)
+        return resize(crop, size, gray), pad
+
 
 class YuvPicture:
     """A frame kept as the decoder's 4:2:0 planes (half the bytes of RGB, no copy): only the detector's
@@ -245,6 +258,44 @@ class YuvPicture:
             return rgb, pad
         out[ya - y0:yb - y0, xa - x0:xb - x0] = rgb
         return out, pad
+
+
+    def crop_resized(self, x0: int, y0: int, side: int, size: int, gray: bool = False):
+        """(size×size×C output crop, padding), as crops.resize(*crop()) gives, within a few grey levels.
+
+        A big square (side >= 2·size) is shrunk plane by plane before any colour conversion: luma to
+        2·size, chroma to size, converted to RGB at 2·size and halved. The colour conversion then costs
+        (2·size)² pixels instead of side², and the resize runs on 1.5 bytes a pixel instead of 3: on a
+        450-px face 0.2 ms instead of 0.9. Chroma squares start at x0 // 2, y0 // 2 (half a source pixel
+        off for odd corners: a fraction of an output pixel). gray: the luma plane alone.
+        """
+        from .crops import resize, shrink
+        pad = pad_of(self.width, self.height, x0, y0, side)
+        if side < 2 * size and not gray:
+            crop, _ = self.crop(x0, y0, side)
+            return resize(crop, size, gray), pad
+        black = 0 if self.full_range else 16   # luma of black; chroma 128 is neutral in both ranges
+        y = shrink(_square(self.y, x0, y0, side, black), 2 * size if not gray else size)
+        if gray:
+            y = y if self.full_range else _LUMA_TO_GRAY[y]
+            return y.reshape(size, size, 1), pad
+        cside = (side + 1) // 2
+        u = shrink(_square(self.u, x0 // 2, y0 // 2, cside, 128), size)
+        v = shrink(_square(self.v, x0 // 2, y0 // 2, cside, 128), size)
+        import cv2
+        return cv2.resize(self._rgb(y, u, v), (size, size), interpolation=cv2.INTER_AREA), pad
+
+
+def _square(plane: np.ndarray, x0: int, y0: int, side: int, fill: int) -> np.ndarray:
+    """plane[y0:y0+side, x0:x0+side], filled with `fill` where it leaves the plane (a view when inside)."""
+    h, w = plane.shape
+    if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
+        return plane[y0:y0 + side, x0:x0 + side]
+    out = np.full((side, side), fill, np.uint8)
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xb > xa and yb > ya:
+        out[ya - y0:yb - y0, xa - x0:xb - x0] = plane[ya:yb, xa:xb]
+    return out
 
 
 Picture = RgbPicture | YuvPicture

@@ -162,6 +162,38 @@ class Associator:
         return done
 
 
+class DetectSchedule:
+    """Which frames the detector runs on: every `every`-th frame while each open track was found at the
+    last attempt; `retry` frames after an attempt that missed an open track. A face briefly lost (turned
+    away, blurred) is looked for again at once, before max_gap frames end its track, while a face that
+    keeps being found costs one detection every `every` frames. Decisions depend on the detections
+    alone, so the schedule (and the output) is the same on every run."""
+
+    def __init__(self, every: int, retry: int):
+        self.every, self.retry = every, min(retry, every)
+        self.next = 0
+
+    def due(self, t: int) -> bool:
+        return t >= self.next
+
+    def update(self, t: int, open_tracks: list[Track]) -> None:
+        """After the attempt at frame t (and Associator.step): set the next frame to detect."""
+        missed = any(tr.last.t < t for tr in open_tracks)
+        self.next = t + (self.retry if missed else self.every)
+
+
+def scheduled(frames: list[tuple[int, list[Detection]]], cfg) -> list[tuple[int, list[Detection]]]:
+    """The detections the pipeline's schedule would have asked for, from detections on every frame of
+    one shot (evaluation: OTB sequences; tests)."""
+    assoc, sched, out = Associator(cfg.max_gap, cfg.iou_match), DetectSchedule(cfg.detect_every, cfg.detect_retry or cfg.detect_every), []
+    for t, dets in frames:
+        if sched.due(t):
+            out.append((t, dets))
+            assoc.step(t, dets)
+            sched.update(t, assoc.open)
+    return out
+
+
 def associate(frames: list[tuple[int, list[Detection]]], cuts: list[int], max_gap: int,
               iou_match: float) -> list[Track]:
     """All tracks of a whole sequence (detections given per detected frame, in frame order)."""
@@ -188,8 +220,12 @@ def spline_lambda(smooth: float, spacing: float) -> float:
 
 
 def fit_series(t: np.ndarray, y: np.ndarray, t_eval: np.ndarray, smooth: float) -> np.ndarray:
+    """Smoothed values at t_eval of y (n,) or of every column of y (n, k) at once: one spline solve for
+    all columns (make_smoothing_spline takes y of shape (n, ...)), a third of the cost of three fits."""
     if smooth <= 0 or len(t) < MIN_SPLINE_POINTS:
-        return np.interp(t_eval, t, y)
+        if y.ndim == 1:
+            return np.interp(t_eval, t, y)
+        return np.stack([np.interp(t_eval, t, y[:, k]) for k in range(y.shape[1])], axis=1)
     lam = spline_lambda(smooth, float(np.median(np.diff(t))))
     return make_smoothing_spline(t.astype(np.float64), y.astype(np.float64), lam=lam)(t_eval)
 
@@ -210,7 +246,7 @@ def robust_keep(t: np.ndarray, series: np.ndarray, smooth: float, outlier: float
     """Which detections survive outlier rejection (see smooth_track)."""
     keep = np.ones(len(t), dtype=bool)
     for _ in range(max_rounds):
-        fitted = np.stack([fit_series(t[keep], series[keep, k], t, smooth) for k in range(3)], axis=1)
+        fitted = fit_series(t[keep], series[keep], t, smooth)
         resid = series - fitted
         sigma = np.array([_robust_sigma(resid[keep, k]) for k in range(3)])
         # one score per detection: the RMS of its three residuals in robust sigmas, so three noisy series
@@ -225,7 +261,7 @@ def robust_keep(t: np.ndarray, series: np.ndarray, smooth: float, outlier: float
 
 def evaluate_fit(t, series, keep, size0, frames: np.ndarray, smooth: float):
     """Smoothed (cx, cy, size) at `frames` from the kept detections."""
-    cx, cy, logs = (fit_series(t[keep], series[keep, k], frames, smooth) for k in range(3))
+    cx, cy, logs = fit_series(t[keep], series[keep], frames, smooth).T
     return cx * size0, cy * size0, np.exp(logs)
 
 

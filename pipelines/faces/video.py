@@ -24,6 +24,7 @@ all-or-nothing per video should collect a video's clips before writing them (vid
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -33,11 +34,11 @@ from typing import Iterator
 import numpy as np
 
 from .config import FaceConfig
-from .crops import crop_box, resize
-from .decode import Picture, RgbPicture, VideoError, detect_shape, open_reader, read_info, sample_indices, stream_pictures
+from .crops import crop_box
+from .decode import Picture, RgbPicture, VideoError, detect_shape, open_reader, read_rate, sample_indices, stream_pictures
 from .detect import FaceDetector
 from .model import ModelError
-from .tracks import Associator, CutDetector, FrameBox, WindowSmoother
+from .tracks import Associator, CutDetector, DetectSchedule, FrameBox, WindowSmoother
 
 __all__ = ["process_video", "VideoError"]
 
@@ -83,8 +84,7 @@ class TrackClips:
         if not self.open:
             return []
         x0, y0, side = crop_box(fb.cx, fb.cy, fb.size, cfg.margin)
-        crop, pad = frame.crop(x0, y0, side)
-        out = resize(crop, cfg.size, cfg.gray)
+        out, pad = frame.crop_resized(x0, y0, side, cfg.size, cfg.gray)
         complete = []
         for c in self.open:
             c.frames[len(c.boxes)] = out
@@ -190,19 +190,24 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     # 1080p frame (3.6 vs 1.5 ms) on 2 cores. Our parallelism is one video per worker.
     cv2.setNumThreads(max(1, threads))
     t_start = time.perf_counter()
-    # read_info's reader is dropped at once: left open, decord would decode the whole video ahead into
-    # its queue (dmlc/decord #208; 3.6 GiB on one minute of 720p)
-    vi = read_info(open_reader(path, threads=threads))
-    info = {"width": vi.width, "height": vi.height}
-    stats.update(frames=0, fps=vi.fps, width=vi.width, height=vi.height, detections=0, tracks=0, clips=0,
-                 detect_frames=0, scene_cuts=0)
-    indices = sample_indices(vi.frames, vi.fps, cfg.fps)
-    fps = vi.fps if cfg.fps is None else min(cfg.fps, vi.fps)
+    # decord opens and validates (the clear reasons for bad files); its reader is dropped at once: left
+    # open, it would decode the whole video ahead into its queue (dmlc/decord #208; 3.6 GiB on one minute
+    # of 720p). The frame size comes from the first streamed frame (decoding one with decord costs ~20 ms).
+    n_frames, src_fps = read_rate(open_reader(path, threads=threads))
+    indices = sample_indices(n_frames, src_fps, cfg.fps)
+    fps = src_fps if cfg.fps is None else min(cfg.fps, src_fps)
     detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
-    dw, dh = detect_shape(vi.width, vi.height, cfg.detect_size)
-    sx, sy = vi.width / dw, vi.height / dh
+    pictures = stream_pictures(path, indices, threads)
+    first = next(pictures)   # a VideoError if not even one frame decodes
+    width, height = first[1].width, first[1].height
+    info = {"width": width, "height": height}
+    stats.update(frames=0, fps=src_fps, width=width, height=height, detections=0, tracks=0, clips=0,
+                 detect_frames=0, scene_cuts=0)
+    dw, dh = detect_shape(width, height, cfg.detect_side())
+    sx, sy = width / dw, height / dh
     cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
     kept_tracks, detect_s = set(), 0.0
+    schedule = DetectSchedule(cfg.detect_every, cfg.detect_retry or cfg.detect_every)
 
     def emit(complete):
         for track_no, clip_no, clip in sorted(complete, key=lambda x: (x[0], x[1])):
@@ -212,9 +217,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg)
             yield make_key(source_id, track_no, clip_no), clip.frames, meta
 
-    for t, frame in stream_pictures(path, indices, threads):
+    for t, frame in itertools.chain([first], pictures):
         pool.put(t, frame)
-        detecting = t % cfg.detect_every == 0
+        detecting = schedule.due(t)
         rgb = isinstance(frame, RgbPicture)   # the fallback: its thumbnails come from the detector copy
         small = frame.small(dw, dh) if detecting or rgb else None
         if cuts.feed(t, small if rgb else frame.gray()):
@@ -227,7 +232,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             detect_s += time.perf_counter() - t_det
             stats["detect_frames"] += 1
             stats["detections"] += len(dets)
-            yield from emit(tracker.cut(tracker.detected(t, dets), pool))
+            final = tracker.detected(t, dets)
+            schedule.update(t, tracker.assoc.open)
+            yield from emit(tracker.cut(final, pool))
         pool.release_before(tracker.oldest_needed(t))
     yield from emit(tracker.cut(tracker.finish(), pool))
     pool.release_before(len(indices))
