@@ -225,10 +225,11 @@ class YuvPicture:
             i420[h:] = _CHROMA_TO_LIMITED[i420[h:]]
         return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
 
-    def gray(self, short_side: int = 256) -> np.ndarray:
+    def gray(self, short_side: int = 128) -> np.ndarray:
         """A grey image of the frame from the luma plane alone, subsampled to about `short_side` pixels
         on its short side (for scene-cut thumbnails: a strided copy costs ~0.05 ms where converting or
-        area-filtering the whole frame costs 0.3-1.5 ms)."""
+        area-filtering the whole frame costs 0.3-1.5 ms). 128: thumbnails cost 0.09 ms a frame against
+        0.29 at 256, and ordinary motion still stays well below the cut threshold (tracks.CutDetector)."""
         import cv2
         step = max(1, min(self.height, self.width) // short_side)
         y = np.ascontiguousarray(self.y[::step, ::step])
