@@ -4,9 +4,11 @@ On the same videos, in one run, as frames of source video per second of wall tim
   ffmpeg      `ffmpeg -threads 1 -i X -f null -`: single-thread decode, the limit for one core
   naive       what most repositories do: decode every frame at full resolution (decord, one thread),
               run BlazeFace on every full frame, crop the best box to 64x64; no tracking, no smoothing
-  vidshard    `vidshard prepare` with 1 and 2 workers, defaults (detector every 2nd frame on a copy
-              at most 640 px, tracks, splines, crops), Ray already started and workers warm (a warm-up
-              run first): the steady-state rate of a long job. The cold end-to-end wall time of one
+  vidshard    `vidshard prepare` with 1 and 2 workers, defaults (detector every 4th frame on a copy
+              at most 256 px, tracks, splines, crops), Ray already started and workers warm (a warm-up
+              run first): the steady-state rate of a long job.
+The methods take turns within each repeat (the median of --repeat runs is kept), so that drift in the
+machine's speed does not land on one of them. CPU ms per frame counts every thread (mediapipe's too). The cold end-to-end wall time of one
               CLI run (Ray start, imports, model load included) is reported beside it.
 
     python bench/pipeline.py                                  # ../shared/data/videos, writes bench/results/pipeline.json
@@ -39,21 +41,26 @@ def frame_counts(videos: list[Path]) -> dict[str, int]:
     return {v.name: len(decord.VideoReader(str(v), ctx=decord.cpu(0))) for v in videos}
 
 
-def best_of(repeat: int, fn) -> tuple[float, float]:
-    """Median (wall seconds, CPU seconds) of `repeat` calls; fn returns the CPU seconds it used.
-
-    The machine may be shared: the median resists a busy neighbour, and CPU seconds barely depend on it."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        cpus.append(fn())
-        walls.append(time.perf_counter() - t0)
-    return statistics.median(walls), statistics.median(cpus)
-
-
 def children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def copies(videos: list[Path], out: Path, n: int) -> list[Path]:
+    """n copies of each video (remuxed, frames untouched, a comment tag making each file's bytes, and so
+    its vidshard id, distinct): a job long enough that per-run costs (Ray scheduling, hashing, manifest)
+    do not hide the per-frame rate, on the same footage."""
+    import imageio_ffmpeg
+    out.mkdir(parents=True)
+    made = []
+    for k in range(n):
+        for v in videos:
+            dst = out / f"{v.stem}-copy{k}{v.suffix}"
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(v),
+                            "-map", "0", "-c", "copy", "-metadata", f"comment=vidshard-bench-copy-{k}", str(dst)],
+                           check=True)
+            made.append(dst)
+    return made
 
 
 def ffmpeg_decode(videos: list[Path]) -> float:
@@ -98,15 +105,23 @@ def vidshard_run(videos_dir: Path, out: Path, workers: int, extra=()) -> float:
     return sum(v.get("cpu_seconds", 0.0) for st in stats for v in st.get("videos", []))
 
 
-def warm_vidshard(videos_dir: Path, tmp: Path, workers: int, repeat: int, extra=()) -> tuple[float, float]:
-    """Median seconds of `vidshard prepare` on a Ray of `workers` CPUs whose workers are already warm."""
-    import ray
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
-        vidshard_run(videos_dir, tmp / f"warm{workers}", workers, extra)  # start the workers, import, load the model
-        return best_of(repeat, lambda: vidshard_run(videos_dir, tmp / f"w{workers}", workers, extra))
-    finally:
-        ray.shutdown()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call; fn returns the CPU seconds it used."""
+    t0 = time.perf_counter()
+    cpu = fn()
+    return time.perf_counter() - t0, cpu
+
+
+def interleaved(repeat: int, methods: dict) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per method, the methods taking turns within each repeat.
+
+    This machine's speed drifts by 10-20% over minutes (a shared VM): running every repeat of one method
+    before the next would put that drift into the ratios; taking turns spreads it over all of them."""
+    runs = {name: [] for name in methods}
+    for _ in range(repeat):
+        for name, fn in methods.items():
+            runs[name].append(timed(fn))
+    return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
 
 
 def cold_run(videos_dir: Path, out: Path, workers: int) -> float:
@@ -124,6 +139,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="timed runs per method; the median is kept (default: %(default)s)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json",
                    help="JSON results (default: %(default)s)")
+    p.add_argument("--copies", type=int, default=3,
+                   help="copies of each video in the timed input (a longer job; default: %(default)s)")
     p.add_argument("--no-cold", action="store_true", help="skip the cold end-to-end CLI run")
     p.add_argument("--detect-every", type=int, help="passed to vidshard prepare (default: the pipeline's default)")
     args = p.parse_args(argv)
@@ -132,19 +149,36 @@ def main(argv=None) -> int:
     if not videos:
         p.error(f"{args.videos}: no videos")
     counts = frame_counts(videos)
-    frames = sum(counts.values())
-    print(f"{len(videos)} videos, {frames} frames: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"{len(videos)} videos, {sum(counts.values())} frames: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
-    t_ffmpeg, c_ffmpeg = best_of(args.repeat, lambda: ffmpeg_decode(videos))
-    naive_loop(videos[:1])  # load the model and import mediapipe outside the timing
-    t_naive, c_naive = best_of(args.repeat, lambda: naive_loop(videos))
+    import ray
     from pipelines.faces.config import FaceConfig
     from pipelines.faces.model import face_model_path
+    naive_loop(videos[:1])  # load the model and import mediapipe outside the timing
     face_model_path("short")
     with tempfile.TemporaryDirectory(prefix="vidshard-bench-") as tmp:
-        t1, c1 = warm_vidshard(args.videos, Path(tmp), 1, args.repeat, extra)
-        t2, c2 = warm_vidshard(args.videos, Path(tmp), 2, args.repeat, extra)
-        cold = None if args.no_cold else cold_run(args.videos, Path(tmp) / "cold", 2)
+        tmp = Path(tmp)
+        inputs = copies(videos, tmp / "inputs", args.copies)
+        frames = args.copies * sum(counts.values())
+        print(f"timed input: {args.copies} copies of each, {len(inputs)} videos, {frames} frames")
+        # One local Ray of 2 CPUs; --workers caps how many videos run at once. Idle workers are kept: in
+        # a long job they never idle, but here the other methods' turns would idle them long enough for
+        # Ray to kill the one above its pool size, and each run would pay a worker's cold start (imports
+        # and model load, ~1.3 s of CPU) inside one video's figures.
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 _system_config={"kill_idle_workers_interval_ms": 0})
+        try:
+            vidshard_run(tmp / "inputs", tmp / "warm", 2, extra)  # start the workers, import, load the model
+            res = interleaved(args.repeat, {
+                "ffmpeg": lambda: ffmpeg_decode(inputs),
+                "naive": lambda: naive_loop(inputs),
+                "vidshard_1worker": lambda: vidshard_run(tmp / "inputs", tmp / "w1", 1, extra),
+                "vidshard_2workers": lambda: vidshard_run(tmp / "inputs", tmp / "w2", 2, extra)})
+        finally:
+            ray.shutdown()
+        cold = None if args.no_cold else cold_run(args.videos, tmp / "cold", 2)
+    (t_ffmpeg, c_ffmpeg), (t_naive, c_naive) = res["ffmpeg"], res["naive"]
+    (t1, c1), (t2, c2) = res["vidshard_1worker"], res["vidshard_2workers"]
     fps = {"ffmpeg_fps": frames / t_ffmpeg, "naive_fps": frames / t_naive,
            "vidshard_fps_1worker": frames / t1, "vidshard_fps_2workers": frames / t2}
     cpu_ms = {"ffmpeg": c_ffmpeg, "naive": c_naive, "vidshard_1worker": c1, "vidshard_2workers": c2}
@@ -169,7 +203,7 @@ def main(argv=None) -> int:
               "cpu_ms_per_frame": {k: round(v, 2) for k, v in cpu_ms.items()},
               "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
               "detect_every": args.detect_every or FaceConfig().detect_every,
-              "videos": counts, "frames": frames, "repeat": args.repeat,
+              "videos": counts, "copies": args.copies, "frames": frames, "repeat": args.repeat,
               "load_average_1min_at_end": round(load, 2),
               "machine": machine()}
     write_result(args.out, result)
