@@ -186,11 +186,14 @@ def main(argv=None) -> int:
     rows = [("ffmpeg -threads 1 decode", "ffmpeg_fps", "ffmpeg"), ("naive loop", "naive_fps", "naive"),
             ("vidshard prepare, 1 worker", "vidshard_fps_1worker", "vidshard_1worker"),
             ("vidshard prepare, 2 workers", "vidshard_fps_2workers", "vidshard_2workers")]
-    print(f"{'':28s} {'frames/s':>9s} {'x naive':>8s} {'x ffmpeg/core':>14s} {'CPU ms/frame':>13s}")
+    # by CPU: frames per CPU-second, against the naive loop's and ffmpeg's (a core's worth of work)
+    cpu_x = {ck: (cpu_ms["naive"] / cpu_ms[ck], cpu_ms["ffmpeg"] / cpu_ms[ck]) for _, _, ck in rows}
+    print(f"{'':28s} {'frames/s':>9s} {'x naive':>8s} {'x ffmpeg/core':>14s} {'CPU ms/frame':>13s} "
+          f"{'by CPU: x naive':>16s} {'x ffmpeg':>9s}")
     for label, key, ck in rows:
         cores = 2 if key.endswith("2workers") else 1
         print(f"{label:28s} {fps[key]:9.1f} {fps[key] / fps['naive_fps']:8.2f} "
-              f"{fps[key] / (cores * fps['ffmpeg_fps']):14.2f} {cpu_ms[ck]:13.2f}")
+              f"{fps[key] / (cores * fps['ffmpeg_fps']):14.2f} {cpu_ms[ck]:13.2f} {cpu_x[ck][0]:16.2f} {cpu_x[ck][1]:9.2f}")
     if cold is not None:
         print(f"cold CLI run, 2 workers: {cold:.1f} s wall (Ray start, imports and model load included)")
     load = os.getloadavg()[0]
@@ -201,6 +204,8 @@ def main(argv=None) -> int:
               "ratio_2workers_to_naive": round(fps["vidshard_fps_2workers"] / fps["naive_fps"], 2),
               "ratio_2workers_to_ffmpeg_per_core": round(fps["vidshard_fps_2workers"] / (2 * fps["ffmpeg_fps"]), 2),
               "cpu_ms_per_frame": {k: round(v, 2) for k, v in cpu_ms.items()},
+              "cpu_ratio_to_naive": {k: round(v[0], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
+              "cpu_ratio_to_ffmpeg": {k: round(v[1], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
               "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
               "detect_every": args.detect_every or FaceConfig().detect_every,
               "videos": counts, "copies": args.copies, "frames": frames, "repeat": args.repeat,

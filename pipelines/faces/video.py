@@ -5,12 +5,14 @@ frame to RGB (decode.YuvPicture: the decoder's 4:2:0 planes; other pixel formats
   - the detector's copy is made from the planes with cv2 (halved with the area filter while it is more
     than twice too big, then bilinear to detect_size) and converted to RGB at that small size, on
     detection frames only; scene-cut thumbnails come from a strided sample of the luma plane;
-  - BlazeFace runs on every cfg.detect_every-th copy; detections are linked into tracks as they come
+  - BlazeFace runs on the frames tracks.DetectSchedule picks (every cfg.detect_every-th; sooner after a
+    miss with cfg.detect_retry); detections are linked into tracks as they come
     (tracks.Associator), and each open track is smoothed in windows (tracks.WindowSmoother): the box of
     frame t is final once detections a short window past t are known, or the track has ended;
   - full frames (as planes: half the bytes of RGB) wait in a small pool until every open track has
-    finalized them; each final frame is cropped into the clips that cover it (only the crop is converted
-    to RGB), and a clip is yielded as soon as its last frame is in.
+    finalized them; each final frame is cropped into the clips that cover it (big crops are shrunk
+    plane by plane and only the small result converted to RGB: YuvPicture.crop_resized), and a clip is
+    yielded as soon as its last frame is in.
 So memory holds the frames of one smoothing window (block + margin + max_gap frames at most) plus the crops
 of the clips being assembled, whatever the video's length. The same video and config always give the
 same clips in the same order, byte for byte. Tracks are numbered in the order their first clip completes.
