@@ -449,7 +449,9 @@ def init_ray(address: str | None, workers: int | None) -> None:
         return  # a caller (tests, benchmarks, a notebook) already chose the Ray to use
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
-        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        # address="local": a Ray of our own even when `ray start` left a cluster running on this machine
+        # (a bare ray.init() would join that one, and refuse num_cpus with a traceback)
+        ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         return
     ray.init(address=address, log_to_driver=False)
     if workers:

@@ -129,6 +129,34 @@ def test_resume_after_killing_the_driver_is_byte_identical(clean, videos, tmp_pa
     assert not list(out.glob("*.tmp"))
 
 
+CLUSTER = """
+import subprocess, sys
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})   # a head node and a second
+cluster.add_node(num_cpus=1)                                              # node: separate raylets
+cluster.wait_for_nodes()
+try:
+    rc = subprocess.call([sys.executable, "-m", "vidshard", "prepare", "--address", cluster.address, *sys.argv[1:]])
+finally:
+    cluster.shutdown()
+sys.exit(rc)
+"""
+
+
+def test_address_joins_a_two_node_cluster_and_writes_the_same_shards(clean, videos, tmp_path):
+    # --address: the driver joins a running cluster (here two Ray nodes on this machine, each with its
+    # own raylet and workers) instead of starting Ray; units spread over the nodes, and the dataset is the
+    # one a local run writes, byte for byte
+    rc, ref = clean
+    out = tmp_path / "faces"
+    run = subprocess.run([sys.executable, "-c", CLUSTER, "--input", str(videos), "--out", str(out), *FAST],
+                         cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert run.returncode == P.EXIT_OK, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "Connecting to existing Ray cluster" in run.stderr + run.stdout
+    assert shard_bytes(out) == shard_bytes(ref)
+    assert load_manifest(out)["version"] == load_manifest(ref)["version"]
+
+
 def test_a_worker_dying_mid_task_is_retried_to_identical_bytes(clean, videos, tmp_path, monkeypatch):
     _, ref = clean
     victim = load_manifest(ref)["splits"]["train"]["shards"][-1]
