@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         # a long job they never idle, but here the other methods' turns would idle them long enough for
         # Ray to kill the one above its pool size, and each run would pay a worker's cold start (imports
         # and model load, ~1.3 s of CPU) inside one video's figures.
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  _system_config={"kill_idle_workers_interval_ms": 0})
         try:
             vidshard_run(tmp / "inputs", tmp / "warm", 2, extra)  # start the workers, import, load the model
