@@ -78,7 +78,8 @@ def trained(mm32, tmp_path_factory):
     """A tiny DrNet trained 600 steps (the CPU smoke size of MODELS.md), and its state saved as a file."""
     cfg = tiny()
     model, ctx = new_model(cfg), make_ctx()
-    logs = [model.training_step(b, step, ctx) for step, b in zip(range(600), batches(mm32, cfg))]
+    logs = [{k: float(v) for k, v in model.training_step(b, step, ctx).items()}
+            for step, b in zip(range(600), batches(mm32, cfg))]
     path = tmp_path_factory.mktemp("drnet-run") / "state.pt"
     torch.save({"model": model.state_dict()}, path)
     return model, cfg, logs, path
@@ -147,7 +148,52 @@ def test_a_clip_drawn_twice_in_a_batch_is_never_labelled_different_from_itself()
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         want = (bce(same, torch.ones(4), reduction="sum") + bce(diff, torch.zeros(2), reduction="sum")) / 6
     logs = model.disc_step(x, t, 2, ctx, keys=["a", "b", "a", "c"])
-    assert logs["disc_loss"] == pytest.approx(want.item(), rel=1e-5)
+    assert float(logs["disc_loss"]) == pytest.approx(want.item(), rel=1e-5)
+
+
+def step_outputs(device: str, tmp_path, steps: int = 3, sync_check: bool = False) -> dict[str, list[dict]]:
+    """Both phases' training_step outputs for a few steps on random clips (the predictor freezes a fresh
+    DrNet saved to tmp_path). sync_check: CUDA sync debug mode "error" from the second step on, so any
+    step that waits for the GPU (.item(), a blocking host-to-device copy) raises."""
+    cfg = tiny(batch_size=4)
+    path = tmp_path / "drnet.pt"
+    torch.save({"model": new_model(cfg).state_dict()}, path)
+    out = {}
+    for phase in ("drnet", "predictor"):
+        model = new_model(replace(cfg, phase=phase, encoders=str(path))).to(device)
+        ctx = harness.Context(torch.device(device), harness.Dist(), SEED)
+        batch = {"frames": torch.rand(4, 15, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device),
+                 "key": ["a", "b", "c", "d"]}
+        out[phase] = [model.training_step(batch, 0, ctx)]  # step 0 of the predictor loads the encoders
+        if sync_check:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+        try:
+            out[phase] += [model.training_step(batch, s, ctx) for s in range(1, steps)]
+        finally:
+            if sync_check:
+                torch.cuda.set_sync_debug_mode("default")
+    return out
+
+
+def test_step_outputs_are_detached_scalar_tensors(tmp_path):
+    """No .item() in a step: the harness turns outputs into floats at log steps only (docs/TRAINING.md)."""
+    outs = step_outputs("cpu", tmp_path)
+    assert set(outs["drnet"][0]) == {"disc_loss", "disc_acc", "loss", "rec_loss", "sim_loss", "adv_loss", "disc_same_p"}
+    assert set(outs["predictor"][0]) == {"lstm_loss"}
+    for phase, logs in outs.items():
+        for log in logs:
+            for key, value in log.items():
+                assert isinstance(value, torch.Tensor) and value.ndim == 0, (phase, key, value)
+                assert not value.requires_grad and value.grad_fn is None, (phase, key)
+                assert value.dtype == torch.float32 and torch.isfinite(value), (phase, key, value)
+    assert len({float(log["loss"]) for log in outs["drnet"]}) == 3  # each step's own value, not a shared buffer
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the GPU session runs it)")
+def test_cuda_training_steps_never_wait_for_the_gpu(tmp_path):
+    outs = step_outputs("cuda", tmp_path, sync_check=True)
+    assert all(v.is_cuda for logs in outs.values() for log in logs for v in log.values())
 
 
 def test_loader_kwargs_follow_the_phase():
@@ -169,7 +215,7 @@ def test_reconstruction_loss_falls_on_a_fixed_batch(mm32):
     cfg = tiny()
     batch = next(batches(mm32, cfg))
     model, ctx = new_model(cfg), make_ctx()
-    rec = [model.training_step(batch, s, ctx)["rec_loss"] for s in range(40)]
+    rec = [float(model.training_step(batch, s, ctx)["rec_loss"]) for s in range(40)]
     assert np.mean(rec[-5:]) < 0.5 * rec[0], rec
 
 
@@ -264,7 +310,7 @@ def predictor(trained, mm32):
     _, cfg, _, path = trained
     pcfg = replace(cfg, phase="predictor", encoders=str(path))
     model, ctx = new_model(pcfg), make_ctx()
-    losses = [model.training_step(b, s, ctx)["lstm_loss"] for s, b in zip(range(150), batches(mm32, pcfg))]
+    losses = [float(model.training_step(b, s, ctx)["lstm_loss"]) for s, b in zip(range(150), batches(mm32, pcfg))]
     return model, pcfg, losses
 
 

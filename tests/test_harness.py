@@ -231,6 +231,52 @@ def test_single_process_resume_gives_exactly_the_same_losses(tmp_path, data):
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
+def test_time_limit_checkpoints_and_stops_and_resume_logs_the_same_window_means(tmp_path, data, capsys):
+    """--time-limit 0 stops after one step with a checkpoint (exit 0); --resume continues. With --log-every 2
+    the checkpoints at steps 1 and 3 fall inside a log window: the logged values are the window means, and
+    the unlogged part of a window travels in the checkpoint, so the resumed run logs what an uninterrupted
+    one does, and ends with the same weights."""
+    run_train(tmp_path / "full", data, *TINY, "--steps", "5", "--log-every", "2", "--ckpt-every", "5")
+    run_train(tmp_path / "cut", data, *TINY, "--steps", "5", "--log-every", "2", "--ckpt-every", "5",
+              "--keep", "0", "--time-limit", "0")
+    assert "stopped by --time-limit 0 at step 1 of 5" in capsys.readouterr().err
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "cut")] == ["step-00000001"]
+    assert read_jsonl(tmp_path / "cut" / "metrics.jsonl") == []  # step 1 is not a log step
+    resume = ["drnet", "--resume", str(tmp_path / "cut"), "--no-progress", "--threads", "1"]
+    assert train_main(resume + ["--time-limit", "0"]) == 0  # step 2: a log step, then stop
+    assert train_main(resume + ["--time-limit", "0"]) == 0  # step 3
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "cut")] == [f"step-0000000{i}" for i in (1, 2, 3)]
+    assert train_main(resume + ["--time-limit", "600"]) == 0  # a limit not reached: runs to the end
+    assert "done: 5 steps" in capsys.readouterr().err
+    full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
+    assert sorted(full) == sorted(cut) == [2, 4, 5]
+    assert full == cut
+    step3 = ckpt.load_rng(ckpt.step_dir(tmp_path / "cut", 3), 0)["log_window"]  # step 3 of the window 3..4
+    assert set(step3["counts"].values()) == {1} and "rec_loss" in step3["sums"]
+    assert ckpt.load_rng(ckpt.latest(tmp_path / "cut"), 0)["log_window"] == {"sums": {}, "counts": {}}
+    a = ckpt.load_state(ckpt.latest(tmp_path / "full"))
+    b = ckpt.load_state(ckpt.latest(tmp_path / "cut"))
+    assert a["step"] == b["step"] == 5
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_log_window_means_step_outputs_and_round_trips():
+    window = harness.LogWindow()
+    for loss, acc in ((1.0, 0.25), (2.0, 0.5), (4.5, 1.0)):
+        window.add({"loss": torch.tensor(loss), "acc": acc})  # tensors (on the device) and plain floats
+    state = window.state()
+    torch.save(state, buf := __import__("io").BytesIO())
+    buf.seek(0)
+    again = harness.LogWindow()
+    again.load(torch.load(buf, weights_only=True), torch.device("cpu"))
+    ctx = harness.Context(torch.device("cpu"), harness.Dist(), 0)
+    assert ctx.mean_metrics(window.take()) == ctx.mean_metrics(again.take()) == {"acc": 0.5833333333333334, "loss": 2.5}
+    assert window.take() == {} and ctx.mean_metrics({}) == {}
+    with pytest.raises(ValueError, match="expected a scalar"):
+        window.add({"loss": torch.ones(2)})
+
+
 def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data, capsys):
     run = tmp_path / "run"
     run_train(run, data, *TINY, "--steps", "6", "--ckpt-every", "2", "--keep", "2", "--sample-every", "3",

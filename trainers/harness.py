@@ -206,15 +206,57 @@ class Context:
             for t in list(module.parameters()) + list(module.buffers()):
                 dist.broadcast(t.data, src=0)
 
-    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Logged losses averaged over ranks (every rank must call this at the same steps)."""
-        if not self.distributed or not metrics:
-            return dict(metrics)
+    def mean_metrics(self, metrics: dict[str, torch.Tensor | float]) -> dict[str, float]:
+        """Logged values (0-dim tensors or floats) averaged over ranks, as Python floats: one stack, one
+        all-reduce, one device-to-host copy (every rank must call this at the same steps)."""
+        if not metrics:
+            return {}
         keys = sorted(metrics)
         # on the model's device: gloo reduces CPU tensors, nccl only GPU ones
-        t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=self.device)
+        t = torch.stack([torch.as_tensor(metrics[k], dtype=torch.float64).detach().to(self.device).reshape(())
+                         for k in keys])
         self.all_reduce_mean(t)
         return dict(zip(keys, t.tolist()))
+
+
+class LogWindow:
+    """One rank's sums of a model's step outputs since the last log, kept where they are (device tensors
+    stay on the device), so a training step never waits for the GPU; `take()` gives the window's means.
+
+    Its state goes into the rank's checkpoint file, so a run resumed between two log steps logs the same
+    means as one that was never interrupted.
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, metrics: dict) -> None:
+        for key, value in metrics.items():
+            if isinstance(value, torch.Tensor):
+                if value.numel() != 1:
+                    raise ValueError(f"training_step returned {key!r} of shape {tuple(value.shape)}: expected a scalar")
+                value = value.detach().reshape(()).to(torch.float64)
+            else:
+                value = float(value)
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def take(self) -> dict:
+        """The means since the last take (tensors or floats, unreduced), and an empty window."""
+        means = {k: v / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return means
+
+    def state(self) -> dict:
+        """weights_only-safe: CPU float64 tensors and ints."""
+        return {"sums": {k: torch.as_tensor(v, dtype=torch.float64).cpu() for k, v in self.sums.items()},
+                "counts": dict(self.counts)}
+
+    def load(self, state: dict | None, device: torch.device) -> None:
+        state = state or {"sums": {}, "counts": {}}
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.counts = {k: int(n) for k, n in state["counts"].items()}
 
 
 def state_hash(module: torch.nn.Module) -> str:

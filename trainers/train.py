@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-hashes", action="store_true", help="every rank writes a sha256 of its weights and "
                    "buffers per step to debug/hashes-rankR.jsonl (to check that ranks stay identical)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this much wall time (counted "
+                   "from the start of the command), with a checkpoint, and exit 0; --resume continues the run")
     return p
 
 
@@ -170,7 +172,7 @@ def default_run_dir(run: dict) -> str:
 class Trainer:
     """One rank's training loop; rank 0 also logs, draws grids, evaluates and commits checkpoints."""
 
-    def __init__(self, args, run: dict, module, cfg, env: harness.Dist):
+    def __init__(self, args, run: dict, module, cfg, env: harness.Dist, started: float | None = None):
         self.args, self.run, self.module, self.cfg, self.env = args, run, module, cfg, env
         self.device = harness.pick_device(args.device, env.local_rank)
         if self.device.type == "cuda":
@@ -187,6 +189,9 @@ class Trainer:
         self.optimizers = self.model.optimizers()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.writer = self.metrics = self.hashes = None
+        self.pending = harness.LogWindow()  # step outputs since the last log, on the device
+        self.started = time.monotonic() if started is None else started  # --time-limit counts from here
+        self.stopped_early = False
 
     def build_model(self):
         harness.seed_all(self.run["seed"])  # identical init on every rank
@@ -235,7 +240,7 @@ class Trainer:
         if self.env.rank == 0:
             ckpt.begin(self.run_dir, self.step)
         harness.barrier()
-        ckpt.write_rng(tmp, self.env.rank, ckpt.rng_state(self.ctx.generator))
+        ckpt.write_rng(tmp, self.env.rank, {**ckpt.rng_state(self.ctx.generator), "log_window": self.pending.state()})
         if self.env.rank == 0:
             ckpt.write_state(tmp, {
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
@@ -257,7 +262,9 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        ckpt.set_rng_state(ckpt.load_rng(path, self.env.rank), self.ctx.generator)
+        rng = ckpt.load_rng(path, self.env.rank)
+        ckpt.set_rng_state(rng, self.ctx.generator)
+        self.pending.load(rng.get("log_window"), self.device)
         if self.env.rank == 0:
             print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, batch {self.batch_in_epoch})", file=sys.stderr)
 
@@ -294,11 +301,17 @@ class Trainer:
         harness.barrier()
 
     def after_step(self, batch: dict, metrics: dict, bar) -> None:
+        """Logging, grids, evaluation, checkpoints at their intervals. The step's outputs (0-dim device
+        tensors) are only added up here; they become Python floats at log steps, so the CPU never waits
+        for the GPU in between."""
         if self.hashes is not None:
             self.hashes.write(json.dumps({"step": self.step, "sha256": harness.state_hash(self.model)}) + "\n")
             self.hashes.flush()
+        self.pending.add(metrics)
         if self.due(self.run["intervals"]["log_every"]):
-            mean = self.ctx.mean_metrics(metrics)  # a collective: every rank reaches it at the same steps
+            # the means over the steps since the last log, averaged over ranks: a collective (every rank
+            # reaches it at the same steps) and the one device sync of the window
+            mean = self.ctx.mean_metrics(self.pending.take())
             if self.env.rank == 0:
                 now, (t0, step0) = time.perf_counter(), self.window
                 self.window = (now, self.step)
@@ -314,8 +327,23 @@ class Trainer:
             self.draw_samples(batch)
         if self.due(self.run["intervals"]["eval_every"]):
             self.evaluate()
-        if self.due(self.run["intervals"]["ckpt_every"]):
+        late = self.out_of_time()
+        if late or self.due(self.run["intervals"]["ckpt_every"]):
             self.save()
+
+    def out_of_time(self) -> bool:
+        """--time-limit has run out (checked after every step in one process; with several ranks at log
+        steps only, where rank 0's verdict is broadcast, so that every rank stops after the same step)."""
+        limit = self.args.time_limit
+        if limit is None:
+            return False
+        late = time.monotonic() - self.started >= limit
+        if self.env.world_size > 1:
+            if not self.due(self.run["intervals"]["log_every"]):
+                return False
+            late = bool(harness.broadcast_object(late))
+        self.stopped_early = late and self.step < self.run["steps"]
+        return self.stopped_early
 
     def fit(self) -> None:
         resumed = bool(self.args.resume)
@@ -358,8 +386,10 @@ class Trainer:
                 self.after_step(batch, metrics, bar)
                 if bar is not None:
                     bar.update(1)
-                if epoch_done:
+                if epoch_done or self.stopped_early:
                     break
+            if self.stopped_early:
+                break
         if bar is not None:
             bar.close()
 
@@ -382,6 +412,7 @@ def flat_items(d: dict, prefix: str = ""):
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     env = harness.dist_env()
     try:
@@ -393,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        trainer = Trainer(args, run, module, cfg, env)
+        trainer = Trainer(args, run, module, cfg, env, started=started)
     except (ValueError, FileNotFoundError) as e:  # e.g. the model refuses its config, or no CUDA
         print(f"vidshard train: {e}", file=sys.stderr)
         harness.destroy_process_group()
@@ -408,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         trainer.close()
         harness.destroy_process_group()
         torch.set_num_threads(threads)  # main() is also called in-process (tests, bench)
-    if env.rank == 0:
+    if env.rank == 0 and trainer.stopped_early:
+        print(f"stopped by --time-limit {args.time_limit:g} at step {trainer.step} of {run['steps']} (checkpoint "
+              f"written); continue with: vidshard train {run['model']} --resume {trainer.run_dir}", file=sys.stderr)
+    elif env.rank == 0:
         print(f"done: {trainer.step} steps; run directory {trainer.run_dir}", file=sys.stderr)
     return 0
 

@@ -286,19 +286,22 @@ class Model(nn.Module):
         return self.decoder(hc, hp, skips)
 
     # -- phase 1: DrNet
-    def training_step(self, batch: dict, step: int, ctx) -> dict[str, float]:
+    def training_step(self, batch: dict, step: int, ctx) -> dict[str, torch.Tensor]:
+        """One step of the phase; returns detached 0-dim tensors on the device (never .item(): on a GPU
+        every .item() waits for the queued kernels, so the CPU could not run ahead to the next step)."""
         x = batch["frames"]
         if self.predictor is not None:
             return self.predictor_step(x, step, ctx)
         B, T = x.shape[:2]
         window = min(T, self.cfg.max_step)
-        t = draw_offsets(B, window, ctx.generator)
+        # drawn on the CPU generator, moved once without waiting (a blocking copy is a device sync)
+        t = {k: v.to(x.device, non_blocking=True) for k, v in draw_offsets(B, window, ctx.generator).items()}
         shift = roll_shift(B, ctx.generator)
         logs = self.disc_step(x, t, shift, ctx, batch.get("key"))
         logs.update(self.main_step(x, t, ctx))
         return logs
 
-    def disc_step(self, x, t, shift, ctx, keys=None) -> dict[str, float]:
+    def disc_step(self, x, t, shift, ctx, keys=None) -> dict[str, torch.Tensor]:
         """Scene discriminator: same-clip pose pairs -> 1, pairs from different clips -> 0; encoders fixed.
         Different-clip pairs are the batch rolled by `shift`; if sample keys are given, a pair that meets the
         same clip twice (a resampled loader can draw a clip twice in one batch) is left out of the loss."""
@@ -309,17 +312,17 @@ class Model(nn.Module):
         hp1, hp2 = hp.float().split(B)
         weight = torch.ones(2 * B, device=hp.device)
         if keys is not None:
-            weight[B:] = torch.tensor([keys[i] != keys[(i - shift) % B] for i in range(B)], dtype=torch.float32,
-                                      device=hp.device)
+            weight[B:] = torch.tensor([keys[i] != keys[(i - shift) % B] for i in range(B)],
+                                      dtype=torch.float32).to(hp.device, non_blocking=True)
         with ctx.autocast():
             logits = torch.cat([self.scene_disc(hp1, hp2), self.scene_disc(hp1, hp2.roll(shift, 0))]).float()
-            target = torch.cat([torch.ones(B), torch.zeros(B)]).to(logits.device)
+            target = torch.cat([torch.ones(B, device=logits.device), torch.zeros(B, device=logits.device)])
             loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum()
         ctx.step(opt, loss)
         acc = (((logits > 0) == (target > 0.5)).float() * weight).sum() / weight.sum()
-        return {"disc_loss": loss.item(), "disc_acc": acc.item()}
+        return {"disc_loss": loss.detach(), "disc_acc": acc.detach()}
 
-    def main_step(self, x, t, ctx) -> dict[str, float]:
+    def main_step(self, x, t, ctx) -> dict[str, torch.Tensor]:
         """Reconstruction + alpha * similarity + beta * adversarial, with the scene discriminator frozen."""
         B, c = x.shape[0], self.cfg
         opt = self.optimizers()["main"]
@@ -341,8 +344,8 @@ class Model(nn.Module):
             ctx.step(opt, loss)
         finally:
             self.scene_disc.requires_grad_(True)
-        return {"loss": loss.item(), "rec_loss": rec_loss.item(), "sim_loss": sim_loss.item(),
-                "adv_loss": adv_loss.item(), "disc_same_p": torch.sigmoid(logits).mean().item()}
+        return {"loss": loss.detach(), "rec_loss": rec_loss.detach(), "sim_loss": sim_loss.detach(),
+                "adv_loss": adv_loss.detach(), "disc_same_p": torch.sigmoid(logits.detach()).mean()}
 
     # -- phase 2: the LSTM pose predictor
     def pose_sequence(self, x):
@@ -350,7 +353,7 @@ class Model(nn.Module):
         hp, _ = self.pose_enc(x.flatten(0, 1))
         return hp.view(*x.shape[:2], -1)
 
-    def predictor_step(self, x, step, ctx) -> dict[str, float]:
+    def predictor_step(self, x, step, ctx) -> dict[str, torch.Tensor]:
         """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1.
         The frozen networks are loaded from cfg.encoders at step 0 (not in __init__), so evaluating or
         resuming a predictor run takes them from its own checkpoint and never needs the DrNet run again."""
@@ -368,7 +371,7 @@ class Model(nn.Module):
             pred, _ = self.predictor(hp[:, :-1], hc.float())
             loss = F.mse_loss(pred.float(), hp[:, 1:])
         ctx.step(self.optimizers()["lstm"], loss)
-        return {"lstm_loss": loss.item()}
+        return {"lstm_loss": loss.detach()}
 
     @torch.no_grad()
     def rollout(self, past: torch.Tensor, steps: int) -> torch.Tensor:
