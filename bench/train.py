@@ -104,12 +104,13 @@ def bench_step(module, cfg, batch: dict, device, variant: dict, steps: int, warm
         model.training_step(batch, i, ctx)
     sync(device)
     t0 = time.perf_counter()
-    for i in range(steps):
-        model.training_step(batch, warmup + i, ctx)
+    for i in range(steps):  # steps return device tensors: nothing waits for the GPU until the sync below
+        logs = model.training_step(batch, warmup + i, ctx)
     sync(device)
     ms = (time.perf_counter() - t0) / steps * 1000
     b = batch["frames"].shape[0]
-    return {**variant, "ms_per_step": ms, "steps_per_s": 1000 / ms, "samples_per_s": b * 1000 / ms}
+    return {**variant, "ms_per_step": ms, "steps_per_s": 1000 / ms, "samples_per_s": b * 1000 / ms,
+            "last_loss": float(logs["loss"])}
 
 
 def variants(device) -> list[dict]:

@@ -199,6 +199,7 @@ def test_cuda_training_steps_never_wait_for_the_gpu(tmp_path):
 def test_loader_kwargs_follow_the_phase():
     assert drnet.loader_kwargs(tiny()) == dict(sampler="window", n_frames=12, random=True, batch_size=16)
     assert drnet.loader_kwargs(tiny(phase="predictor"))["n_frames"] == 15
+    assert drnet.loader_kwargs(tiny(epoch_samples=5000))["epoch_samples"] == 5000  # tiny datasets: longer epochs
 
 
 def test_optimizers_cover_the_right_parameters():

@@ -5,7 +5,8 @@ Layout of one checkpoint (a directory, so every rank can add its own RNG file):
     RUN_DIR/checkpoints/step-00000100/
         state.pt        rank 0: model state_dict, every optimizer's state_dict, step, loader epoch and
                         position, world size, the resolved config
-        rng-rank0.pt    per rank: torch / CUDA / numpy / python RNG states and the harness generator
+        rng-rank0.pt    per rank: torch / CUDA / numpy / python RNG states and the harness generator (and
+                        the trainer's unlogged step outputs, "log_window")
         rng-rank1.pt    ...
 
 A checkpoint is written into `step-XXXXXXXX.tmp/` and renamed when every rank has written its part, so a

@@ -52,6 +52,8 @@ class Config:
     channels: int = 3
     batch_size: int = 100
     max_step: int = 12            # window of frames per clip; content/pose/similarity frames drawn within it
+    epoch_samples: int = 0        # clips per loader epoch over all ranks (0: the split's size); raise it on a
+                                  # tiny dataset so an epoch is not a handful of batches
     # networks (DCGAN-64 encoders and decoder)
     nf: int = 64                  # width of the first conv layer; doubles at every stride-2 layer
     content_dim: int = 128        # |h_c|
@@ -94,7 +96,10 @@ PRESETS: dict[str, dict] = {
 def loader_kwargs(cfg: Config) -> dict:
     """Windows of contiguous frames: max_step of them for DrNet, n_past + n_future for the predictor."""
     n = cfg.n_past + cfg.n_future if cfg.phase == "predictor" else cfg.max_step
-    return dict(sampler="window", n_frames=n, random=True, batch_size=cfg.batch_size)
+    kw = dict(sampler="window", n_frames=n, random=True, batch_size=cfg.batch_size)
+    if cfg.epoch_samples > 0:
+        kw["epoch_samples"] = cfg.epoch_samples
+    return kw
 
 
 def check_config(cfg: Config) -> None:
