@@ -386,7 +386,10 @@ def run_videos(launch, sources: list[dict], parts: str, timeout: float, parallel
     process: a decoder stuck in native code stops too. A child whose worker died (past its retry)
     becomes a failure record as well: nothing here raises for one bad video."""
     import ray
-    queue, running, started, done = list(sources), {}, {}, {}
+    # Largest first (bytes stand in for work): a big video started last would leave the other workers
+    # idle at the end. What is written does not change: records are yielded in plan order.
+    queue = sorted(sources, key=lambda s: -s.get("bytes", 0))
+    running, started, done = {}, {}, {}
     for src in sources:
         while src["id"] not in done:
             while queue and len(running) < parallel:
@@ -488,7 +491,9 @@ def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, a
     task = ray.remote(run_unit).options(num_cpus=1, max_retries=args.retries, retry_exceptions=True,
                                         scheduling_strategy="SPREAD")
     fault = os.environ.get(FAULT_ENV)
-    pending, running, errors = list(units), {}, {}
+    # biggest units first, for the same reason as run_videos; shard names and contents follow the plan
+    pending = sorted(units, key=lambda u: -sum(src.bytes for src in u.sources))
+    running, errors = {}, {}
     bar = tqdm(total=sum(len(u.sources) for u in units), unit="video", desc="prepare", disable=args.no_progress,
                dynamic_ncols=True)
     t0 = time.time()
