@@ -38,10 +38,11 @@ def add_args(p) -> None:
     g.add_argument("--res", type=int, default=30, help="frame side in pixels (default: 30)")
 
 
-def options(args) -> dict:
+def options(args, fractions=None) -> tuple[dict, None, dict]:
+    """(options, no asset directory, nothing for the manifest): balls need no assets."""
     if args.res < 4:
         raise SynthError(f"--res {args.res}: must be >= 4")
-    return {"n_balls": args.balls, "res": args.res, "box": BOX, "radius": RADIUS}
+    return {"n_balls": args.balls, "res": args.res, "box": BOX, "radius": RADIUS}, None, {}
 
 
 def initial_positions(rng: np.random.Generator, n: int, r: float) -> np.ndarray:
@@ -94,7 +95,7 @@ def simulate(rng: np.random.Generator, frames: int, n: int, r: float) -> tuple[n
     return xs, vs
 
 
-def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
+def sample(rng: np.random.Generator, frames: int, opts: dict, split=None, assets=None) -> dict:
     positions, velocities = simulate(rng, frames, opts["n_balls"], opts["radius"])
     scale = opts["res"] / opts["box"]
     return {

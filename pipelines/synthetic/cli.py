@@ -3,7 +3,9 @@
 The plan is fixed by the options alone: split sizes from --clips and --split, shards of --shard-size
 clips per split (train-000000, ...), and each clip drawn from its own RNG seeded by (seed, split, index).
 So shards are independent (a resumed or parallel run writes the same names and bytes) and the manifest,
-written last, gets the same version for the same options and assets.
+written last, gets the same version for the same options and assets. Assets are identified by their
+sha256, never their path: the asset directory goes in the manifest's `synthetic` entry, outside the
+versioned config (like --out).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .common import GENERATORS, SPLIT_IDS, SynthError, clip_rng, generator
+from .common import GENERATORS, SPLIT_IDS, SynthError, clip_rng, generator, split_counts
 
 FPS = 10.0  # nominal playback rate recorded in every clip (the generators have no real time base)
 SHORT = {"moving-mnist": "mnist", "balls": "balls", "sprites": "sprites"}  # key prefixes (no dots/dashes)
@@ -67,11 +69,6 @@ def parse_split(value: str) -> list[float]:
     return fractions
 
 
-def split_counts(clips: int, fractions: list[float]) -> dict[str, int]:
-    val, test = round(clips * fractions[1]), round(clips * fractions[2])
-    return {"train": clips - val - test, "val": val, "test": test}
-
-
 def plan_shards(counts: dict[str, int], shard_size: int) -> list[tuple[str, str, int, int]]:
     """(shard name, split, first clip index, clip count) in plan order."""
     from shards import shard_name
@@ -83,8 +80,9 @@ def plan_shards(counts: dict[str, int], shard_size: int) -> list[tuple[str, str,
     return plan
 
 
-def resolve_config(args) -> dict:
-    """Every option that affects the bytes (not --out, --overwrite, --workers, --name)."""
+def resolve_config(args) -> tuple[dict, Path | None, dict]:
+    """(config: every option that affects the bytes, not --out, --overwrite, --workers, --name nor where
+    the assets are; the asset directory or None; the generator's summary for the manifest)."""
     if args.clips < 1:
         raise SynthError(f"--clips {args.clips}: need at least 1 clip")
     if args.frames < 1:
@@ -96,18 +94,21 @@ def resolve_config(args) -> dict:
     if args.workers < 1:
         raise SynthError(f"--workers {args.workers}: need at least 1")
     fractions = parse_split(args.split)
-    return {
+    opts, assets, summary = generator(args.generator).options(args, fractions)
+    config = {
         "generator": args.generator, "clips": args.clips, "frames": args.frames, "seed": args.seed,
         "split": fractions, "split_counts": split_counts(args.clips, fractions), "shard_size": args.shard_size,
-        "fps": FPS, "options": generator(args.generator).options(args),
+        "fps": FPS, "options": opts,
     }
+    return config, assets, summary
 
 
-def clip_meta(config: dict, split: str, index: int) -> tuple[str, dict]:
+def clip_meta(config: dict, split: str, index: int, assets: str | None = None) -> tuple[str, dict]:
     """The sample key and json of one clip: provenance, then the generator's labels."""
     from shards import make_key
     gen = config["generator"]
-    labels = generator(gen).sample(clip_rng(config["seed"], split, index), config["frames"], config["options"])
+    labels = generator(gen).sample(clip_rng(config["seed"], split, index), config["frames"], config["options"],
+                                   split, assets)
     source_id = f"{SHORT[gen]}{split}{index:07d}"
     meta = {
         "source_id": source_id, "source_path": f"synthetic:{gen}", "track": 0, "clip": 0,
@@ -118,14 +119,15 @@ def clip_meta(config: dict, split: str, index: int) -> tuple[str, dict]:
     return make_key(source_id, 0, 0), meta
 
 
-def write_shard(out: str, name: str, split: str, start: int, count: int, config: dict, cfg_hash: str) -> int:
+def write_shard(out: str, name: str, split: str, start: int, count: int, config: dict, cfg_hash: str,
+                assets: str | None = None) -> int:
     """Write one shard (runs in a worker process when --workers > 1). Returns its clip count."""
     from shards import ShardWriter
     mod = generator(config["generator"])
     with ShardWriter(out, name) as w:
         for index in range(start, start + count):
-            key, meta = clip_meta(config, split, index)
-            w.add(key, mod.render(meta), meta)
+            key, meta = clip_meta(config, split, index, assets)
+            w.add(key, mod.render(meta, assets), meta)
         w.extra.update({"config_hash": cfg_hash, "generator": config["generator"], "split": split,
                         "first_index": start})
     return count
@@ -149,7 +151,8 @@ def run(args) -> tuple[dict, int, int]:
     """Write the missing shards, then the manifest. Returns (manifest, shards written, shards resumed)."""
     from tqdm import tqdm
     from shards import config_hash, write_manifest
-    config = resolve_config(args)
+    config, assets, summary = resolve_config(args)
+    assets = None if assets is None else str(assets)
     cfg_hash = config_hash(config)
     out = Path(args.out)
     plan = plan_shards(config["split_counts"], args.shard_size)
@@ -157,7 +160,7 @@ def run(args) -> tuple[dict, int, int]:
     done_clips = sum(c for *_, c in plan) - sum(c for *_, c in todo)
     bar = tqdm(total=args.clips, initial=done_clips, unit="clip", desc=f"synth {args.generator}",
                disable=None, file=sys.stderr)
-    jobs = [(str(out), name, split, start, count, config, cfg_hash) for name, split, start, count in todo]
+    jobs = [(str(out), name, split, start, count, config, cfg_hash, assets) for name, split, start, count in todo]
     if args.workers == 1:
         for job in jobs:
             bar.update(write_shard(*job))
@@ -172,7 +175,9 @@ def run(args) -> tuple[dict, int, int]:
                               shard_splits=shard_splits, software=("pillow",),
                               extra={"synthetic": {"generator": args.generator,
                                                    "content_keys": list(mod.CONTENT_KEYS),
-                                                   "pose_keys": list(mod.POSE_KEYS)}})
+                                                   "pose_keys": list(mod.POSE_KEYS),
+                                                   **({"assets_dir": assets} if assets else {}),
+                                                   **summary}})
     return manifest, len(todo), len(plan) - len(todo)
 
 

@@ -7,17 +7,24 @@ package to re-render ground-truth counterfactual clips, and must not pull in Ray
 Every generator module exposes:
   NAME, DEFAULT_FRAMES            the CLI name and the default clip length
   CONTENT_KEYS, POSE_KEYS         json keys that stay fixed in a clip / that move per frame
-  RENDER_KEYS                     json keys that are neither (image size, asset dir, ...): taken from
-                                  the content clip in a counterfactual
+  RENDER_KEYS                     json keys that are neither (image size, asset identity, ...): taken
+                                  from the content clip in a counterfactual
   COMPAT_KEYS                     keys that must agree between the content and the pose clip
-  add_args(parser), options(args) CLI options -> the resolved, JSON-able option dict (goes in the config)
-  sample(rng, frames, opts)       one clip's labels (content + pose + render keys)
-  render(labels, assets=None)     labels -> uint8 frames T×H×W×C; `assets` overrides the recorded asset dir
+  add_args(parser)                the generator's CLI options
+  options(args, fractions)        -> (the resolved, JSON-able option dict that goes in the versioned config,
+                                  the asset directory or None, a JSON-able summary for the manifest's
+                                  `synthetic` entry). The config never holds the asset directory: assets
+                                  are identified by sha256, so a copy elsewhere gives the same bytes.
+  sample(rng, frames, opts, split, assets)  one clip's labels (content + pose + render keys)
+  render(labels, assets=None)     labels -> uint8 frames T×H×W×C; `assets` is the asset directory (found
+                                  by `locate_assets` when not given)
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -57,13 +64,90 @@ def sha256_file(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def asset_dir(labels: dict, key: str, override: str | Path | None) -> Path:
-    """The asset directory a clip needs: the override if given (data moved), else the recorded path."""
-    path = Path(override if override is not None else labels[key])
-    if not path.is_dir():
-        raise SynthError(f"{path}: asset directory does not exist (recorded as {key!r} in the clip json; "
-                         f"pass assets=DIR to render from another place)")
-    return path
+def split_counts(total: int, fractions) -> dict[str, int]:
+    """`total` items cut by train,val,test fractions: val and test rounded, train takes the rest."""
+    val, test = round(total * fractions[1]), round(total * fractions[2])
+    return {"train": total - val - test, "val": val, "test": test}
+
+
+def split_pools(total: int, fractions, tag: str) -> dict[str, np.ndarray]:
+    """Items 0..total-1 dealt to train/val/test by a fixed permutation cut by `fractions` (split_counts).
+
+    The permutation depends on `tag` and `total` only (not on --seed), so every seed of a dataset holds
+    out the same items; pools are disjoint and cover all items. Each pool is sorted."""
+    key = [int.from_bytes(hashlib.sha256(tag.encode()).digest()[:8], "big"), int(total)]
+    order = np.random.default_rng(np.random.SeedSequence(key)).permutation(total)
+    counts = split_counts(total, fractions)
+    cuts = np.cumsum([0, counts["train"], counts["val"], counts["test"]])
+    return {s: np.sort(order[cuts[i]:cuts[i + 1]]) for i, s in enumerate(SPLIT_IDS)}
+
+
+def assets_digest(files: dict[str, str]) -> str:
+    """One content hash for a set of asset files {name relative to the asset dir: sha256}: the sha256 of
+    their sorted 'name sha256' lines. It identifies the assets wherever they are stored."""
+    lines = "".join(f"{name} {files[name]}\n" for name in sorted(files))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def registry_dir() -> Path:
+    """Where `vidshard synth` notes the asset directory of each asset digest it used."""
+    return cache_dir() / "synth-assets"
+
+
+def remember_assets(digest: str, directory: Path) -> None:
+    """Note where the assets with this digest are, so render(meta) finds them without assets=DIR.
+    Best effort: an unwritable cache only means callers must pass assets=DIR."""
+    try:
+        registry_dir().mkdir(parents=True, exist_ok=True)
+        tmp = registry_dir() / f"{digest}.{os.getpid()}.tmp"
+        tmp.write_text(str(Path(directory).resolve()) + "\n")
+        tmp.replace(registry_dir() / digest)
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(directory: str, names: tuple[str, ...]) -> str | None:
+    """The assets digest of the named files in a directory; None if one is missing (once per process)."""
+    files = {}
+    for name in names:
+        path = Path(directory) / name
+        if not path.is_file():
+            return None
+        files[name] = sha256_file(path)
+    return assets_digest(files)
+
+
+def locate_assets(what: str, digest: str, names, override: str | Path | None,
+                  defaults: tuple[Path, ...] = ()) -> Path:
+    """The directory holding the asset files `names` whose digest is `digest` (the clip json's identity).
+
+    `override` (render's assets=DIR) must match; without it the directory `vidshard synth` noted for this
+    digest (registry_dir(), under $VIDSHARD_CACHE or ~/.cache/vidshard) and then `defaults` are tried.
+    A missing or mismatching directory is a one-line SynthError saying how to pass the right one."""
+    names = tuple(names)
+    hint = (f"pass assets=DIR (the directory the dataset was generated from; the manifest's "
+            f"synthetic.assets_dir records where it was)")
+    if override is not None:
+        path = Path(override)
+        if not path.is_dir():
+            raise SynthError(f"{path}: {what} asset directory does not exist; {hint}")
+        got = _digest_of(str(path.resolve()), names)
+        if got != digest:
+            why = f"lacks {', '.join(n for n in names if not (path / n).is_file())}" if got is None else \
+                f"holds other files (sha256 digest {got[:12]}, the clip needs {digest[:12]})"
+            raise SynthError(f"{path}: {what} assets do not match the clip: {why}; {hint}")
+        return path.resolve()
+    candidates = []
+    try:
+        candidates.append(Path((registry_dir() / digest).read_text().strip()))
+    except OSError:
+        pass
+    for path in (*candidates, *defaults):
+        if path.is_dir() and _digest_of(str(path.resolve()), names) == digest:
+            return path.resolve()
+    raise SynthError(f"{what} assets with sha256 digest {digest[:12]} not found (not noted under "
+                     f"{registry_dir()}); {hint}")
 
 
 def render(labels: dict, assets: str | Path | None = None) -> np.ndarray:

@@ -10,8 +10,13 @@ Colours: `channel` = the reference code (digit n lit in RGB channel n mod 3); `p
 distinct colour from PALETTE, so the ordered colour pair of two digits is a content factor with 30
 values; `gray` = one channel, white digits.
 
-Assets: MNIST idx files (gzipped or not) in a directory; the json records the directory, the file set
-(train or t10k) and each digit's index in it, so a clip renders from its json alone.
+Assets: MNIST idx files (gzipped or not) in a directory. The json records the file set (train or t10k),
+the file names, their sha256 digest (`mnist_sha256`, not the directory: a copy of the files elsewhere
+gives the same bytes) and each digit's index in the set, so a clip renders from its json and the files.
+
+Splits never share a digit image: with both sets in the directory, train and val draw from disjoint parts
+of the train set and test from t10k (as the literature does); with one set, its images are dealt to
+train/val/test by a fixed permutation cut by the --split fractions (common.split_pools).
 """
 from __future__ import annotations
 
@@ -24,13 +29,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .common import SynthError, asset_dir, cache_dir, sha256_file
+from .common import (SPLIT_IDS, SynthError, assets_digest, cache_dir, locate_assets, remember_assets,
+                     sha256_file, split_pools)
 
 NAME = "moving-mnist"
 DEFAULT_FRAMES = 20  # DrNet's clip length
 CONTENT_KEYS = ("digit_classes", "mnist_indices", "color_ids", "colors", "depth_order", "front")
 POSE_KEYS = ("positions", "velocities")
-RENDER_KEYS = ("size", "digit_size", "color_mode", "mnist_dir", "mnist_set")
+RENDER_KEYS = ("size", "digit_size", "color_mode", "mnist_set", "mnist_files", "mnist_sha256")
 COMPAT_KEYS = ("size", "digit_size", "digits")
 VELOCITY_RANGE = (-4, 3)  # inclusive, per axis, as the reference code draws them
 
@@ -133,11 +139,14 @@ def download_mnist(directory: Path, mnist_set: str) -> Path:
 
 def add_args(p) -> None:
     g = p.add_argument_group("moving-mnist options")
-    g.add_argument("--mnist", metavar="DIR", help="directory with the MNIST idx files (t10k-images-idx3-ubyte.gz, "
-                   "...; gzipped or not). Default: download the standard files of --mnist-set (auto: train) "
+    g.add_argument("--mnist", metavar="DIR", help="directory with the MNIST idx files (train-images-idx3-ubyte.gz, "
+                   "t10k-images-idx3-ubyte.gz, ...; gzipped or not). Default: download the standard files "
                    "into $VIDSHARD_CACHE/mnist (~/.cache/vidshard/mnist), md5-checked, once")
     g.add_argument("--mnist-set", choices=("auto", "train", "t10k"), default="auto",
-                   help="which MNIST set the digits come from; auto = train if DIR has it, else t10k (default: auto)")
+                   help="where the digits come from. auto: train and val from disjoint parts of the train set "
+                        "and test from t10k if DIR has both sets, else the one set DIR has, its images dealt "
+                        "to train/val/test by the --split fractions; train or t10k: only that set, dealt the "
+                        "same way. No digit image is in two splits (default: auto)")
     g.add_argument("--size", type=int, default=64, help="frame side in pixels; digits are size/2 (default: 64)")
     g.add_argument("--digits", type=int, default=2, help="digits per clip (default: 2)")
     g.add_argument("--colors", choices=("channel", "palette"), default="channel",
@@ -146,7 +155,24 @@ def add_args(p) -> None:
     g.add_argument("--gray", action="store_true", help="one channel, white digits (overrides --colors)")
 
 
-def options(args) -> dict:
+def digit_pools(opts: dict) -> dict[str, np.ndarray]:
+    """The MNIST indices each split may draw (in the set opts['mnist_sets'][split]); disjoint per set."""
+    return _digit_pools(opts["mnist_source"], tuple(sorted(opts["mnist_counts"].items())), tuple(opts["split"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _digit_pools(source: str, counts: tuple, fractions: tuple) -> dict[str, np.ndarray]:
+    counts = dict(counts)
+    if source == "train+t10k":  # train and val share the train set: cut it by their relative fractions
+        f_train, f_val = fractions[0], fractions[1]
+        rel = (f_train / (f_train + f_val), f_val / (f_train + f_val), 0.0) if f_train + f_val > 0 else (1.0, 0.0, 0.0)
+        pools = split_pools(counts["train"], rel, "moving-mnist:train")
+        return {"train": pools["train"], "val": pools["val"], "test": np.arange(counts["t10k"])}
+    (mnist_set, n), = counts.items()
+    return split_pools(n, fractions, f"moving-mnist:{mnist_set}")
+
+
+def options(args, fractions) -> tuple[dict, Path, dict]:
     if args.size < 8 or args.size % 2:
         raise SynthError(f"--size {args.size}: must be an even number >= 8")
     if args.digits < 1:
@@ -155,23 +181,39 @@ def options(args) -> dict:
         raise SynthError(f"--digits {args.digits}: palette mode has only {len(PALETTE)} distinct colours")
     mnist_set = args.mnist_set
     if args.mnist is None:
-        mnist_set = "train" if mnist_set == "auto" else mnist_set
-        directory = download_mnist(cache_dir() / "mnist", mnist_set)
+        directory = cache_dir() / "mnist"
+        for s in (("train", "t10k") if mnist_set == "auto" else (mnist_set,)):
+            download_mnist(directory, s)
     else:
         directory = Path(args.mnist)
         if not directory.is_dir():
             raise SynthError(f"--mnist {args.mnist}: no such directory")
     directory = directory.resolve()
     if mnist_set == "auto":
-        mnist_set = "train" if find_idx(directory, MNIST_FILES["train"][0][0]) else "t10k"
-    img_path, lbl_path = mnist_set_files(directory, mnist_set)
-    images, _ = load_mnist(str(directory), mnist_set)
-    return {
+        has = [s for s in ("train", "t10k") if find_idx(directory, MNIST_FILES[s][0][0])]
+        sets = has if len(has) == 2 else has[:1] or ["t10k"]  # t10k: the error names its missing files
+    else:
+        sets = [mnist_set]
+    source = "train+t10k" if len(sets) == 2 else "partition"
+    files, counts, digests, assets = {}, {}, {}, {}
+    for s in sets:
+        img_path, lbl_path = mnist_set_files(directory, s)
+        count = int(load_mnist(str(directory), s)[0].shape[0])
+        shas = {img_path.name: sha256_file(img_path), lbl_path.name: sha256_file(lbl_path)}
+        files[s], counts[s], digests[s] = [img_path.name, lbl_path.name], count, assets_digest(shas)
+        assets.update(shas)
+        remember_assets(digests[s], directory)
+    split_sets = {"train": sets[0], "val": sets[0], "test": sets[-1]}
+    opts = {
         "size": args.size, "digit_size": args.size // 2, "digits": args.digits,
         "color_mode": "gray" if args.gray else args.colors,
-        "mnist_dir": str(directory), "mnist_set": mnist_set, "mnist_count": int(images.shape[0]),
-        "assets": {img_path.name: sha256_file(img_path), lbl_path.name: sha256_file(lbl_path)},
+        "mnist_source": source, "mnist_sets": split_sets, "mnist_counts": counts, "mnist_files": files,
+        "mnist_sha256": digests, "split": list(fractions), "assets": assets,
     }
+    pools = digit_pools(opts)
+    summary = {"digit_images": {"source": source, **{
+        split: {"set": split_sets[split], "images": int(len(pools[split]))} for split in SPLIT_IDS}}}
+    return opts, directory, summary
 
 
 # ---------------------------------------------------------------- simulation
@@ -207,15 +249,21 @@ def digit_colors(rng: np.random.Generator, n: int, mode: str) -> tuple[list[int]
     return ids, [list(PALETTE[i]) for i in ids]
 
 
-def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
+def sample(rng: np.random.Generator, frames: int, opts: dict, split: str, assets: Path) -> dict:
     n, limit = opts["digits"], opts["size"] - opts["digit_size"]
-    indices = [int(i) for i in rng.integers(0, opts["mnist_count"], size=n)]
+    mnist_set, pool = opts["mnist_sets"][split], digit_pools(opts)[split]
+    if len(pool) == 0:
+        raise SynthError(f"--split {','.join(map(str, opts['split']))}: split {split!r} has clips but no MNIST "
+                         f"images of its own; give it a larger fraction")
+    indices = [int(pool[i]) for i in rng.integers(0, len(pool), size=n)]
     trajectories = [trajectory(rng, frames, limit) for _ in range(n)]
     color_ids, colors = digit_colors(rng, n, opts["color_mode"])
     depth_order = [int(i) for i in rng.permutation(n)]
-    classes = load_mnist(opts["mnist_dir"], opts["mnist_set"])[1]
+    classes = load_mnist(str(assets), mnist_set)[1]
     return {
-        **{k: opts[k] for k in ("size", "digit_size", "digits", "color_mode", "mnist_dir", "mnist_set")},
+        **{k: opts[k] for k in ("size", "digit_size", "digits", "color_mode")},
+        "mnist_set": mnist_set, "mnist_files": opts["mnist_files"][mnist_set],
+        "mnist_sha256": opts["mnist_sha256"][mnist_set],
         "digit_classes": [int(classes[i]) for i in indices],
         "mnist_indices": indices,
         "color_ids": color_ids,
@@ -231,7 +279,8 @@ def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
 
 def render(labels: dict, assets=None) -> np.ndarray:
     """uint8 T×size×size×C: digits composited back to front (labels['depth_order']) at their positions."""
-    directory = str(asset_dir(labels, "mnist_dir", assets).resolve())
+    directory = str(locate_assets(f"MNIST {labels['mnist_set']}", labels["mnist_sha256"], labels["mnist_files"],
+                                  assets, defaults=(cache_dir() / "mnist",)))
     size, d = labels["size"], labels["digit_size"]
     positions = np.asarray(labels["positions"], dtype=np.int64)
     if positions.ndim != 3 or positions.shape[1] != len(labels["mnist_indices"]):

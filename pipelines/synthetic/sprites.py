@@ -9,6 +9,11 @@ The actions do not all have 13 frames: the number of non-empty cells of each row
 body sheets (spellcast 7, thrust 8, walk 9, slash 6, shoot 13, hurt 6 in the LPC sheets), and a clip
 cycles through its action's frames from a random start phase. Li & Mandt use walk, spellcast and slash
 seen from left, front and right: those are the defaults.
+
+Characters are split as Li & Mandt split them (1000 train / 296 test): train, val and test draw from
+disjoint sets of characters, dealt by a fixed permutation of the 1,296 cut by the --split fractions
+(common.split_pools). The json identifies the layer files by their sha256 digest (`sprites_sha256`), not
+their directory, so a copy of the layers elsewhere gives the same bytes.
 """
 from __future__ import annotations
 
@@ -18,14 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .common import SynthError, asset_dir, sha256_file
+from .common import SPLIT_IDS, SynthError, assets_digest, locate_assets, remember_assets, sha256_file, split_pools
 
 NAME = "sprites"
 DEFAULT_FRAMES = 8  # Li & Mandt's clip length
 ATTRIBUTES = ("body", "bottomwear", "topwear", "hair")
 CONTENT_KEYS = ATTRIBUTES
 POSE_KEYS = ("action", "action_id", "direction", "direction_id", "sheet_rows", "sheet_cols")
-RENDER_KEYS = ("sprites_dir", "shoes")
+RENDER_KEYS = ("sprites_sha256", "shoes")
 COMPAT_KEYS = ()
 VALUES = 6          # sheets 0-5 of each varied layer
 SHOES = 1           # the fixed shoes sheet
@@ -51,6 +56,24 @@ def layer_path(directory: Path, layer: str, value: int) -> Path:
 def layer_files(directory: Path) -> list[Path]:
     return [layer_path(directory, a, v) for a in ATTRIBUTES for v in range(VALUES)] + \
            [layer_path(directory, "shoes", SHOES)]
+
+
+LAYER_NAMES = tuple(str(p) for p in layer_files(Path("")))  # the sheets' names relative to the layer dir
+CHARACTERS = VALUES ** len(ATTRIBUTES)                       # 1,296
+
+
+def character_id(attrs) -> int:
+    """A character's number 0..1295: its attributes (body, bottomwear, topwear, hair) as base-6 digits."""
+    return int(np.ravel_multi_index(tuple(int(a) for a in attrs), (VALUES,) * len(ATTRIBUTES)))
+
+
+def character_attrs(cid: int) -> list[int]:
+    return [int(a) for a in np.unravel_index(int(cid), (VALUES,) * len(ATTRIBUTES))]
+
+
+def character_pools(fractions) -> dict[str, np.ndarray]:
+    """The character ids each split draws from: disjoint, together all 1,296, the same for every --seed."""
+    return split_pools(CHARACTERS, tuple(fractions), "sprites:characters")
 
 
 @functools.lru_cache(maxsize=32)
@@ -115,7 +138,7 @@ def add_args(p) -> None:
                         "hurt is always front")
 
 
-def options(args) -> dict:
+def options(args, fractions) -> tuple[dict, Path, dict]:
     if args.sprites is None:
         raise SynthError("sprites needs --sprites DIR (the LPC layers, e.g. ../shared/data/sprites/li_mandt)")
     directory = Path(args.sprites)
@@ -127,19 +150,29 @@ def options(args) -> dict:
         raise SynthError(f"--sprites {directory}: missing layer sheets {', '.join(missing[:4])}"
                          f"{' ...' if len(missing) > 4 else ''}")
     counts = frames_per_row(str(directory))
-    return {
-        "sprites_dir": str(directory), "shoes": SHOES,
+    assets = {name: sha256_file(directory / name) for name in LAYER_NAMES}
+    digest = assets_digest(assets)
+    remember_assets(digest, directory)
+    opts = {
+        "sprites_sha256": digest, "shoes": SHOES,
         "actions": parse_names(args.actions, ACTIONS, "--actions"),
         "directions": parse_names(args.directions, DIRECTIONS, "--directions"),
         "frames_per_row": list(counts),
-        "assets": {str(p.relative_to(directory)): sha256_file(p) for p in layer_files(directory)},
+        "characters": {"split": list(fractions), "by": "fixed permutation of the 1296 cut by --split"},
+        "assets": assets,
     }
+    pools = character_pools(fractions)
+    return opts, directory, {"characters": {s: int(len(pools[s])) for s in SPLIT_IDS}}
 
 
 # ---------------------------------------------------------------- clips
 
-def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
-    attrs = [int(a) for a in rng.integers(0, VALUES, size=len(ATTRIBUTES))]
+def sample(rng: np.random.Generator, frames: int, opts: dict, split: str, assets=None) -> dict:
+    pool = character_pools(opts["characters"]["split"])[split]
+    if len(pool) == 0:
+        raise SynthError(f"--split {','.join(map(str, opts['characters']['split']))}: split {split!r} has clips "
+                         f"but no characters of its own; give it a larger fraction")
+    attrs = character_attrs(pool[int(rng.integers(len(pool)))])
     action = opts["actions"][int(rng.integers(len(opts["actions"])))]
     direction = opts["directions"][int(rng.integers(len(opts["directions"])))]
     if action == "hurt":
@@ -148,7 +181,7 @@ def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
     n = opts["frames_per_row"][row]
     start = int(rng.integers(n))
     return {
-        "sprites_dir": opts["sprites_dir"], "shoes": opts["shoes"],
+        "sprites_sha256": opts["sprites_sha256"], "shoes": opts["shoes"],
         **dict(zip(ATTRIBUTES, attrs)),
         "action": action, "action_id": ACTIONS.index(action),
         "direction": direction, "direction_id": DIRECTIONS.index(direction),
@@ -159,7 +192,7 @@ def sample(rng: np.random.Generator, frames: int, opts: dict) -> dict:
 
 def render(labels: dict, assets=None) -> np.ndarray:
     """uint8 T×64×64×3: the character's composited sheet cells at the labelled rows and columns."""
-    directory = str(asset_dir(labels, "sprites_dir", assets).resolve())
+    directory = str(locate_assets("sprites", labels["sprites_sha256"], LAYER_NAMES, assets))
     attrs = tuple(int(labels[a]) for a in ATTRIBUTES)
     if not all(0 <= a < VALUES for a in attrs):
         raise SynthError(f"sprite attributes {attrs} outside 0-{VALUES - 1}")

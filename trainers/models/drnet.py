@@ -33,6 +33,7 @@ Examples:
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -543,10 +544,11 @@ def scene_disc_accuracy(model: Model, test: list, device) -> float:
 
 
 @torch.no_grad()
-def swap_scores(model: Model, test: list, device) -> dict | None:
+def swap_scores(model: Model, test: list, device, assets: str | None = None) -> dict | None:
     """Content of clip i (its frame 0) decoded with the pose of clip i+1 (every frame), against the exact
-    re-rendering of clip i's content on clip i+1's trajectories (pipelines.synthetic.counterfactual).
-    Baselines: a black frame and clip i's own frame t (right content, wrong pose)."""
+    re-rendering of clip i's content on clip i+1's trajectories (pipelines.synthetic.counterfactual; `assets`
+    is the generator's asset directory, see synthetic_assets). Baselines: a black frame and clip i's own
+    frame t (right content, wrong pose)."""
     if not test or "generator" not in test[0][2]:
         return None
     from pipelines.synthetic.common import counterfactual
@@ -555,7 +557,7 @@ def swap_scores(model: Model, test: list, device) -> dict | None:
     err, err_blank, err_copy = [], [], []
     for i in range(n):
         (_, fi, mi), (_, fj, mj) = test[i], test[(i + 1) % n]
-        truth = metrics.to_tensor(counterfactual(mi, mj)[:T]).to(device)
+        truth = metrics.to_tensor(counterfactual(mi, mj, assets=assets)[:T]).to(device)
         hc, skips = model.content_enc(metrics.to_tensor(fi[:1]).to(device))
         hp, _ = model.pose_enc(metrics.to_tensor(fj[:T]).to(device))
         pred = model.decoder(hc.expand(T, -1), hp, [s.expand(T, -1, -1, -1) for s in skips]).float()
@@ -597,6 +599,17 @@ def prediction_scores(model: Model, test: list, device, out: Path, steps: int = 
             "pred_steps": steps, "rollout_steps": c.rollout}
 
 
+def synthetic_assets(data) -> str | None:
+    """The asset directory `vidshard synth` recorded in a dataset directory's manifest (synthetic.assets_dir,
+    outside the versioned config), if it still exists; else None and counterfactual looks the assets up by
+    their sha256 (pipelines.synthetic.common.locate_assets)."""
+    manifest = Path(str(data)) / "manifest.json" if isinstance(data, (str, Path)) else None
+    if manifest is None or not manifest.is_file():
+        return None
+    recorded = (json.loads(manifest.read_text()).get("synthetic") or {}).get("assets_dir")
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
 def fresh_model(cfg: Config, device) -> Model:
     """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
     with torch.random.fork_rng(devices=[]):
@@ -636,12 +649,13 @@ def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | No
                            probe_chance=p["chance"])
         else:
             res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
-        swaps = swap_scores(model, test, device)
+        assets = synthetic_assets(data)
+        swaps = swap_scores(model, test, device, assets)
         if swaps is None:
             res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
         else:
             res.update(swaps)
-            res["swap_mse_init"] = swap_scores(fresh_model(cfg, device), test, device)["swap_mse"]
+            res["swap_mse_init"] = swap_scores(fresh_model(cfg, device), test, device, assets)["swap_mse"]
         shortest = min(f.shape[0] for _, f, _ in test)
         if model.predictor is None:
             res["skipped"]["prediction"] = "no predictor trained (phase=predictor trains one)"
