@@ -2,8 +2,10 @@
 and counterfactuals, resume, clear errors. Real assets from ../shared/data (MNIST t10k, LPC sprites)."""
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,19 @@ def all_samples(root: Path) -> list[tuple[str, np.ndarray, dict]]:
 
 def tar_bytes(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(root.glob("*.tar"))}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    """A fresh $VIDSHARD_CACHE for this module: the asset registry starts empty and ~/.cache is untouched."""
+    import os
+    old = os.environ.get("VIDSHARD_CACHE")
+    os.environ["VIDSHARD_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        del os.environ["VIDSHARD_CACHE"]
+    else:
+        os.environ["VIDSHARD_CACHE"] = old
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +130,17 @@ def test_mnist_same_options_same_bytes_and_colors_change_version(tmp_path, mnist
 
 # ---------------------------------------------------------------- Moving MNIST labels and physics
 
+def mnist_options(mnist_dir, fractions=(0.8, 0.1, 0.1), mnist_set="auto") -> dict:
+    args = argparse.Namespace(mnist=str(mnist_dir), mnist_set=mnist_set, size=64, digits=2, colors="channel",
+                              gray=False)
+    return moving_mnist.options(args, list(fractions))[0]
+
+
 def test_mnist_bounce_rule_and_ranges(mnist_dir):
-    opts = {"size": 64, "digit_size": 32, "digits": 2, "color_mode": "channel", "mnist_dir": str(mnist_dir),
-            "mnist_set": "t10k", "mnist_count": 10000}
+    opts = mnist_options(mnist_dir)
     bounces = 0
     for i in range(200):
-        lab = moving_mnist.sample(common.clip_rng(0, "train", i), 20, opts)
+        lab = moving_mnist.sample(common.clip_rng(0, "train", i), 20, opts, "train", mnist_dir)
         pos, vel = np.asarray(lab["positions"]), np.asarray(lab["velocities"])
         assert pos.min() >= 0 and pos.max() <= 31 and np.abs(vel).max() <= 4
         raw = pos[:-1] + vel[:-1]
@@ -131,7 +151,7 @@ def test_mnist_bounce_rule_and_ranges(mnist_dir):
     assert bounces > 100  # the rule was really exercised
 
 
-def test_mnist_pixels_only_where_labels_put_digits(mnist_data):
+def test_mnist_pixels_only_where_labels_put_digits(mnist_data, mnist_dir):
     occluding = 0
     for _, frames, meta in all_samples(mnist_data):
         assert frames.shape == (12, 64, 64, 3)
@@ -147,13 +167,13 @@ def test_mnist_pixels_only_where_labels_put_digits(mnist_data):
             assert not frames[t, ..., 2].any()
             # occlusion: wherever the front digit is fully opaque, the pixel is exactly its colour
             fx, fy = pos[t, front]
-            alpha = moving_mnist.digit_alpha(meta["mnist_dir"], meta["mnist_set"], meta["mnist_indices"][front], d)
+            alpha = moving_mnist.digit_alpha(str(mnist_dir.resolve()), meta["mnist_set"], meta["mnist_indices"][front], d)
             opaque = np.zeros((64, 64), bool)
             opaque[fy:fy + d, fx:fx + d] = alpha >= 1.0
             assert np.array_equal(frames[t][opaque], np.broadcast_to(meta["colors"][front], (opaque.sum(), 3)))
             occluding += int((opaque & boxes[1 - front]).sum())
     assert occluding > 0
-    classes = load_mnist_labels(Path(meta["mnist_dir"]))
+    classes = load_mnist_labels(mnist_dir)
     assert meta["digit_classes"] == [int(classes[i]) for i in meta["mnist_indices"]]
 
 
@@ -299,12 +319,50 @@ def test_counterfactual_puts_content_on_other_pose(mnist_data, sprites_data, spr
         counterfactual(a, c)
 
 
-def test_render_accepts_moved_assets_and_names_missing_ones(mnist_data, mnist_dir):
+def test_render_accepts_moved_assets_and_names_missing_ones(mnist_data, mnist_dir, sprites_dir, tmp_path,
+                                                              monkeypatch):
     _, frames, meta = all_samples(mnist_data)[0]
-    moved = {**meta, "mnist_dir": "/nonexistent/mnist"}
-    with pytest.raises(common.SynthError, match="/nonexistent/mnist"):
-        render(moved)
-    assert np.array_equal(render(moved, assets=mnist_dir), frames)
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(mnist_dir, copy)
+    assert np.array_equal(render(meta, assets=copy), frames)
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "empty-cache"))  # nothing noted: must be told
+    with pytest.raises(common.SynthError, match=r"MNIST t10k assets with sha256 digest \w+ not found.*assets=DIR") as e:
+        render(meta)
+    assert "\n" not in str(e.value)
+    with pytest.raises(common.SynthError, match="/nonexistent/mnist: MNIST t10k asset directory does not exist"):
+        render(meta, assets="/nonexistent/mnist")
+    with pytest.raises(common.SynthError, match="lacks t10k-images-idx3-ubyte.gz"):
+        render(meta, assets=sprites_dir)
+    # same names, other content: the sha256 catches it
+    (copy / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress((copy / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    common._digest_of.cache_clear()
+    with pytest.raises(common.SynthError, match="assets do not match the clip: holds other files"):
+        render(meta, assets=copy)
+
+
+def test_asset_copies_give_same_bytes_and_version(tmp_path, mnist_dir, sprites_dir):
+    """The asset directory's path reaches neither the shards nor the version: two copies, same dataset."""
+    runs = {"moving-mnist": ("--mnist", mnist_dir, "--clips", "12", "--frames", "4", "--shard-size", "5"),
+            "sprites": ("--sprites", sprites_dir, "--clips", "12", "--frames", "4", "--shard-size", "5")}
+    for gen, (option, source, *rest) in runs.items():
+        outs = []
+        for copy in ("one", "two"):
+            assets = tmp_path / copy / gen
+            shutil.copytree(source, assets)
+            outs.append(tmp_path / f"{gen}-{copy}")
+            assert synth(outs[-1], gen, option, str(assets), *rest) == 0
+        a, b = (load_manifest(o) for o in outs)
+        assert tar_bytes(outs[0]) == tar_bytes(outs[1]) and len(tar_bytes(outs[0])) == 4
+        assert a["version"] == b["version"] and a["config"] == b["config"]
+        assert a["synthetic"]["assets_dir"] == str((tmp_path / "one" / gen).resolve())
+        assert str(tmp_path) not in json.dumps(a["config"])
+        shutil.rmtree(tmp_path / "one")  # the copy the registry notes last ("two") still renders
+        for _, frames, meta in all_samples(outs[0]):
+            assert str(tmp_path) not in json.dumps(meta) and "/" not in json.dumps(meta).replace("synthetic:", "")
+            assert np.array_equal(render(meta), frames)
+            assert np.array_equal(render(meta, assets=tmp_path / "two" / gen), frames)
+            assert np.array_equal(counterfactual(meta, meta), frames)
+        (tmp_path / "one").mkdir()
 
 
 def test_generators_import_only_numpy_pil_scipy():
@@ -364,8 +422,11 @@ def test_without_mnist_dir_downloads_into_cache_with_md5_check(tmp_path, monkeyp
     assert synth(tmp_path / "out", "moving-mnist", "--clips", "2", "--mnist-set", "t10k", "--split", "1,0,0") == 0
     cached = tmp_path / "cache" / "mnist"
     assert sorted(p.name for p in cached.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    meta = all_samples(tmp_path / "out")[0][2]
-    assert meta["mnist_dir"] == str(cached.resolve()) and meta["mnist_set"] == "t10k"
+    _, frames, meta = all_samples(tmp_path / "out")[0]
+    assert load_manifest(tmp_path / "out")["synthetic"]["assets_dir"] == str(cached.resolve())
+    assert meta["mnist_set"] == "t10k" and str(tmp_path) not in json.dumps(meta)
+    (cached.parent / "synth-assets" / meta["mnist_sha256"]).unlink()  # the default cache dir is found anyway
+    assert np.array_equal(render(meta), frames)
 
 
 def test_help_answers_with_defaults_and_examples(capsys):
@@ -374,3 +435,88 @@ def test_help_answers_with_defaults_and_examples(capsys):
     assert main(["moving-mnist", "--help"]) == 0
     out = capsys.readouterr().out
     assert "default: 64" in out and "--colors" in out and "palette" in out
+
+
+# ---------------------------------------------------------------- splits share no characters or digit images
+
+def test_sprites_splits_have_disjoint_characters(tmp_path, sprites_dir):
+    pools = sprites.character_pools([0.8, 0.1, 0.1])
+    sets = {s: set(p.tolist()) for s, p in pools.items()}
+    assert {s: len(v) for s, v in sets.items()} == {"train": 1036, "val": 130, "test": 130}
+    assert not (sets["train"] & sets["val"] or sets["train"] & sets["test"] or sets["val"] & sets["test"])
+    assert set().union(*sets.values()) == set(range(1296))
+    assert synth(tmp_path, "sprites", "--clips", "300", "--frames", "1", "--split", "0.4,0.3,0.3",
+                 "--shard-size", "300", "--sprites", str(sprites_dir)) == 0
+    m = load_manifest(tmp_path)
+    pools = sprites.character_pools(m["config"]["split"])
+    assert m["synthetic"]["characters"] == {s: len(p) for s, p in pools.items()} == \
+        {"train": 518, "val": 389, "test": 389}
+    seen = {s: set() for s in pools}
+    for _, _, meta in all_samples(tmp_path):
+        cid = sprites.character_id([meta[a] for a in sprites.ATTRIBUTES])
+        assert sprites.character_attrs(cid) == [meta[a] for a in sprites.ATTRIBUTES]
+        assert cid in set(pools[meta["split"]].tolist()), meta["source_id"]
+        seen[meta["split"]].add(cid)
+    assert all(len(v) > 50 for v in seen.values())
+    assert not (seen["train"] & seen["val"] or seen["train"] & seen["test"] or seen["val"] & seen["test"])
+
+
+def digit_images_by_split(root: Path) -> dict[str, set]:
+    out = {"train": set(), "val": set(), "test": set()}
+    for _, _, meta in all_samples(root):
+        out[meta["split"]].update((meta["mnist_set"], i) for i in meta["mnist_indices"])
+    return out
+
+
+def test_mnist_splits_draw_disjoint_digit_images_from_one_set(tmp_path, mnist_dir):
+    assert synth(tmp_path, "moving-mnist", "--clips", "300", "--frames", "1", "--size", "16", "--split",
+                 "0.4,0.3,0.3", "--shard-size", "300", "--mnist", str(mnist_dir)) == 0
+    m = load_manifest(tmp_path)
+    assert m["synthetic"]["digit_images"] == {"source": "partition", "train": {"set": "t10k", "images": 4000},
+                                              "val": {"set": "t10k", "images": 3000},
+                                              "test": {"set": "t10k", "images": 3000}}
+    used = digit_images_by_split(tmp_path)
+    assert all(len(v) > 100 for v in used.values())
+    assert not (used["train"] & used["val"] or used["train"] & used["test"] or used["val"] & used["test"])
+    pools = moving_mnist.digit_pools(m["config"]["options"])
+    for split, images in used.items():
+        assert {i for _, i in images} <= set(pools[split].tolist())
+
+
+def test_mnist_with_train_set_uses_train_for_train_val_and_t10k_for_test(tmp_path, mnist_dir):
+    both = tmp_path / "both"
+    shutil.copytree(mnist_dir, both)
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as f:  # a stand-in train set: 3000 of the images
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:3000]
+    labels = load_mnist_labels(mnist_dir)[:3000]
+    with gzip.open(both / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(np.array([2051, 3000, 28, 28], ">u4").tobytes() + images.tobytes())
+    with gzip.open(both / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(np.array([2049, 3000], ">u4").tobytes() + labels.tobytes())
+    assert synth(tmp_path / "out", "moving-mnist", "--clips", "200", "--frames", "1", "--size", "16",
+                 "--split", "0.5,0.25,0.25", "--shard-size", "200", "--mnist", str(both)) == 0
+    m = load_manifest(tmp_path / "out")
+    assert m["synthetic"]["digit_images"] == {"source": "train+t10k", "train": {"set": "train", "images": 2000},
+                                              "val": {"set": "train", "images": 1000},
+                                              "test": {"set": "t10k", "images": 10000}}
+    assert set(m["config"]["options"]["assets"]) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                                      "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    used = digit_images_by_split(tmp_path / "out")
+    assert {s for s, _ in used["train"] | used["val"]} == {"train"} and {s for s, _ in used["test"]} == {"t10k"}
+    assert used["train"] and used["val"] and not used["train"] & used["val"]
+    for _, frames, meta in all_samples(tmp_path / "out"):
+        assert np.array_equal(render(meta), frames)
+        classes = labels if meta["mnist_set"] == "train" else load_mnist_labels(mnist_dir)
+        assert meta["digit_classes"] == [int(classes[i]) for i in meta["mnist_indices"]]
+    # --mnist-set t10k: only t10k, dealt to the three splits
+    assert synth(tmp_path / "t", "moving-mnist", "--clips", "4", "--frames", "1", "--mnist-set", "t10k",
+                 "--mnist", str(both)) == 0
+    assert load_manifest(tmp_path / "t")["synthetic"]["digit_images"]["source"] == "partition"
+
+
+def test_a_split_with_clips_but_no_characters_is_an_error(tmp_path, capsys, sprites_dir):
+    assert synth(tmp_path / "o", "sprites", "--clips", "20000", "--split", "0.9998,0.0001,0.0001",
+                 "--sprites", str(sprites_dir)) == 2  # val and test: 2 clips each, round(0.13) = 0 characters
+    err = capsys.readouterr().err
+    assert "split 'val' has clips but no characters of its own" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--seed", type=int, default=0, help="base seed; clip i of split s uses "
                        "SeedSequence([seed, s, i]) (default: 0)")
         g.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions summing to 1 "
-                       "(default: 0.8,0.1,0.1); val and test sizes are rounded, train takes the rest")
+                       "(default: 0.8,0.1,0.1); val and test sizes are rounded, train takes the rest. Sprites "
+                       "characters and MNIST digit images are dealt to the splits by the same fractions, so "
+                       "no split shares one with another")
         g.add_argument("--shard-size", type=int, default=1000, metavar="CLIPS",
                        help="clips per shard (default: 1000)")
         g.add_argument("--name", default=None, help=f"dataset name in the manifest (default: synth-{name})")
@@ -155,6 +157,9 @@ def run(args) -> tuple[dict, int, int]:
     assets = None if assets is None else str(assets)
     cfg_hash = config_hash(config)
     out = Path(args.out)
+    for split, n in config["split_counts"].items():  # a split that cannot be drawn fails before any writing
+        if n:
+            clip_meta(config, split, 0, assets)
     plan = plan_shards(config["split_counts"], args.shard_size)
     todo = check_existing(out, plan, cfg_hash, args.overwrite)
     done_clips = sum(c for *_, c in plan) - sum(c for *_, c in todo)

@@ -129,7 +129,8 @@ def add_args(p) -> None:
     g = p.add_argument_group("sprites options")
     g.add_argument("--sprites", metavar="DIR", required=False,
                    help="the LPC layer directory (body/, bottomwear/, topwear/, hair/, shoes/ with N.png sheets), "
-                        "e.g. ../shared/data/sprites/li_mandt (required for sprites)")
+                        "e.g. ../shared/data/sprites/li_mandt (required for sprites). Train, val and test draw from "
+                        "disjoint sets of the 1296 characters, dealt by the --split fractions")
     g.add_argument("--actions", default=",".join(DEFAULT_ACTIONS),
                    help=f"comma-separated subset of {','.join(ACTIONS)} (default: {','.join(DEFAULT_ACTIONS)}, "
                         "as Li & Mandt)")
