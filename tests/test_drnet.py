@@ -266,7 +266,10 @@ def test_scene_discriminator_learns_same_vs_different_clip_with_a_frozen_pose_en
 
 def test_adversarial_term_moves_the_discriminator_toward_one_half(clip_aware, mm32, held_out):
     """Same start (a discriminator trained on clip-aware pose vectors), same batches, discriminator frozen:
-    with beta > 0 the pose encoder drives C's same-clip output toward 0.5; with beta = 0 it does not."""
+    with beta > 0 the pose encoder drives C's same-clip output to 0.5. With beta = 0 the output drifts too
+    (reconstruction alone reshapes the pose vectors: on some datasets it passes near 0.5 for a while), so
+    the comparison is over the whole run: the mean distance from 0.5 at steps 30, 60 and 90. Measured on
+    three datasets (seeds 0-2): beta = 1 ends within 0.002-0.021 of 0.5, at 0.27-0.52 of beta = 0's mean."""
     start, cfg = clip_aware
     start = replace_weights(new_model(cfg), start)
     disc_only(start, mm32, cfg, 150)
@@ -277,12 +280,15 @@ def test_adversarial_term_moves_the_discriminator_toward_one_half(clip_aware, mm
         model = replace_weights(new_model(replace(cfg, beta=beta)), start)
         disc_before = [p.clone() for p in model.scene_disc.parameters()]
         ctx = make_ctx()
-        for _, b in zip(range(30), batches(mm32, cfg, seed=2)):
+        gaps[beta] = []
+        for i, b in zip(range(90), batches(mm32, cfg, seed=2)):
             x = b["frames"]
             model.main_step(x, drnet.draw_offsets(x.shape[0], x.shape[1], ctx.generator), ctx)
+            if (i + 1) % 30 == 0:
+                gaps[beta].append(abs(same_clip_p(model, held_out) - 0.5))
         assert all(torch.equal(a, b) for a, b in zip(disc_before, model.scene_disc.parameters()))
-        gaps[beta] = abs(same_clip_p(model, held_out) - 0.5)
-    assert gaps[1.0] < 0.5 * abs(p0 - 0.5) and gaps[1.0] < gaps[0.0] - 0.1, (p0, gaps)
+    assert gaps[1.0][-1] < 0.05 and gaps[1.0][-1] < 0.25 * abs(p0 - 0.5), (p0, gaps)
+    assert np.mean(gaps[1.0]) < 0.75 * np.mean(gaps[0.0]), (p0, gaps)
 
 
 def replace_weights(model, source):
