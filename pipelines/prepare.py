@@ -224,8 +224,8 @@ class Output:
         return st.get("config_hash") == chash and st.get("bytes") == fs.size(tar)
 
     def collect(self, names: list[str]) -> None:
-        """Remote: make sure staging holds every shard's tar and stats (shards written on other nodes or
-        in an earlier run are downloaded) so the manifest can be built from them."""
+        """Remote: bring every shard's stats file (a few KiB, not the tar) into staging, so the manifest
+        can be built from them, after checking that the bucket holds each tar at the size they record."""
         if not self.url:
             return
         fs, base, _ = S.url_fs(self.url)
@@ -233,11 +233,11 @@ class Output:
         for name in names:
             tar, stats = shard_paths(self.root, name)
             remote = fs.cat_file(f"{base}/{stats.name}")
-            fresh = stats.exists() and stats.read_bytes() == remote and tar.exists() \
-                and tar.stat().st_size == json.loads(remote)["bytes"]
-            if not fresh:  # missing here, or a stale copy from an earlier run under another config
-                fs.get_file(f"{base}/{tar.name}", str(tar))
-                stats.write_bytes(remote)
+            size = fs.size(f"{base}/{tar.name}") if fs.exists(f"{base}/{tar.name}") else None
+            if size != json.loads(remote)["bytes"]:
+                raise RuntimeError(f"{base}/{tar.name}: {'missing' if size is None else f'{size} bytes'}, "
+                                   f"its stats file says {json.loads(remote)['bytes']}")
+            stats.write_bytes(remote)
 
     def publish(self, path: Path) -> None:
         if self.url:
@@ -370,6 +370,7 @@ def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str 
     if out["url"]:
         upload(out["url"], w.tar_path)     # tar first: the stats file marks the shard complete
         upload(out["url"], w.stats_path)
+        w.tar_path.unlink()                # staging never holds more than the shards being written
     return {"shard": unit["name"], "samples": w.samples, "sources": w.sources}
 
 
@@ -569,7 +570,7 @@ def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
         return EXIT_SHARD_FAILED
     manifest = write_manifest(out.root, name=Path(args.out.rstrip("/")).name or "faces", config=config,
                               shard_splits=S.shard_splits(units), software=SOFTWARE,
-                              extra={"inputs": list(args.input)})
+                              extra={"inputs": list(args.input)}, stats_only=bool(out.url))
     out.publish(Path(out.root) / "manifest.json")
     print(f"manifest: {args.out.rstrip('/')}/manifest.json version {manifest['version']} "
           f"({manifest['totals']['shards']} shards, {manifest['totals']['samples']} clips)")

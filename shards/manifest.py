@@ -54,10 +54,13 @@ def load_manifest(root: str | Path) -> dict:
 
 
 def write_manifest(root: str | Path, *, name: str, config: dict, shard_splits: dict[str, list[str]],
-                   parent: str | None = None, software: tuple[str, ...] = (), extra: dict | None = None) -> dict:
+                   parent: str | None = None, software: tuple[str, ...] = (), extra: dict | None = None,
+                   stats_only: bool = False) -> dict:
     """Collect every shard's stats and write manifest.json (atomically). Returns the manifest.
 
     shard_splits maps split -> shard names in plan order. Raises ManifestError if a shard is not done.
+    stats_only: the tars live elsewhere (a bucket the caller has checked against the stats) and only
+    the stats files are in `root`; everything the manifest says comes from the stats anyway.
     """
     root = Path(root)
     shards, sources, failures, splits = [], [], [], {}
@@ -65,7 +68,7 @@ def write_manifest(root: str | Path, *, name: str, config: dict, shard_splits: d
         split_samples = 0
         for shard_name in names:
             tar, stats_path = shard_paths(root, shard_name)
-            if not (tar.exists() and stats_path.exists()):
+            if not ((stats_only or tar.exists()) and stats_path.exists()):
                 raise ManifestError(f"shard {shard_name} is not complete ({tar} or its stats file is missing)")
             st = read_stats(root, shard_name)
             shards.append({"name": shard_name, "file": tar.name, "split": split, "sha256": st["sha256"],

@@ -246,6 +246,8 @@ def test_remote_output_is_uploaded_shard_by_shard(ray_local, astronaut, tmp_path
     assert rc == P.EXIT_OK
     assert (remote / "manifest.json").exists() and verify(remote) == []
     assert load_manifest(remote)["totals"]["samples"] > 0
+    # staging keeps no tar once it is uploaded: a big job's node (or the driver) never holds the dataset
+    assert not list((tmp_path / "staging").glob("*.tar"))
     # ...and the clips follow the demo's known face track (ground truth written beside the video)
     truth = json.loads(astronaut.with_suffix(".json").read_text())["boxes"]
     errors = []
