@@ -207,7 +207,7 @@ def main(argv=None) -> int:
               "cpu_ratio_to_naive": {k: round(v[0], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
               "cpu_ratio_to_ffmpeg": {k: round(v[1], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
               "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
-              "detect_every": args.detect_every or FaceConfig().detect_every,
+              "detect_every": args.detect_every or FaceConfig().detect_interval(),
               "videos": counts, "copies": args.copies, "frames": frames, "repeat": args.repeat,
               "load_average_1min_at_end": round(load, 2),
               "machine": machine()}

@@ -107,8 +107,8 @@ def test_talking_head_gives_face_clips(talking_head):
         assert len(meta["frame_indices"]) == len(meta["boxes_raw"]) == len(meta["boxes_smoothed"]) == 16
         assert len(meta["scores"]) == len(meta["padding"]) == 16
         assert meta["fps"] == 25.0 and (meta["width"], meta["height"]) == (844, 844)
-        # the default detect_every=4: every 4th frame has a raw box, the splines fill the rest
-        assert sum(b is not None for b in meta["boxes_raw"]) == 16 // FaceConfig().detect_every == 4
+        # the short-range default detects every 4th frame: 4 raw boxes a clip, the splines fill the rest
+        assert sum(b is not None for b in meta["boxes_raw"]) == 16 // FaceConfig().detect_interval() == 4
         # the crop really holds a face, near its centre
         big = np.asarray(Image.fromarray(frames[8]).resize((192, 192), Image.BILINEAR))
         faces = detector.detect(0, big)

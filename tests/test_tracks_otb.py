@@ -46,10 +46,10 @@ def test_default_schedule_keeps_accuracy(otb_girl):
     d = FaceConfig()
     covered = {}
     for retry in (None, 1):
-        cfg = replace(OTB_CONFIG, detect_every=d.detect_every, detect_retry=retry)
+        cfg = replace(OTB_CONFIG, detect_every=d.detect_interval(), detect_retry=retry)
         sub = scheduled(dets, cfg)
         m, _ = evaluate_sequence(otb_girl, cfg, detections=sub)
-        assert d.detect_every >= 4 and len(sub) <= 0.5 * len(dets)
+        assert d.detect_interval() >= 4 and len(sub) <= 0.5 * len(dets)
         # the default is no worse; retrying at once after a miss (--detect-retry 1) trades a little
         # accuracy (frames near a miss are the hard ones) for coverage
         slack = 1.0 if retry is None else 1.05
@@ -107,6 +107,6 @@ def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(otb_gi
     dw, dh = detect_shape(w, h, cfg.detect_side())
     detector = FaceDetector(cfg.detector, cfg.min_score)
     per_frame = [(t, detector.detect(t, downscale(f, dw, dh), w / dw, h / dh))
-                 for t, f in stream_frames(path, np.arange(len(reader))) if t % cfg.detect_every == 0]
+                 for t, f in stream_frames(path, np.arange(len(reader))) if t % cfg.detect_interval() == 0]
     worst, n = whole_vs_windowed(per_frame, cfg)
     assert n >= 120 and worst < 0.02, f"talking head: windowed boxes deviate by up to {worst:.1%} of the face size"

@@ -4,16 +4,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 DETECT_SIZE = {"short": 256, "full": 640}   # detect_size None resolves to these
+DETECT_EVERY = {"short": 4, "full": 2}      # detect_every None resolves to these
 
 
 @dataclass(frozen=True)
 class FaceConfig:
     # detection
     detector: str = "short"          # "short" (BlazeFace short range) or "full" (full range, small faces)
-    detect_every: int = 4            # run the detector on every k-th frame; splines fill the rest. 4: on
-                                     # OTB Girl the same centre error as every frame, 85% of its coverage
+    detect_every: int | None = None  # run the detector on every k-th frame; splines fill the rest. None:
+                                     # by detector (DETECT_EVERY). Short range 4: on OTB Girl the same
+                                     # centre error as every frame, 85% of its coverage
                                      # (tests/test_tracks_otb.py), for a quarter of BlazeFace's cost, the
-                                     # largest in the pipeline (docs/BENCHMARKS.md)
+                                     # largest in the pipeline (docs/BENCHMARKS.md). Full range 2: small
+                                     # faces' detections flicker; every 4th frame keeps fewer of their
+                                     # tracks (1080p crowd: 5 clips instead of 9)
     detect_retry: int | None = None  # frames to the next attempt after one that missed an open track
                                      # (tracks.DetectSchedule); None: detect_every (a fixed schedule)
     detect_size: int | None = None   # longest side of the downscaled copy the detector sees (never upscaled);
@@ -47,9 +51,11 @@ class FaceConfig:
         problems = []
         if self.detector not in ("short", "full"):
             problems.append(f"detector must be 'short' or 'full', not {self.detector!r}")
-        for name in ("detect_every", "chunk", "max_gap", "size", "frames", "min_face"):
+        for name in ("chunk", "max_gap", "size", "frames", "min_face"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "min_face" else 1):
                 problems.append(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.detect_every is not None and (not isinstance(self.detect_every, int) or self.detect_every < 1):
+            problems.append(f"detect_every must be a positive integer or None, not {self.detect_every!r}")
         if self.detect_retry is not None and (not isinstance(self.detect_retry, int) or self.detect_retry < 1):
             problems.append(f"detect_retry must be a positive integer or None, not {self.detect_retry!r}")
         if self.detect_size is not None and (not isinstance(self.detect_size, int) or self.detect_size < 1):
@@ -65,6 +71,10 @@ class FaceConfig:
             problems.append("smooth must be >= 0; min_score and iou_match must lie in [0, 1]")
         if problems:
             raise ValueError("face pipeline settings: " + "; ".join(problems))
+
+    def detect_interval(self) -> int:
+        """Frames between detections: detect_every, or the detector's default when it is None."""
+        return self.detect_every if self.detect_every is not None else DETECT_EVERY[self.detector]
 
     def detect_side(self) -> int:
         """The detector copy's longest side: detect_size, or the detector's default when it is None."""

@@ -49,12 +49,12 @@ def load_otb(seq_dir: str | Path) -> tuple[list[Path], np.ndarray]:
 
 
 def detect_images(paths: list[Path], cfg: FaceConfig, model_path=None) -> list[tuple[int, list[Detection]]]:
-    """Run the detector on every cfg.detect_every-th image, at native size."""
+    """Run the detector on every cfg.detect_interval()-th image, at native size."""
     from PIL import Image
     detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
     out = []
     for t, p in enumerate(paths):
-        if t % cfg.detect_every == 0:
+        if t % cfg.detect_interval() == 0:
             with Image.open(p) as im:
                 out.append((t, detector.detect(t, np.asarray(im.convert("RGB")))))
     return out

@@ -186,7 +186,7 @@ class DetectSchedule:
 def scheduled(frames: list[tuple[int, list[Detection]]], cfg) -> list[tuple[int, list[Detection]]]:
     """The detections the pipeline's schedule would have asked for, from detections on every frame of
     one shot (evaluation: OTB sequences; tests)."""
-    assoc, sched, out = Associator(cfg.max_gap, cfg.iou_match), DetectSchedule(cfg.detect_every, cfg.detect_retry or cfg.detect_every), []
+    assoc, sched, out = Associator(cfg.max_gap, cfg.iou_match), DetectSchedule(cfg.detect_interval(), cfg.detect_retry or cfg.detect_interval()), []
     for t, dets in frames:
         if sched.due(t):
             out.append((t, dets))

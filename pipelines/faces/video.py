@@ -5,7 +5,7 @@ frame to RGB (decode.YuvPicture: the decoder's 4:2:0 planes; other pixel formats
   - the detector's copy is made from the planes with cv2 (halved with the area filter while it is more
     than twice too big, then bilinear to detect_size) and converted to RGB at that small size, on
     detection frames only; scene-cut thumbnails come from a strided sample of the luma plane;
-  - BlazeFace runs on the frames tracks.DetectSchedule picks (every cfg.detect_every-th; sooner after a
+  - BlazeFace runs on the frames tracks.DetectSchedule picks (every cfg.detect_interval()-th; sooner after a
     miss with cfg.detect_retry); detections are linked into tracks as they come
     (tracks.Associator), and each open track is smoothed in windows (tracks.WindowSmoother): the box of
     frame t is final once detections a short window past t are known, or the track has ended;
@@ -209,7 +209,7 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     sx, sy = width / dw, height / dh
     cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
     kept_tracks, detect_s = set(), 0.0
-    schedule = DetectSchedule(cfg.detect_every, cfg.detect_retry or cfg.detect_every)
+    schedule = DetectSchedule(cfg.detect_interval(), cfg.detect_retry or cfg.detect_interval())
 
     def emit(complete):
         for track_no, clip_no, clip in sorted(complete, key=lambda x: (x[0], x[1])):
@@ -260,7 +260,8 @@ def main(argv=None) -> int:
     p.add_argument("--detector", choices=("short", "full"), default=d.detector,
                    help=f"BlazeFace short range (faces near the camera) or full range (small faces); default {d.detector}")
     p.add_argument("--face-model", help="a BlazeFace .tflite to use instead of the cached one")
-    p.add_argument("--detect-every", type=int, default=d.detect_every, help=f"default {d.detect_every}")
+    p.add_argument("--detect-every", type=int, default=d.detect_every,
+                   help="detect on every k-th frame (default: 4 for short range, 2 for full range)")
     p.add_argument("--fps", type=float, default=d.fps, help="resample to this frame rate (default: the source's)")
     p.add_argument("--frames", type=int, default=d.frames, help=f"frames per clip (default {d.frames})")
     p.add_argument("--size", type=int, default=d.size, help=f"output side in pixels (default {d.size})")
