@@ -235,10 +235,11 @@ class Output:
         for name in names:
             tar, stats = shard_paths(self.root, name)
             remote = fs.cat_file(f"{base}/{stats.name}")
+            want = json.loads(remote)["bytes"]
             size = fs.size(f"{base}/{tar.name}") if fs.exists(f"{base}/{tar.name}") else None
-            if size != json.loads(remote)["bytes"]:
+            if size != want:
                 raise RuntimeError(f"{base}/{tar.name}: {'missing' if size is None else f'{size} bytes'}, "
-                                   f"its stats file says {json.loads(remote)['bytes']}")
+                                   f"its stats file says {want}")
             stats.write_bytes(remote)
 
     def publish(self, path: Path) -> None:

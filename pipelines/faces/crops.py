@@ -2,8 +2,8 @@
 
 Only the crop is touched: the square is sliced out of the frame (a view when it lies inside; a padded copy
 only at frame borders) and shrunk (shrink: bilinear to a power-of-two multiple of the output size, then
-exact 2x area halvings; antialiased, and deterministic: the same frame and box always give the same bytes); grayscale conversion runs on the small
-output. Whole frames are never converted or copied.
+exact 2x area halvings; antialiased, and deterministic: the same frame and box always give the same
+bytes); grayscale conversion runs on the small output. Whole frames are never converted or copied.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def shrink(img: np.ndarray, size: int) -> np.ndarray:
 def resize(crop: np.ndarray, size: int, gray: bool) -> np.ndarray:
     """size×size×C uint8 (C = 1 if gray, else 3), from a side×side×(1 or 3) crop."""
     import cv2
-    out = shrink(np.ascontiguousarray(crop), size).reshape(size, size, -1)
+    out = shrink(crop, size).reshape(size, size, -1)
     if gray and out.shape[2] == 3:
         out = cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(out.reshape(size, size, -1), dtype=np.uint8)

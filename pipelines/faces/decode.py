@@ -260,7 +260,6 @@ class YuvPicture:
         out[ya - y0:yb - y0, xa - x0:xb - x0] = rgb
         return out, pad
 
-
     def crop_resized(self, x0: int, y0: int, side: int, size: int, gray: bool = False):
         """(size×size×C output crop, padding), as crops.resize(*crop()) gives, within a few grey levels.
 
@@ -270,6 +269,7 @@ class YuvPicture:
         450-px face 0.2 ms instead of 0.9. Chroma squares start at x0 // 2, y0 // 2 (half a source pixel
         off for odd corners: a fraction of an output pixel). gray: the luma plane alone.
         """
+        import cv2
         from .crops import resize, shrink
         pad = pad_of(self.width, self.height, x0, y0, side)
         if side < 2 * size and not gray:
@@ -283,7 +283,6 @@ class YuvPicture:
         cside = (side + 1) // 2
         u = shrink(_square(self.u, x0 // 2, y0 // 2, cside, 128), size)
         v = shrink(_square(self.v, x0 // 2, y0 // 2, cside, 128), size)
-        import cv2
         return cv2.resize(self._rgb(y, u, v), (size, size), interpolation=cv2.INTER_AREA), pad
 
 

@@ -170,9 +170,14 @@ class DetectSchedule:
     keeps being found costs one detection every `every` frames. Decisions depend on the detections
     alone, so the schedule (and the output) is the same on every run."""
 
-    def __init__(self, every: int, retry: int):
-        self.every, self.retry = every, min(retry, every)
+    def __init__(self, every: int, retry: int | None = None):
+        self.every, self.retry = every, min(retry or every, every)
         self.next = 0
+
+    @classmethod
+    def of(cls, cfg) -> "DetectSchedule":
+        """The schedule a FaceConfig asks for."""
+        return cls(cfg.detect_interval(), cfg.detect_retry)
 
     def due(self, t: int) -> bool:
         return t >= self.next
@@ -186,7 +191,7 @@ class DetectSchedule:
 def scheduled(frames: list[tuple[int, list[Detection]]], cfg) -> list[tuple[int, list[Detection]]]:
     """The detections the pipeline's schedule would have asked for, from detections on every frame of
     one shot (evaluation: OTB sequences; tests)."""
-    assoc, sched, out = Associator(cfg.max_gap, cfg.iou_match), DetectSchedule(cfg.detect_interval(), cfg.detect_retry or cfg.detect_interval()), []
+    assoc, sched, out = Associator(cfg.max_gap, cfg.iou_match), DetectSchedule.of(cfg), []
     for t, dets in frames:
         if sched.due(t):
             out.append((t, dets))

@@ -209,7 +209,7 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     sx, sy = width / dw, height / dh
     cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
     kept_tracks, detect_s = set(), 0.0
-    schedule = DetectSchedule(cfg.detect_interval(), cfg.detect_retry or cfg.detect_interval())
+    schedule = DetectSchedule.of(cfg)
 
     def emit(complete):
         for track_no, clip_no, clip in sorted(complete, key=lambda x: (x[0], x[1])):
