@@ -1,0 +1,68 @@
+"""Reading evaluation clips: held-out clips from a dataset's splits, as frames and their json labels."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+def split_shards(data: str, split: str) -> list[Path]:
+    """The shard paths of a manifest split of a dataset directory."""
+    from shards import load_manifest
+    manifest = load_manifest(data)
+    names = manifest.get("splits", {}).get(split, {}).get("shards", [])
+    return [Path(data) / f"{n}.tar" for n in names]
+
+
+def iter_clips(paths: list[Path], limit: int) -> Iterator[tuple[str, np.ndarray, dict]]:
+    """(key, frames uint8 T×H×W×C, meta) in shard order, at most `limit`; strict: a bad shard raises."""
+    from shards import iter_samples
+    n = 0
+    for path in paths:
+        for key, frames, meta in iter_samples(path):
+            if n >= limit:
+                return
+            yield key, frames, meta
+            n += 1
+
+
+def eval_splits(data: str, n_train: int, n_test: int) -> tuple[list, list, str]:
+    """Probe-training clips and held-out clips: from the manifest's train and test (else val) splits of a
+    dataset directory; a list of shard files or a brace pattern is cut in two (first part trains the probes).
+    Returns (train clips, held-out clips, a note saying which was used)."""
+    root = Path(data)
+    if root.is_dir() and (root / "manifest.json").is_file():
+        held = next((s for s in ("test", "val") if split_shards(data, s)), None)
+        if held is not None:
+            train = list(iter_clips(split_shards(data, "train"), n_train))
+            test = list(iter_clips(split_shards(data, held), n_test))
+            return train, test, f"probes fitted on split 'train', scored on split '{held}'"
+        paths, why = split_shards(data, "train"), "the manifest has no test or val split"
+    else:
+        from braceexpand import braceexpand
+        paths = [Path(p) for pattern in ([data] if isinstance(data, str) else data) for p in braceexpand(str(pattern))]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"evaluation data: {', '.join(missing[:3])}: no such shard (and {data} is not a "
+                                    f"dataset directory with manifest.json)")
+        why = "no manifest"
+    clips = list(iter_clips(paths, n_train + n_test))
+    if len(clips) < 4:
+        raise ValueError(f"evaluation data {data}: only {len(clips)} clips; need at least 4")
+    cut = len(clips) * n_train // (n_train + n_test)
+    return clips[:cut], clips[cut:], f"{why}: first {cut} clips fit the probes, the other {len(clips) - cut} score them"
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, C) -> float32 (..., C, H, W) in [0, 1], the loader's layout."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
+
+
+def write_json(obj: dict, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    tmp.replace(path)

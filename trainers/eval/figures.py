@@ -1,0 +1,40 @@
+"""Figures: grids of frames, PNGs and GIFs. Frames are float (C, H, W) in [0, 1]."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_uint8_image(img: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> H×W×3 uint8 (grayscale repeated)."""
+    img = img.detach().float().clamp(0, 1).cpu()
+    if img.shape[0] == 1:
+        img = img.repeat(3, 1, 1)
+    return (img.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def save_png(img: torch.Tensor, path: str | Path, scale: int = 1) -> None:
+    from PIL import Image
+    im = Image.fromarray(to_uint8_image(img))
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    im.save(path, optimize=False)
+
+
+def save_gif(frames: list[torch.Tensor], path: str | Path, fps: int = 10, scale: int = 1) -> None:
+    """A looping GIF from (C, H, W) frames in [0, 1]."""
+    from PIL import Image
+    ims = [Image.fromarray(to_uint8_image(f)) for f in frames]
+    if scale > 1:
+        ims = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in ims]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
+
+
+def tile(frames: torch.Tensor, pad: int = 1) -> torch.Tensor:
+    """(R, K, C, H, W) -> one (C, R*(H+pad), K*(W+pad)) image, rows of K frames, white separators."""
+    R, K, C, H, W = frames.shape
+    x = F.pad(frames, (0, pad, 0, pad), value=1.0)
+    return x.permute(2, 0, 3, 1, 4).reshape(C, R * (H + pad), K * (W + pad))

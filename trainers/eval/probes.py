@@ -1,0 +1,95 @@
+"""Probes on frozen features: how much of a factor can be read from them.
+
+A classifier (multinomial logistic regression, or the 2-layer MLP of DrNet's App. D) or a ridge regression
+is fitted on training-split features and scored on held-out clips, so a probe cannot score by memorizing
+the clips it is tested on.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd = train.mean(0), train.std(0) + 1e-6
+    return (train - mu) / sd, (test - mu) / sd
+
+
+def encode_labels(train: list, test: list) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hashable labels -> class ids; test labels never seen in training get -1 (always counted wrong)."""
+    classes = {c: i for i, c in enumerate(sorted(set(train), key=repr))}
+    return (np.array([classes[c] for c in train]), np.array([classes.get(c, -1) for c in test]), len(classes))
+
+
+def majority_accuracy(train_labels: list, test_labels: list) -> float:
+    """Chance level: accuracy of always answering the most frequent training label."""
+    top = Counter(train_labels).most_common(1)[0][0]
+    return float(np.mean([t == top for t in test_labels]))
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float = 1e-3, iters: int = 200) -> nn.Module:
+    """Multinomial logistic regression, full batch, L-BFGS (deterministic on CPU)."""
+    model = nn.Linear(x.shape[1], n_classes).double()
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y) + l2 * model.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return model
+
+
+def fit_mlp(x: torch.Tensor, y: torch.Tensor, n_classes: int, hidden: int = 256, epochs: int = 100,
+            dropout: float = 0.5, seed: int = 0) -> nn.Module:
+    """The paper's classifier (App. D): 2 layers of 256, LeakyReLU, batch norm and dropout; Adam."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+                              nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+                              nn.Linear(hidden, n_classes)).double()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x), generator=g).split(128):
+                if len(idx) < 2:
+                    continue
+                opt.zero_grad()
+                F.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+    return model.eval()
+
+
+def probe_accuracy(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, test_labels: list,
+                   kind: str = "logistic") -> float:
+    """Held-out accuracy of a classifier reading `labels` (any hashable values) from features."""
+    ytr, yte, k = encode_labels(train_labels, test_labels)
+    if k < 2:
+        raise ValueError("probe: the training labels have a single class; nothing to predict")
+    xtr, xte = (torch.from_numpy(a).double() for a in standardize(train_x, test_x))
+    fit = fit_logistic if kind == "logistic" else fit_mlp
+    model = fit(xtr, torch.from_numpy(ytr), k)
+    with torch.no_grad():
+        pred = model(xte).argmax(1).numpy()
+    return float(np.mean(pred == yte))
+
+
+def ridge_r2(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+             lam: float = 1.0) -> float:
+    """Held-out R² of a ridge regression (with intercept), averaged uniformly over the target columns.
+    R² can be negative: a feature that carries nothing scores about 0 or below on held-out data."""
+    xtr, xte = standardize(train_x, test_x)
+    ytr, yte = np.asarray(train_y, np.float64), np.asarray(test_y, np.float64)
+    mu = ytr.mean(0)
+    a = xtr.T @ xtr + lam * np.eye(xtr.shape[1])
+    w = np.linalg.solve(a, xtr.T @ (ytr - mu))
+    pred = xte @ w + mu
+    ss_res = ((yte - pred) ** 2).sum(0)
+    ss_tot = ((yte - yte.mean(0)) ** 2).sum(0) + 1e-12
+    return float(np.mean(1.0 - ss_res / ss_tot))
