@@ -1,4 +1,4 @@
-"""DrNet (trainers/models/drnet.py) and the evaluation helpers (trainers/metrics.py), on CPU.
+"""DrNet (trainers/models/drnet.py), its evaluation recipe (trainers/eval/drnet.py) and the kit's probes, on CPU.
 
 Data: a tiny colour-coded Moving MNIST (32×32, palette colours = the content factor) made once per module
 with `vidshard synth` from the real MNIST test set in ../shared/data/mnist, read through the real loader.
@@ -17,7 +17,10 @@ import torch
 from conftest import require_shared
 from shards import ShardWriter, make_key, write_manifest
 from shards.loader import make_loader
-from trainers import harness, metrics
+from trainers import harness
+from trainers.eval import data as eval_data
+from trainers.eval import drnet as drnet_eval
+from trainers.eval import probes, video
 from trainers.models import drnet
 
 SEED = 0
@@ -70,7 +73,7 @@ def mm32(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def held_out(mm32):
-    return metrics.eval_splits(mm32, 0, 128)[1]
+    return eval_data.eval_splits(mm32, 0, 128)[1]
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +236,8 @@ def disc_only(model, data, cfg, steps):
 def same_clip_p(model, clips) -> float:
     """Mean discriminator probability of "same clip" on held-out same-clip pairs (frames 0 and 11)."""
     model.eval()
-    _, hp = drnet.encode_clips(model, clips, [0, 11], "cpu")
-    p = torch.sigmoid(model.scene_disc(torch.from_numpy(hp[:, 0]), torch.from_numpy(hp[:, 1]))).mean()
+    hp = model.encode_dynamic(torch.stack([eval_data.to_tensor(f[[0, 11]]) for _, f, _ in clips]))
+    p = torch.sigmoid(model.scene_disc(hp[:, 0], hp[:, 1])).mean()
     model.train()
     return float(p)
 
@@ -256,9 +259,9 @@ def test_scene_discriminator_learns_same_vs_different_clip_with_a_frozen_pose_en
     model = new_model(cfg)
     model.load_state_dict(start.state_dict())
     pose_before = {k: v.clone() for k, v in model.pose_enc.named_parameters()}
-    before = drnet.scene_disc_accuracy(model.eval(), held_out, "cpu")
+    before = drnet_eval.scene_disc_accuracy(model.eval(), held_out, cfg.max_step, "cpu")
     disc_only(model.train(), mm32, cfg, 150)
-    after = drnet.scene_disc_accuracy(model.eval(), held_out, "cpu")
+    after = drnet_eval.scene_disc_accuracy(model.eval(), held_out, cfg.max_step, "cpu")
     assert after > 0.75 and after > before + 0.2, (before, after)
     for k, v in model.pose_enc.named_parameters():
         assert torch.equal(v, pose_before[k]), f"the discriminator step changed pose_enc.{k}"
@@ -301,8 +304,8 @@ def replace_weights(model, source):
 def test_disentangling_starts_on_colour_coded_moving_mnist(trained, mm32, tmp_path):
     model, cfg, logs, _ = trained
     assert np.mean([l["rec_loss"] for l in logs[-50:]]) < 0.5 * np.mean([l["rec_loss"] for l in logs[:10]])
-    train, test, _ = metrics.eval_splits(mm32, 256, 128)
-    res = drnet.probe_report(model.eval(), train, test, "cpu", "logistic")
+    train, test, _ = eval_data.eval_splits(mm32, 256, 128)
+    res = probes.probe_report(model.eval(), train, test, cfg.max_step, "cpu", "logistic", ("content", "pose"))
     model.train()
     colors = res["probe_colors"]
     assert colors["content_acc"] > colors["pose_acc"] + 0.1, colors
@@ -334,7 +337,7 @@ def test_predictor_loads_the_encoders_and_keeps_them_frozen(trained, predictor):
 def test_predictor_loss_falls_and_rolls_out_100_steps(predictor, held_out):
     model, cfg, losses = predictor
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5]), (losses[:5], losses[-10:])
-    past = torch.stack([metrics.to_tensor(f[:cfg.n_past]) for _, f, _ in held_out[:3]])
+    past = torch.stack([eval_data.to_tensor(f[:cfg.n_past]) for _, f, _ in held_out[:3]])
     out = model.rollout(past, 100)
     assert out.shape == (3, 100, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
     # deterministic: the rollout depends on the observed frames only
@@ -361,7 +364,7 @@ REQUIRED = ("probe_content_acc", "probe_pose_acc", "probe_chance", "scene_disc_a
 
 def test_evaluate_writes_eval_json_and_images(predictor, mm32, tmp_path):
     model, cfg, _ = predictor
-    res = drnet.evaluate(model, replace(cfg, eval_clips=64), mm32, str(tmp_path))
+    res = drnet_eval.evaluate(model, replace(cfg, eval_clips=64), mm32, str(tmp_path))
     saved = json.loads((tmp_path / "eval.json").read_text())
     for k in REQUIRED:
         assert k in saved, k
@@ -386,7 +389,7 @@ def test_evaluate_is_deterministic(trained, mm32, tmp_path):
     model, cfg, _, _ = trained
     cfg = replace(cfg, eval_clips=32)
     for run in ("a", "b"):
-        drnet.evaluate(model, cfg, mm32, str(tmp_path / run))
+        drnet_eval.evaluate(model, cfg, mm32, str(tmp_path / run))
     assert (tmp_path / "a" / "eval.json").read_bytes() == (tmp_path / "b" / "eval.json").read_bytes()
     assert (tmp_path / "a" / "analogy.png").read_bytes() == (tmp_path / "b" / "analogy.png").read_bytes()
 
@@ -408,7 +411,7 @@ def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
     """Face clips carry no synthetic labels: probes and swaps are skipped with a reason, the rest runs."""
     data = write_unlabelled(tmp_path / "faces", {"train": 8, "test": 8})
     cfg = tiny()
-    res = drnet.evaluate(new_model(cfg), cfg, data, str(tmp_path / "eval"))
+    res = drnet_eval.evaluate(new_model(cfg), cfg, data, str(tmp_path / "eval"))
     assert set(res["skipped"]) == {"probes", "swap_mse", "prediction"}
     assert "probe_content_acc" not in res and 0 <= res["scene_disc_acc"] <= 1 and res["rec_mse"] > 0
     assert res["split_note"] == "probes fitted on split 'train', scored on split 'test'"
@@ -416,16 +419,16 @@ def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
 
 def test_eval_splits_without_a_held_out_split_cut_the_clips_in_two(tmp_path):
     data = write_unlabelled(tmp_path / "faces", {"train": 12})
-    train, test, note = metrics.eval_splits(data, 8, 4)
+    train, test, note = eval_data.eval_splits(data, 8, 4)
     assert (len(train), len(test)) == (8, 4) and "no test or val split" in note
     assert not {k for k, _, _ in train} & {k for k, _, _ in test}
     with pytest.raises(FileNotFoundError, match="no such shard"):
-        metrics.eval_splits(str(tmp_path / "missing-{000000..000001}.tar"), 8, 4)
+        eval_data.eval_splits(str(tmp_path / "missing-{000000..000001}.tar"), 8, 4)
 
 
 def test_sample_returns_image_grids_in_unit_range(predictor, held_out):
     model, cfg, _ = predictor
-    x = torch.stack([metrics.to_tensor(f[:15]) for _, f, _ in held_out[:4]])
+    x = torch.stack([eval_data.to_tensor(f[:15]) for _, f, _ in held_out[:4]])
     grids = model.sample({"frames": x})
     assert set(grids) == {"analogy", "rollout"}
     for g in grids.values():
@@ -439,11 +442,11 @@ def test_ssim_matches_skimage():
     rng = np.random.default_rng(0)
     a = rng.random((3, 3, 32, 32))
     b = np.clip(a + 0.2 * rng.standard_normal(a.shape), 0, 1)
-    ours = metrics.ssim(torch.from_numpy(a), torch.from_numpy(b))
+    ours = video.ssim(torch.from_numpy(a), torch.from_numpy(b))
     ref = [structural_similarity(x, y, channel_axis=0, data_range=1.0, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False) for x, y in zip(a, b)]
     assert np.allclose(ours.numpy(), ref, atol=1e-5)
-    assert torch.allclose(metrics.ssim(torch.from_numpy(a), torch.from_numpy(a)), torch.ones(3, dtype=torch.float32))
+    assert torch.allclose(video.ssim(torch.from_numpy(a), torch.from_numpy(a)), torch.ones(3, dtype=torch.float32))
 
 
 def test_probes_and_r2_read_what_is_there_and_not_what_is_not():
@@ -451,10 +454,10 @@ def test_probes_and_r2_read_what_is_there_and_not_what_is_not():
     x = rng.standard_normal((600, 8))
     labels = list((x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0))  # 4 classes, linearly readable
     noise = list(rng.integers(0, 4, 600))
-    assert metrics.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:]) > 0.9
-    assert metrics.probe_accuracy(x[:400], noise[:400], x[400:], noise[400:]) < 0.4
-    assert metrics.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:], kind="mlp") > 0.8
+    assert probes.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:]) > 0.9
+    assert probes.probe_accuracy(x[:400], noise[:400], x[400:], noise[400:]) < 0.4
+    assert probes.probe_accuracy(x[:400], labels[:400], x[400:], labels[400:], kind="mlp") > 0.8
     y = x[:, :2] @ np.array([[1.0, 2.0], [-1.0, 0.5]]) + 3.0
-    assert metrics.ridge_r2(x[:400], y[:400], x[400:], y[400:]) > 0.99
-    assert metrics.ridge_r2(x[:400], rng.standard_normal((400, 2)), x[400:], rng.standard_normal((200, 2))) < 0.05
-    assert metrics.majority_accuracy([1, 1, 2], [1, 2, 2, 2]) == 0.25
+    assert probes.ridge_r2(x[:400], y[:400], x[400:], y[400:]) > 0.99
+    assert probes.ridge_r2(x[:400], rng.standard_normal((400, 2)), x[400:], rng.standard_normal((200, 2))) < 0.05
+    assert probes.majority_accuracy([1, 1, 2], [1, 2, 2, 2]) == 0.25

@@ -381,6 +381,7 @@ def toy(monkeypatch):
     module.loader_kwargs = lambda cfg: dict(sampler="window", n_frames=cfg.n_frames, batch_size=cfg.batch_size)
     monkeypatch.setitem(sys.modules, "toy_model", module)
     monkeypatch.setitem(models.REGISTRY, "toy", "toy_model")
+    monkeypatch.setitem(models.EVALUATORS, "toy", "toy_model")
     return "toy"
 
 

@@ -1,8 +1,9 @@
 """`vidshard eval MODEL RUN_DIR --data DATA`: evaluate a trained run with its model's evaluate().
 
 Loads RUN_DIR/config.json (the resolved Config the run trained with) and the latest checkpoint (or
---checkpoint) with torch.load(weights_only=True), then calls `evaluate(model, cfg, data, out_dir)` of the
-model module, which writes out_dir/eval.json and its images. Prints the metrics as JSON.
+--checkpoint) with torch.load(weights_only=True), then calls the model's evaluation recipe
+(`trainers/eval/<model>.py`: `evaluate(model, cfg, data, out_dir)`), which writes out_dir/eval.json and
+its figures. Prints the metrics as JSON.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
-from trainers.models import REGISTRY, load_model_module
+from trainers.models import REGISTRY, load_evaluator, load_model_module
 
 EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
     out.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
-        result = module.evaluate(model, cfg, data, str(out))
+        result = load_evaluator(args.model)(model, cfg, data, str(out))
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
-from trainers.models import REGISTRY, load_model_module
+from trainers.models import REGISTRY, load_evaluator, load_model_module
 
 EXAMPLES = """examples:
   vidshard train drnet --data data/mmnist --preset mnist                 # one process (GPU if present)
@@ -291,7 +291,7 @@ class Trainer:
             out.mkdir(parents=True, exist_ok=True)
             self.model.eval()
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                result = self.module.evaluate(self.model, self.cfg, self.args.eval_data or self.run["data"], str(out))
+                result = load_evaluator(self.run["model"])(self.model, self.cfg, self.args.eval_data or self.run["data"], str(out))
             self.model.train()
             scalars = {k: float(v) for k, v in flat_items(result) if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for key, value in scalars.items():

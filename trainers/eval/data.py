@@ -61,6 +61,17 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
 
 
+def synthetic_assets(data) -> str | None:
+    """The asset directory `vidshard synth` recorded in a dataset directory's manifest (synthetic.assets_dir,
+    outside the versioned config), if it still exists; else None, and counterfactual renders look the
+    assets up by their sha256 (pipelines.synthetic.common.locate_assets)."""
+    manifest = Path(str(data)) / "manifest.json" if isinstance(data, (str, Path)) else None
+    if manifest is None or not manifest.is_file():
+        return None
+    recorded = (json.loads(manifest.read_text()).get("synthetic") or {}).get("assets_dir")
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
 def write_json(obj: dict, path: str | Path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

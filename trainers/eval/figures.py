@@ -38,3 +38,20 @@ def tile(frames: torch.Tensor, pad: int = 1) -> torch.Tensor:
     R, K, C, H, W = frames.shape
     x = F.pad(frames, (0, pad, 0, pad), value=1.0)
     return x.permute(2, 0, 3, 1, 4).reshape(C, R * (H + pad), K * (W + pad))
+
+
+@torch.no_grad()
+def analogy_grid(model, static_clips: torch.Tensor, dynamic_frames: torch.Tensor) -> torch.Tensor:
+    """Row i, column j: the static code of static_clips[i] (B, T, C, H, W) generated with the dynamic code
+    of dynamic_frames[j] (M, C, H, W). Row 0 shows the dynamic frames, column 0 the first frame of each
+    static clip (the top-left cell is blank). One (C, H', W') image."""
+    from trainers.eval import codes
+    n, m = len(static_clips), len(dynamic_frames)
+    static = codes.repeat(model.encode_static(static_clips), m)
+    dynamic = model.encode_dynamic(dynamic_frames[None])[0]              # (m, d)
+    out = model.generate(static, dynamic.repeat(n, 1)[:, None]).float()  # (n*m, 1, C, H, W)
+    out = out.view(n, m, *out.shape[2:])
+    blank = torch.zeros_like(dynamic_frames[:1])
+    top = torch.cat([blank, dynamic_frames])[None]
+    rows = torch.cat([static_clips[:, 0, None], out], 1)
+    return tile(torch.cat([top, rows]).clamp(0, 1))

@@ -93,3 +93,73 @@ def ridge_r2(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_
     ss_res = ((yte - pred) ** 2).sum(0)
     ss_tot = ((yte - yte.mean(0)) ** 2).sum(0) + 1e-12
     return float(np.mean(1.0 - ss_res / ss_tot))
+
+
+# ---- features of a model's codes ------------------------------------------------------------------------------
+
+def probe_frames(window: int) -> list[int]:
+    """Four frames spread over a window of `window` frames (fewer if the window is shorter)."""
+    return sorted({round(i * (window - 1) / 3) for i in range(4)})
+
+
+@torch.no_grad()
+def code_features(model, clips: list, frames: list[int], window: int, device) -> tuple[np.ndarray, np.ndarray]:
+    """Static and dynamic code vectors of the given frames of every clip: (N, F, d_static), (N, F, d_dynamic).
+
+    A model whose static code comes from one frame (static_from "frame") is read on each frame alone; one
+    whose static code comes from the clip ("clip") is read once on the first `window` frames, and that
+    vector stands for every frame of the clip."""
+    from trainers.eval import codes
+    from trainers.eval.data import to_tensor
+    per_frame = getattr(model, "static_from", "frame") == "frame"
+    statics, dynamics = [], []
+    for i in range(0, len(clips), 64):
+        part = clips[i:i + 64]
+        x = torch.stack([to_tensor(f[frames]) for _, f, _ in part]).to(device)
+        dynamics.append(model.encode_dynamic(x).float().cpu())
+        if per_frame:
+            s = codes.vector(model.encode_static(x.flatten(0, 1)[:, None])).view(len(part), len(frames), -1)
+        else:
+            w = torch.stack([to_tensor(f[:window]) for _, f, _ in part]).to(device)
+            s = codes.vector(model.encode_static(w))[:, None].expand(-1, len(frames), -1)
+        statics.append(s.float().cpu())
+    return torch.cat(statics).numpy(), torch.cat(dynamics).numpy()
+
+
+def probe_report(model, train: list, test: list, window: int, device, kind: str = "logistic",
+                 names: tuple[str, str] = ("static", "dynamic")) -> dict:
+    """Probes of every content label (labels.content_targets) on the static and on the dynamic code, and
+    position R² (labels.position_targets) from each, fitted on `train` clips and scored on `test` clips,
+    on four frames of each clip's first `window` frames. `names` names the two codes in the keys
+    (DrNet: content, pose)."""
+    from trainers.eval.labels import content_targets, position_targets
+    s_name, d_name = names
+    frames = probe_frames(window)
+    st_tr, dy_tr = code_features(model, train, frames, window, device)
+    st_te, dy_te = code_features(model, test, frames, window, device)
+    flat = lambda a: a.reshape(-1, a.shape[-1])
+    out = {"probe_kind": kind, "probe_frames": frames, "probe_train_clips": len(train), "probe_test_clips": len(test)}
+    targets_tr = [content_targets(m) for _, _, m in train]
+    targets_te = [content_targets(m) for _, _, m in test]
+    for name in targets_tr[0] if targets_tr else []:
+        ytr = [t[name] for t in targets_tr for _ in frames]
+        yte = [t[name] for t in targets_te for _ in frames]
+        if len(set(ytr)) < 2:
+            out[f"probe_{name}"] = {"skipped": "a single value in the training clips"}
+            continue
+        out[f"probe_{name}"] = {
+            f"{s_name}_acc": probe_accuracy(flat(st_tr), ytr, flat(st_te), yte, kind),
+            f"{d_name}_acc": probe_accuracy(flat(dy_tr), ytr, flat(dy_te), yte, kind),
+            "chance": majority_accuracy(ytr, yte), "classes": len(set(ytr))}
+    pos_tr = [position_targets(m, frames) for _, _, m in train]
+    if pos_tr and pos_tr[0] is not None:
+        ptr = np.concatenate(pos_tr)
+        pte = np.concatenate([position_targets(m, frames) for _, _, m in test])
+        out[f"position_r2_{d_name}"] = ridge_r2(flat(dy_tr), ptr, flat(dy_te), pte)
+        out[f"position_r2_{s_name}"] = ridge_r2(flat(st_tr), ptr, flat(st_te), pte)
+    return out
+
+
+def has_probe_labels(meta: dict) -> bool:
+    from trainers.eval.labels import content_targets, position_targets
+    return bool(content_targets(meta)) or position_targets(meta, [0]) is not None

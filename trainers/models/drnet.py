@@ -10,7 +10,7 @@ h_p (what moves). A decoder rebuilds frame x_{t+k} from [h_c(x_t), h_p(x_{t+k})]
 
 where L_adv = BCE(C(h_p1, h_p2), 1/2) on same-clip pairs (maximum entropy of a frozen scene discriminator
 C), and C itself is trained separately with BCE (same clip = 1, different clips = 0) while the rest is
-held fixed. Values the paper's text lost come from /work/shared/MODELS.md §B and the Lua code.
+held fixed. Values the paper's text lost come from ../shared/MODELS.md §B and the Lua code.
 
 Two phases of one module (one registry name, "drnet"):
   phase=drnet      the disentangling model (encoders, decoder, scene discriminator)
@@ -33,17 +33,16 @@ Examples:
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trainers import metrics
+from trainers.eval.figures import analogy_grid, tile
+
 
 
 @dataclass
@@ -291,6 +290,25 @@ class Model(nn.Module):
     def decode(self, hc, hp, skips=None):
         return self.decoder(hc, hp, skips)
 
+    # -- the evaluation kit's adapter (trainers/eval/__init__.py): content is static, pose is dynamic
+    static_from = "frame"
+
+    def encode_static(self, frames):
+        """(B, T, C, H, W) -> (h_c, *skips) of each clip's first frame (the decoder needs the skips)."""
+        hc, skips = self.content_enc(frames[:, 0])
+        return (hc, *skips)
+
+    def encode_dynamic(self, frames):
+        """(B, T, C, H, W) -> h_p of every frame (B, T, p)."""
+        return self.pose_sequence(frames)
+
+    def generate(self, static, dynamic):
+        """(h_c, *skips) of B clips and h_p (B, T, p) -> frames (B, T, C, H, W)."""
+        hc, *skips = static
+        B, T = dynamic.shape[:2]
+        out = self.decoder(hc.repeat_interleave(T, 0), dynamic.flatten(0, 1), [s.repeat_interleave(T, 0) for s in skips])
+        return out.view(B, T, *out.shape[1:])
+
     # -- phase 1: DrNet
     def training_step(self, batch: dict, step: int, ctx) -> dict[str, torch.Tensor]:
         """One step of the phase; returns detached 0-dim tensors on the device (never .item(): on a GPU
@@ -392,11 +410,7 @@ class Model(nn.Module):
         for _ in range(steps):
             h, state = self.predictor(h, hc, state)
             poses.append(h)
-        poses = torch.cat(poses, 1)  # (B, steps, p)
-        B = past.shape[0]
-        frames = self.decoder(hc.repeat_interleave(steps, 0), poses.flatten(0, 1),
-                              [s.repeat_interleave(steps, 0) for s in skips])
-        return frames.view(B, steps, *frames.shape[1:])
+        return self.generate((hc, *skips), torch.cat(poses, 1))
 
     # -- images for TensorBoard
     @torch.no_grad()
@@ -406,34 +420,12 @@ class Model(nn.Module):
         was_training = self.training
         self.eval()
         x = batch["frames"][:8]
-        out = {"analogy": analogy_grid(self, x[:, 0], x[:, -1])[None]}
+        out = {"analogy": analogy_grid(self, x[:, :1], x[:, -1])[None]}
         if self.predictor is not None and x.shape[1] > self.cfg.n_past:
             pred = self.rollout(x[:, : self.cfg.n_past], x.shape[1] - self.cfg.n_past)
             out["rollout"] = tile(torch.cat([x[:, : self.cfg.n_past], pred], 1))[None]
         self.train(was_training)
         return out
-
-
-def tile(frames: torch.Tensor, pad: int = 1) -> torch.Tensor:
-    """(R, K, C, H, W) -> one (C, R*(H+pad), K*(W+pad)) image, rows of K frames, white separators."""
-    R, K, C, H, W = frames.shape
-    x = F.pad(frames, (0, pad, 0, pad), value=1.0)
-    return x.permute(2, 0, 3, 1, 4).reshape(C, R * (H + pad), K * (W + pad))
-
-
-@torch.no_grad()
-def analogy_grid(model: Model, content_frames: torch.Tensor, pose_frames: torch.Tensor) -> torch.Tensor:
-    """Row i, column j: content of content_frames[i] decoded with the pose of pose_frames[j]. Row 0 shows
-    the pose frames, column 0 the content frames (the top-left cell is blank)."""
-    n, m = len(content_frames), len(pose_frames)
-    hc, skips = model.content_enc(content_frames)
-    hp, _ = model.pose_enc(pose_frames)
-    out = model.decoder(hc.repeat_interleave(m, 0), hp.repeat(n, 1), [s.repeat_interleave(m, 0) for s in skips])
-    out = out.view(n, m, *out.shape[1:])
-    blank = torch.zeros_like(content_frames[:1])
-    top = torch.cat([blank, pose_frames])[None]
-    rows = torch.cat([content_frames[:, None], out], 1)
-    return tile(torch.cat([top, rows]).clamp(0, 1))
 
 
 def load_drnet_weights(model: Model, path: str) -> None:
@@ -459,230 +451,3 @@ def load_drnet_weights(model: Model, path: str) -> None:
     if bad:
         raise ValueError(f"drnet: {p}: shape mismatch for {', '.join(bad[:5])} (different nf/dims/image_size?)")
     model.load_state_dict({k: state[k] for k in wanted}, strict=False)
-
-
-# ---- evaluation ----------------------------------------------------------------------------------------------
-
-def probe_targets(meta: dict) -> dict[str, object]:
-    """Clip-level content labels a probe should read from h_c (and should NOT read from h_p). Pairs are
-    sorted: which digit is "first" is invisible in the frames, so an ordered pair could not be predicted."""
-    if meta.get("generator") == "moving-mnist":
-        out = {"digits": tuple(sorted(meta["digit_classes"]))}
-        out["colors"] = tuple(sorted(meta["color_ids"]))  # constant (skipped) unless --colors palette
-        return out
-    if meta.get("generator") == "sprites":
-        from pipelines.synthetic import common
-        return {k: json_key(meta[k]) for k in common.generator("sprites").CONTENT_KEYS if k in meta}
-    return {}
-
-
-def json_key(v):
-    return tuple(json_key(x) for x in v) if isinstance(v, list) else v
-
-
-def position_targets(meta: dict, frames: list[int]) -> np.ndarray | None:
-    """Per-frame position features (len(frames), D), invariant to digit order: the sorted x and the sorted y
-    coordinates of the digits (their bounding box for two digits). None if the data has no positions."""
-    if "positions" not in meta:
-        return None
-    pos = np.asarray(meta["positions"], np.float64)[frames]  # (F, digits, 2)
-    return np.sort(pos, axis=1).reshape(len(frames), -1)
-
-
-@torch.no_grad()
-def encode_clips(model: Model, clips: list, frames: list[int], device) -> tuple[np.ndarray, np.ndarray]:
-    """h_c and h_p of the given frame indices of every clip: (N, F, c), (N, F, p)."""
-    hcs, hps = [], []
-    for i in range(0, len(clips), 64):
-        x = torch.stack([metrics.to_tensor(f[frames]) for _, f, _ in clips[i:i + 64]]).to(device)
-        hc, hp, _ = model.encode(x.flatten(0, 1))
-        hcs.append(hc.float().view(*x.shape[:2], -1).cpu())
-        hps.append(hp.float().view(*x.shape[:2], -1).cpu())
-    return torch.cat(hcs).numpy(), torch.cat(hps).numpy()
-
-
-def probe_report(model: Model, train: list, test: list, device, kind: str) -> dict:
-    """Content and pose probes for every content label, and position R² from pose vs from content."""
-    T = min(min(f.shape[0] for _, f, _ in train + test), model.cfg.max_step)
-    frames = sorted({round(i * (T - 1) / 3) for i in range(4)})  # 4 frames spread over the window
-    hc_tr, hp_tr = encode_clips(model, train, frames, device)
-    hc_te, hp_te = encode_clips(model, test, frames, device)
-    flat = lambda a: a.reshape(-1, a.shape[-1])
-    out = {"probe_kind": kind, "probe_frames": frames, "probe_train_clips": len(train), "probe_test_clips": len(test)}
-    targets_tr = [probe_targets(m) for _, _, m in train]
-    targets_te = [probe_targets(m) for _, _, m in test]
-    for name in targets_tr[0] if targets_tr else []:
-        ytr = [t[name] for t in targets_tr for _ in frames]
-        yte = [t[name] for t in targets_te for _ in frames]
-        if len(set(ytr)) < 2:
-            out[f"probe_{name}"] = {"skipped": "a single value in the training clips"}
-            continue
-        out[f"probe_{name}"] = {
-            "content_acc": metrics.probe_accuracy(flat(hc_tr), ytr, flat(hc_te), yte, kind),
-            "pose_acc": metrics.probe_accuracy(flat(hp_tr), ytr, flat(hp_te), yte, kind),
-            "chance": metrics.majority_accuracy(ytr, yte), "classes": len(set(ytr))}
-    pos_tr = [position_targets(m, frames) for _, _, m in train]
-    if pos_tr and pos_tr[0] is not None:
-        ptr = np.concatenate(pos_tr)
-        pte = np.concatenate([position_targets(m, frames) for _, _, m in test])
-        out["position_r2_pose"] = metrics.ridge_r2(flat(hp_tr), ptr, flat(hp_te), pte)
-        out["position_r2_content"] = metrics.ridge_r2(flat(hc_tr), ptr, flat(hc_te), pte)
-    return out
-
-
-@torch.no_grad()
-def scene_disc_accuracy(model: Model, test: list, device) -> float:
-    """Held-out pairs: frames 0 and T-1 of one clip (label same) and frame 0 of clip i with frame T-1 of clip
-    i+1 (label different), T = the training window (max_step). 0.5 is the equilibrium the adversarial term
-    aims at."""
-    T = min(min(f.shape[0] for _, f, _ in test), model.cfg.max_step)
-    _, hp = encode_clips(model, test, [0, T - 1], device)
-    hp1, hp2 = torch.from_numpy(hp[:, 0]).to(device), torch.from_numpy(hp[:, 1]).to(device)
-    same = model.scene_disc(hp1, hp2) > 0
-    diff = model.scene_disc(hp1, hp2.roll(1, 0)) <= 0
-    return float(torch.cat([same, diff]).float().mean())
-
-
-@torch.no_grad()
-def swap_scores(model: Model, test: list, device, assets: str | None = None) -> dict | None:
-    """Content of clip i (its frame 0) decoded with the pose of clip i+1 (every frame), against the exact
-    re-rendering of clip i's content on clip i+1's trajectories (pipelines.synthetic.counterfactual; `assets`
-    is the generator's asset directory, see synthetic_assets). Baselines: a black frame and clip i's own
-    frame t (right content, wrong pose)."""
-    if not test or "generator" not in test[0][2]:
-        return None
-    from pipelines.synthetic.common import counterfactual
-    n = len(test)
-    T = min(f.shape[0] for _, f, _ in test)
-    err, err_blank, err_copy = [], [], []
-    for i in range(n):
-        (_, fi, mi), (_, fj, mj) = test[i], test[(i + 1) % n]
-        truth = metrics.to_tensor(counterfactual(mi, mj, assets=assets)[:T]).to(device)
-        hc, skips = model.content_enc(metrics.to_tensor(fi[:1]).to(device))
-        hp, _ = model.pose_enc(metrics.to_tensor(fj[:T]).to(device))
-        pred = model.decoder(hc.expand(T, -1), hp, [s.expand(T, -1, -1, -1) for s in skips]).float()
-        err.append(F.mse_loss(pred, truth).item())
-        err_blank.append(truth.pow(2).mean().item())
-        err_copy.append(F.mse_loss(metrics.to_tensor(fi[:T]).to(device), truth).item())
-    return {"swap_mse": float(np.mean(err)), "swap_mse_black": float(np.mean(err_blank)),
-            "swap_mse_copy_content_clip": float(np.mean(err_copy))}
-
-
-@torch.no_grad()
-def prediction_scores(model: Model, test: list, device, out: Path, steps: int = 10) -> dict:
-    """Per-step MSE and SSIM of predicted frames for the first `steps` steps after n_past observed ones,
-    beside copying the last observed frame; and a GIF of a cfg.rollout-step rollout."""
-    c = model.cfg
-    T = min(f.shape[0] for _, f, _ in test)
-    steps = min(steps, T - c.n_past)
-    mse, ssim, mse_copy, ssim_copy = (torch.zeros(steps) for _ in range(4))
-    for i in range(0, len(test), 64):
-        x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[i:i + 64]]).to(device)
-        pred = model.rollout(x[:, :c.n_past], steps).float()
-        truth, last = x[:, c.n_past:c.n_past + steps], x[:, c.n_past - 1]
-        for k in range(steps):
-            mse[k] += F.mse_loss(pred[:, k], truth[:, k], reduction="none").mean((1, 2, 3)).sum().cpu()
-            ssim[k] += metrics.ssim(pred[:, k], truth[:, k]).sum().cpu()
-            mse_copy[k] += F.mse_loss(last, truth[:, k], reduction="none").mean((1, 2, 3)).sum().cpu()
-            ssim_copy[k] += metrics.ssim(last, truth[:, k]).sum().cpu()
-    n = len(test)
-    # the rollout GIF: 4 clips side by side, true frames (top row, black past the clip) over predicted ones
-    x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[:4]]).to(device)
-    pred = model.rollout(x[:, :c.n_past], c.rollout)
-    true = torch.cat([x, torch.zeros_like(x[:, :1]).expand(-1, c.n_past + c.rollout - T, -1, -1, -1)], 1) \
-        if c.n_past + c.rollout > T else x[:, :c.n_past + c.rollout]
-    seq = torch.cat([x[:, :c.n_past], pred], 1)
-    gif = [tile(torch.stack([true[:, t], seq[:, t]])) for t in range(seq.shape[1])]
-    metrics.save_gif(gif, out / "rollout.gif", scale=2)
-    return {"pred_mse": (mse / n).tolist(), "pred_ssim": (ssim / n).tolist(),
-            "pred_mse_copy_last": (mse_copy / n).tolist(), "pred_ssim_copy_last": (ssim_copy / n).tolist(),
-            "pred_steps": steps, "rollout_steps": c.rollout}
-
-
-def synthetic_assets(data) -> str | None:
-    """The asset directory `vidshard synth` recorded in a dataset directory's manifest (synthetic.assets_dir,
-    outside the versioned config), if it still exists; else None and counterfactual looks the assets up by
-    their sha256 (pipelines.synthetic.common.locate_assets)."""
-    manifest = Path(str(data)) / "manifest.json" if isinstance(data, (str, Path)) else None
-    if manifest is None or not manifest.is_file():
-        return None
-    recorded = (json.loads(manifest.read_text()).get("synthetic") or {}).get("assets_dir")
-    return recorded if recorded and Path(recorded).is_dir() else None
-
-
-def fresh_model(cfg: Config, device) -> Model:
-    """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        m = Model(replace(cfg, phase="drnet", encoders=""))
-    return m.to(device).eval()
-
-
-def evaluate(model: Model, cfg: Config, data: str, out_dir: str, probe: str | None = None, **kw) -> dict:
-    """Evaluate a DrNet (either phase) on a dataset: writes out_dir/eval.json, analogy.png and, in the
-    predictor phase, rollout.gif. Returns the metrics. Labels-dependent parts are skipped, with the reason
-    in eval.json, on data without synthetic labels (faces).
-
-    eval.json keys: probe_content_acc / probe_pose_acc / probe_chance (probe_target names the label: the
-    colour pair when the data has palette colours, else the digit pair, else the first content label; every
-    label under probe_<name>), position_r2_pose/_content,
-    scene_disc_acc, rec_mse, swap_mse (+ swap_mse_init, the untrained model, and two trivial baselines),
-    pred_mse / pred_ssim per step (+ copy-last-frame baselines)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        train, test, note = metrics.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
-        res = {"data": str(data), "split_note": note, "phase": cfg.phase, "skipped": {}}
-        res.update(reconstruction_scores(model, test, device, out))
-        res["scene_disc_acc"] = scene_disc_accuracy(model, test, device)
-        if probe_targets(test[0][2]) or position_targets(test[0][2], [0]) is not None:
-            res.update(probe_report(model, train, test, device, probe or cfg.probe))
-            # the headline probe: the colour pair if it varies (palette data), else the digits, else the first
-            names = ["colors", "digits"] + sorted(k[6:] for k in res if k.startswith("probe_") and isinstance(res[k], dict))
-            main = next((n for n in names if "content_acc" in res.get(f"probe_{n}", {})), None)
-            if main is not None:
-                p = res[f"probe_{main}"]
-                res.update(probe_target=main, probe_content_acc=p["content_acc"], probe_pose_acc=p["pose_acc"],
-                           probe_chance=p["chance"])
-        else:
-            res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
-        assets = synthetic_assets(data)
-        swaps = swap_scores(model, test, device, assets)
-        if swaps is None:
-            res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
-        else:
-            res.update(swaps)
-            res["swap_mse_init"] = swap_scores(fresh_model(cfg, device), test, device, assets)["swap_mse"]
-        shortest = min(f.shape[0] for _, f, _ in test)
-        if model.predictor is None:
-            res["skipped"]["prediction"] = "no predictor trained (phase=predictor trains one)"
-        elif shortest <= cfg.n_past:
-            res["skipped"]["prediction"] = f"held-out clips have {shortest} frames; need more than n_past = {cfg.n_past}"
-        else:
-            res.update(prediction_scores(model, test, device, out))
-        metrics.write_json(res, out / "eval.json")
-        return res
-    finally:
-        model.train(was_training)
-
-
-@torch.no_grad()
-def reconstruction_scores(model: Model, test: list, device, out: Path) -> dict:
-    """rec_mse: frame t rebuilt from the content of frame 0 and the pose of frame t of the same held-out
-    clip; and the analogy grid PNG (content of row clips x pose of column clips)."""
-    T = min(min(f.shape[0] for _, f, _ in test), model.cfg.max_step)
-    err = []
-    for i in range(0, len(test), 64):
-        x = torch.stack([metrics.to_tensor(f[:T]) for _, f, _ in test[i:i + 64]]).to(device)
-        hc, skips = model.content_enc(x[:, 0])
-        hp = model.pose_sequence(x)
-        rec = model.decoder(hc.repeat_interleave(T, 0), hp.flatten(0, 1), [s.repeat_interleave(T, 0) for s in skips])
-        err.append(F.mse_loss(rec.float(), x.flatten(0, 1), reduction="none").mean((1, 2, 3)).cpu())
-    n = min(8, len(test))
-    content = torch.stack([metrics.to_tensor(test[i][1][0]) for i in range(n)]).to(device)
-    pose = torch.stack([metrics.to_tensor(test[(i + 1) % len(test)][1][T - 1]) for i in range(n)]).to(device)
-    metrics.save_png(analogy_grid(model, content, pose), out / "analogy.png", scale=2)
-    return {"rec_mse": float(torch.cat(err).mean()), "eval_clips": len(test)}

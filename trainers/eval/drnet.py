@@ -1,0 +1,109 @@
+"""What DrNet's paper reports (Denton & Birodkar 2017), measured with the kit: `vidshard eval drnet RUN_DIR`.
+
+eval.json keys:
+    probe_<label>            {content_acc, pose_acc, chance, classes} for every content label of the data
+                             (labels.content_targets): probes on frozen h_c and h_p of held-out clips
+    probe_target, probe_content_acc, probe_pose_acc, probe_chance
+                             the headline probe: the colour pair where it varies (palette Moving MNIST),
+                             else the digit pair, else the first label
+    position_r2_pose/_content  held-out ridge R² of object positions from h_p and from h_c
+    scene_disc_acc           the scene discriminator on held-out pairs (0.5 = the equilibrium the
+                             adversarial term aims at)
+    rec_mse                  frames rebuilt from the content of frame 0 and their own pose
+    swap_mse (+ _black, _copy_content_clip, _init)
+                             content of clip i with the pose of clip i+1 against the exact counterfactual,
+                             beside two trivial baselines and the same network at initialization
+    pred_mse / pred_ssim     (predictor phase) per predicted step, beside copying the last observed frame
+Parts a dataset cannot support (no labels: faces) are listed under "skipped" with the reason.
+Figures: analogy.png (content of row clips × pose of column frames) and, with a predictor, rollout.gif.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from trainers.eval import data as eval_data
+from trainers.eval import figures, probes, swaps, video
+
+HEADLINE = ("colors", "digits")  # the probe reported as probe_content_acc, first that the data varies
+
+
+def fresh_model(model, cfg, device):
+    """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m = type(model)(replace(cfg, phase="drnet", encoders=""))
+    return m.to(device).eval()
+
+
+@torch.no_grad()
+def scene_disc_accuracy(model, test: list, window: int, device) -> float:
+    """Held-out pairs: frames 0 and window-1 of one clip (label same) and frame 0 of clip i with frame
+    window-1 of clip i+1 (label different)."""
+    x = swaps.stacked(test, window, device)[:, [0, window - 1]]
+    hp = model.encode_dynamic(x)
+    hp1, hp2 = hp[:, 0], hp[:, 1]
+    same = model.scene_disc(hp1, hp2) > 0
+    diff = model.scene_disc(hp1, hp2.roll(1, 0)) <= 0
+    return float(torch.cat([same, diff]).float().mean())
+
+
+def headline_probe(res: dict) -> dict:
+    names = list(HEADLINE) + sorted(k[6:] for k in res if k.startswith("probe_") and isinstance(res[k], dict))
+    main = next((n for n in names if "content_acc" in res.get(f"probe_{n}", {})), None)
+    if main is None:
+        return {}
+    p = res[f"probe_{main}"]
+    return {"probe_target": main, "probe_content_acc": p["content_acc"], "probe_pose_acc": p["pose_acc"],
+            "probe_chance": p["chance"]}
+
+
+def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, **kw) -> dict:
+    """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        train, test, note = eval_data.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
+        window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)
+        res = {"data": str(data), "split_note": note, "phase": cfg.phase, "skipped": {}, "eval_clips": len(test)}
+        res["rec_mse"] = swaps.reconstruction_mse(model, test, window, device)
+        res["scene_disc_acc"] = scene_disc_accuracy(model, test, window, device)
+        n = min(8, len(test))
+        static = swaps.stacked(test[:n], 1, device)
+        dynamic = torch.stack([swaps.stacked([test[(i + 1) % len(test)]], window, device)[0, -1] for i in range(n)])
+        figures.save_png(figures.analogy_grid(model, static, dynamic), out / "analogy.png", scale=2)
+        if probes.has_probe_labels(test[0][2]):
+            res.update(probes.probe_report(model, train, test, window, device, probe or cfg.probe, ("content", "pose")))
+            res.update(headline_probe(res))
+        else:
+            res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
+        assets = eval_data.synthetic_assets(data)
+        swapped = swaps.swap_scores(model, test, device, assets)
+        if swapped is None:
+            res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
+        else:
+            res.update(swapped)
+            res["swap_mse_init"] = swaps.swap_scores(fresh_model(model, cfg, device), test, device, assets)["swap_mse"]
+        res.update(prediction(model, cfg, test, out, device, res["skipped"]))
+        eval_data.write_json(res, out / "eval.json")
+        return res
+    finally:
+        model.train(was_training)
+
+
+def prediction(model, cfg, test: list, out: Path, device, skipped: dict) -> dict:
+    shortest = min(f.shape[0] for _, f, _ in test)
+    if model.predictor is None:
+        skipped["prediction"] = "no predictor trained (phase=predictor trains one)"
+        return {}
+    if shortest <= cfg.n_past:
+        skipped["prediction"] = f"held-out clips have {shortest} frames; need more than n_past = {cfg.n_past}"
+        return {}
+    res = video.prediction_scores(model.rollout, test, cfg.n_past, 10, device)
+    video.rollout_gif(model.rollout, test[:4], cfg.n_past, cfg.rollout, out / "rollout.gif", device)
+    return {**res, "rollout_steps": cfg.rollout}
