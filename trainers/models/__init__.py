@@ -12,6 +12,7 @@ from types import ModuleType
 
 REGISTRY: dict[str, str] = {
     "drnet": "trainers.models.drnet",
+    "vsgan": "trainers.models.vsgan",
 }
 
 # name -> the module whose evaluate() measures what the model's paper reports, with the kit
