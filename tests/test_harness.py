@@ -395,3 +395,21 @@ def test_evaluation_grids_and_loading_never_shift_the_training_rng(tmp_path, dat
     busy, quiet = train_losses(tmp_path / "busy"), train_losses(tmp_path / "quiet")
     assert sorted(busy) == list(range(1, 10)) and busy == quiet
     assert [r["step"] for r in read_jsonl(tmp_path / "busy" / "metrics.jsonl") if "eval" in r] == [2, 4, 6, 8, 9]
+
+
+def test_eval_json_says_how_much_training_it_measures(tmp_path, data, toy):
+    """steps, seconds (training wall time summed over resumed pieces) and device go into every eval.json,
+    from training (--eval-every) and from `vidshard eval`."""
+    from trainers.evaluate import main as eval_main
+    common = ["--data", str(data), "--workers", "0", "--no-progress", "--threads", "1", "--sample-every", "0"]
+    assert train_main([toy, *common, "--run-dir", str(tmp_path / "r"), "--steps", "3", "--ckpt-every", "3"]) == 0
+    first = ckpt.load_state(ckpt.latest(tmp_path / "r"))["train_seconds"]
+    assert train_main([toy, "--resume", str(tmp_path / "r"), "--steps", "6", "--eval-every", "6", "--no-progress"]) == 0
+    second = ckpt.load_state(ckpt.latest(tmp_path / "r"))["train_seconds"]
+    assert 0 < first < second
+    during = json.loads((tmp_path / "r" / "eval" / "step-00000006" / "eval.json").read_text())
+    assert during["steps"] == 6 and during["device"] == "cpu" and first < during["seconds"] <= second + 0.1
+    assert eval_main([toy, str(tmp_path / "r"), "--out", str(tmp_path / "e")]) == 0
+    after = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert (after["steps"], after["seconds"], after["device"], after["checkpoint"]) == (6, second, "cpu", "step-00000006")
+    assert "noise" in after  # the recipe's own results are kept

@@ -16,6 +16,7 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
+from trainers.eval.data import write_json
 from trainers.models import REGISTRY, load_evaluator, load_model_module
 
 EXAMPLES = """examples:
@@ -50,7 +51,8 @@ def find_checkpoint(run_dir: Path, name: str | None) -> Path:
 
 
 def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None, device="cpu"):
-    """(module, cfg, model with the checkpoint's weights, run config dict, checkpoint path)."""
+    """(module, cfg, model with the checkpoint's weights, run config dict, checkpoint path, facts: the
+    checkpoint's step, the run's training seconds up to it, the device it trained on)."""
     run_dir = Path(run_dir)
     module = load_model_module(model_name)
     config_path = run_dir / "config.json"
@@ -65,7 +67,18 @@ def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None
     model = module.Model(cfg).to(device)
     model.load_state_dict(state["model"])
     model.eval()
-    return module, cfg, model, run, path
+    facts = {"steps": state["step"], "seconds": state.get("train_seconds"), "device": run.get("device"),
+             "checkpoint": path.name}
+    return module, cfg, model, run, path, facts
+
+
+def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict) -> dict:
+    """The model's recipe on `data`, written to out/eval.json with the run's facts (steps, seconds of
+    training, device) added: every eval.json says how much training it measures."""
+    result = load_evaluator(model_name)(model, cfg, data, str(out))
+    result.update(facts)
+    write_json(result, Path(out) / "eval.json")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = harness.pick_device(args.device, 0)
         harness.seed_all(args.seed)
-        module, cfg, model, run, path = load_run(args.model, args.run_dir, args.checkpoint, device)
+        module, cfg, model, run, path, facts = load_run(args.model, args.run_dir, args.checkpoint, device)
         data = args.data or run["data"]
         from trainers.train import check_data
         check_data(data)
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
     out.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
-        result = load_evaluator(args.model)(model, cfg, data, str(out))
+        result = run_evaluation(args.model, model, cfg, data, out, facts)
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -24,7 +24,8 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
-from trainers.models import REGISTRY, load_evaluator, load_model_module
+from trainers.evaluate import run_evaluation
+from trainers.models import REGISTRY, load_model_module
 
 EXAMPLES = """examples:
   vidshard train drnet --data data/mmnist --preset mnist                 # one process (GPU if present)
@@ -191,6 +192,7 @@ class Trainer:
         self.writer = self.metrics = self.hashes = None
         self.pending = harness.LogWindow()  # step outputs since the last log, on the device
         self.started = time.monotonic() if started is None else started  # --time-limit counts from here
+        self.seconds_before = 0.0  # training wall time of the run's earlier pieces (restored on resume)
         self.stopped_early = False
 
     def build_model(self):
@@ -246,7 +248,7 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "world_size": self.env.world_size, "model": self.model.state_dict(),
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-                "config": self.run["config"], "model_name": self.run["model"]})
+                "config": self.run["config"], "model_name": self.run["model"], "train_seconds": self.train_seconds()})
         harness.barrier()
         if self.env.rank == 0:
             ckpt.commit(self.run_dir, self.step, self.run["intervals"]["keep"])
@@ -262,11 +264,16 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.seconds_before = float(state.get("train_seconds", 0.0))
         rng = ckpt.load_rng(path, self.env.rank)
         ckpt.set_rng_state(rng, self.ctx.generator)
         self.pending.load(rng.get("log_window"), self.device)
         if self.env.rank == 0:
             print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, batch {self.batch_in_epoch})", file=sys.stderr)
+
+    def train_seconds(self) -> float:
+        """Wall seconds this run has trained, over all its pieces (start-up and evaluations included)."""
+        return self.seconds_before + time.monotonic() - self.started
 
     # -- periodic work
     def due(self, every: int) -> bool:
@@ -290,8 +297,10 @@ class Trainer:
             out = self.run_dir / "eval" / f"step-{self.step:08d}"
             out.mkdir(parents=True, exist_ok=True)
             self.model.eval()
+            facts = {"steps": self.step, "seconds": round(self.train_seconds(), 1), "device": self.device.type}
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                result = load_evaluator(self.run["model"])(self.model, self.cfg, self.args.eval_data or self.run["data"], str(out))
+                result = run_evaluation(self.run["model"], self.model, self.cfg,
+                                        self.args.eval_data or self.run["data"], out, facts)
             self.model.train()
             scalars = {k: float(v) for k, v in flat_items(result) if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for key, value in scalars.items():
