@@ -6,6 +6,8 @@ Three views of a clip's json (`meta`):
     position_targets(meta, frames) per-frame positions a dynamic code should carry (ridge R² targets)
     frame_factors(meta)            per-frame factors a judge classifies, {name: int array (T,)}, with
                                    FACTORS[generator] naming them and their number of classes
+                                   (JOINT_FACTORS: those judged as one class, shared_pose: frames that
+                                   cannot show the motion factors)
 """
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ FACTORS: dict[str, dict[str, int]] = {
                 "direction": SPRITE_DIRECTIONS},
     "moving-mnist": {f"digit_ch{c}": 10 for c in range(MNIST_CHANNELS)},
     "balls": {"n_balls": 8},
+}
+# factors the sequential-VAE literature judges as one class: its Sprites "action" is action × direction
+# (9 classes for 3 actions × 3 directions: DSVAE, S3VAE, C-DSVAE); the judge scores it from its components
+JOINT_FACTORS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sprites": {"action_direction": ("action", "direction")},
 }
 # the factors a clip's static part carries when the clip is the unit (appearance); the rest move
 APPEARANCE: dict[str, tuple[str, ...]] = {
@@ -93,4 +100,14 @@ def judge_channels(meta: dict) -> list[int] | None:
     one channel at a time: one digit per channel); None where the judge reads whole frames."""
     if generator_of(meta) == "moving-mnist":
         return list(range(MNIST_CHANNELS))
+    return None
+
+
+def shared_pose(meta: dict) -> np.ndarray | None:
+    """Per frame (T,), True where the frame shows a pose every motion class shares, so that one frame cannot
+    tell the clip's motion factors: Sprites' sheet column 0, the standing pose each action starts from (at
+    32×32, spellcast and slash differ there by a median L1 of ~1 over the whole frame; for some characters
+    not at all). None where there are no such frames."""
+    if generator_of(meta) == "sprites":
+        return np.asarray(meta["sheet_cols"]) == 0
     return None
