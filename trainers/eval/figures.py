@@ -55,3 +55,19 @@ def analogy_grid(model, static_clips: torch.Tensor, dynamic_frames: torch.Tensor
     top = torch.cat([blank, dynamic_frames])[None]
     rows = torch.cat([static_clips[:, 0, None], out], 1)
     return tile(torch.cat([top, rows]).clamp(0, 1))
+
+
+@torch.no_grad()
+def code_grid(model, static, dynamic: torch.Tensor) -> torch.Tensor:
+    """Row r generated from static code r (R codes), column k from dynamic code dynamic[k] (K, d): along a
+    row only the dynamic code changes, down a column only the static one. One (C, H', W') image."""
+    from trainers.eval import codes
+    R, K = codes.size(static), len(dynamic)
+    out = model.generate(codes.repeat(static, K), dynamic.repeat(R, 1)[:, None]).float()  # (R*K, 1, C, H, W)
+    return tile(out.view(R, K, *out.shape[2:]).clamp(0, 1))
+
+
+def sweep(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
+    """k codes on the segment from a to b (both (d,)), ends included: (k, d)."""
+    w = torch.linspace(0, 1, k, device=a.device, dtype=a.dtype)[:, None]
+    return (1 - w) * a + w * b
