@@ -35,3 +35,13 @@ def ray_local():
                  runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_sprites(tmp_path_factory) -> Path:
+    """A small real Sprites set for evaluation recipes: 96 train and 24 test clips of 8 frames, 64x64."""
+    from vidshard.cli import main
+    out = tmp_path_factory.mktemp("sprites") / "sp"
+    assert main(["synth", "sprites", "--out", str(out), "--clips", "120", "--split", "0.8,0,0.2",
+                 "--sprites", str(require_shared("sprites", "li_mandt")), "--seed", "0"]) == 0
+    return out

@@ -220,3 +220,56 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
     assert all(np.isfinite(r["elbo"]) for r in read_jsonl(tmp_path / "full" / "metrics.jsonl"))
     state = ckpt.load_state(ckpt.latest(tmp_path / "cut"))
     assert state["world_size"] == 2 and state["step"] == 6
+
+
+# ---- the evaluation recipe (trainers/eval/pairvae.py) ---------------------------------------------------------
+
+def test_eval_on_sprites_reports_the_judge_protocol_the_f_spread_and_swaps(small_sprites, tmp_path, monkeypatch):
+    from trainers.eval import judge as judges
+    from trainers.eval import pairvae as recipe
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    cfg = small()
+    tiny_judge = judges.Settings(train_clips=96, frames_per_clip=2, test_clips=24, epochs=2)
+    res = recipe.evaluate(new_model(cfg), cfg, str(small_sprites), str(tmp_path / "e"), eval_clips=16,
+                          judge_settings=tiny_judge)
+    for key in ("judge_acc_fix_f", "judge_agree_fix_f"):
+        assert {"body", "bottomwear", "topwear", "hair", "mean"} <= set(res[key])
+        assert res[key]["mean"] == pytest.approx(np.mean([res[key][a] for a in ("body", "bottomwear", "topwear", "hair")]))
+    assert {"action", "direction"} <= set(res["judge_acc_fix_z"]) and set(res["h_y"]) == set(res["is"])
+    assert res["f_within"] >= 0 and res["f_between"] > 0 and res["f_subset_frames"] == cfg.frames
+    assert res["f_within_between_ratio"] == pytest.approx(res["f_within"] / res["f_between"])
+    assert res["elbo"] == pytest.approx(-(res["nll"] + res["kl_f"] + res["kl_z"]))
+    assert res["swap_mse_black"] > 0 and res["swap_mse"] > 0 and res["swap_mse_init"] > 0
+    for name in ("z_grid.png", "grid_f_rows_z_swept.png", "grid_z_fixed_f_varied.png", "analogy.png"):
+        assert (tmp_path / "e" / name).is_file()
+
+
+def test_the_f_spread_is_zero_for_a_code_of_the_whole_set_and_not_for_a_code_of_one_frame(small_sprites):
+    """With subsets of all 8 frames every subset is the clip (in some order): an order-free code of the set
+    has no within-clip spread. A code read from one frame of a 4-frame subset moves with the subset."""
+    from trainers.eval import data as eval_data
+    from trainers.eval import pairvae as recipe
+    _, test, _ = eval_data.eval_splits(str(small_sprites), 0, 12)
+
+    class SetMean(torch.nn.Module):
+        def encode_static(self, frames):
+            return frames.mean(1).flatten(1)[:, ::97]
+
+    class OneFrame(torch.nn.Module):
+        def encode_static(self, frames):
+            return frames[:, 0].flatten(1)[:, ::97]
+
+    steady = recipe.f_spread(SetMean(), 8, test, "cpu")
+    jumpy = recipe.f_spread(OneFrame(), 4, test, "cpu")
+    assert steady["f_within"] < 1e-12 and steady["f_between"] > 0
+    assert jumpy["f_within"] > 0.01 * jumpy["f_between"]
+
+
+def test_eval_on_unlabelled_clips_draws_the_z_timeline_and_skips_what_needs_labels(tmp_path):
+    from test_drnet import write_unlabelled
+    from trainers.eval import pairvae as recipe
+    faces = write_unlabelled(tmp_path / "faces", {"train": 4, "test": 6})
+    cfg = small()
+    res = recipe.evaluate(new_model(cfg), cfg, faces, str(tmp_path / "e"))
+    assert set(res["skipped"]) == {"swap_mse", "judge"} and res["eval_clips"] == 6
+    assert (tmp_path / "e" / "z_timeline.png").is_file() and res["f_between"] > 0

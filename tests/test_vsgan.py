@@ -276,24 +276,13 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
 
 # ---- the evaluation recipe (trainers/eval/vsgan.py) -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sprites(tmp_path_factory) -> Path:
-    """A small Sprites set (96 train, 24 test clips of 8 frames, 64x64)."""
-    from conftest import require_shared
-    from vidshard.cli import main
-    out = tmp_path_factory.mktemp("sprites") / "sp"
-    assert main(["synth", "sprites", "--out", str(out), "--clips", "120", "--split", "0.8,0,0.2",
-                 "--sprites", str(require_shared("sprites/li_mandt")), "--seed", "0"]) == 0
-    return out
-
-
-def test_eval_on_sprites_runs_the_judge_protocol_both_ways_and_draws_the_grids(sprites, tmp_path, monkeypatch):
+def test_eval_on_sprites_runs_the_judge_protocol_both_ways_and_draws_the_grids(small_sprites, tmp_path, monkeypatch):
     from trainers.eval import judge as judges
     from trainers.eval import vsgan as recipe
     monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
     cfg = small(image_size=32, channels=3)
     tiny_judge = judges.Settings(train_clips=96, frames_per_clip=2, test_clips=24, epochs=2)
-    res = recipe.evaluate(new_model(cfg), cfg, str(sprites), str(tmp_path / "e"), judge_clips=16,
+    res = recipe.evaluate(new_model(cfg), cfg, str(small_sprites), str(tmp_path / "e"), judge_clips=16,
                           judge_settings=tiny_judge)
     appearance = ["body", "bottomwear", "topwear", "hair"]
     assert sorted(res["judge_fixed_content_agreement"]) == sorted(res["judge_entropy_ratio"]) == sorted(appearance)

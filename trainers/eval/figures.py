@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainers.frames import fit_frames
+
 
 def to_uint8_image(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [0, 1] -> H×W×3 uint8 (grayscale repeated)."""
@@ -51,9 +53,10 @@ def analogy_grid(model, static_clips: torch.Tensor, dynamic_frames: torch.Tensor
     dynamic = model.encode_dynamic(dynamic_frames[None])[0]              # (m, d)
     out = model.generate(static, dynamic.repeat(n, 1)[:, None]).float()  # (n*m, 1, C, H, W)
     out = out.view(n, m, *out.shape[2:])
-    blank = torch.zeros_like(dynamic_frames[:1])
-    top = torch.cat([blank, dynamic_frames])[None]
-    rows = torch.cat([static_clips[:, 0, None], out], 1)
+    real = lambda x: fit_frames(x, out.shape[-1], out.shape[-3])  # a model may work at another size
+    blank = torch.zeros_like(real(dynamic_frames[:1]))
+    top = torch.cat([blank, real(dynamic_frames)])[None]
+    rows = torch.cat([real(static_clips[:, 0, None]), out], 1)
     return tile(torch.cat([top, rows]).clamp(0, 1))
 
 

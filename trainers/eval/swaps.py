@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.eval.data import to_tensor
+from trainers.frames import fit_frames
 
 
 def stacked(clips: list, T: int, device) -> torch.Tensor:
@@ -20,6 +21,12 @@ def transfer(model, static_clips: torch.Tensor, dynamic_clips: torch.Tensor) -> 
     return model.generate(model.encode_static(static_clips), model.encode_dynamic(dynamic_clips)).float()
 
 
+def like(x: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+    """Real frames at the size and channels of a model's generated frames (a preset may work at 32×32 on
+    64×64 shards): the same fit_frames the model's training applies."""
+    return fit_frames(x, generated.shape[-1], generated.shape[-3])
+
+
 @torch.no_grad()
 def reconstruction_mse(model, test: list, window: int, device) -> float:
     """Each held-out clip's first `window` frames rebuilt from its own static and dynamic codes (for a
@@ -27,7 +34,8 @@ def reconstruction_mse(model, test: list, window: int, device) -> float:
     err = []
     for i in range(0, len(test), 64):
         x = stacked(test[i:i + 64], window, device)
-        err.append(F.mse_loss(transfer(model, x, x), x, reduction="none").mean((1, 2, 3, 4)).cpu())
+        rec = transfer(model, x, x)
+        err.append(F.mse_loss(rec, like(x, rec), reduction="none").mean((1, 2, 3, 4)).cpu())
     return float(torch.cat(err).mean())
 
 
@@ -49,8 +57,10 @@ def swap_scores(model, test: list, device, assets: str | None = None, batch: int
         xd = stacked([test[(k + 1) % n] for k in idx], T, device)
         truth = torch.stack([to_tensor(counterfactual(test[k][2], test[(k + 1) % n][2], assets=assets)[:T])
                              for k in idx]).to(device)
+        pred = transfer(model, xs, xd)
+        truth, xs = like(truth, pred), like(xs, pred)
         per_clip = lambda a: a.flatten(1).mean(1).cpu()
-        err.append(per_clip((transfer(model, xs, xd) - truth) ** 2))
+        err.append(per_clip((pred - truth) ** 2))
         err_black.append(per_clip(truth ** 2))
         err_copy.append(per_clip((xs - truth) ** 2))
     mean = lambda parts: float(torch.cat(parts).double().mean())

@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
 # name -> the module whose evaluate() measures what the model's paper reports, with the kit
 EVALUATORS: dict[str, str] = {
     "drnet": "trainers.eval.drnet",
+    "pairvae": "trainers.eval.pairvae",
     "vsgan": "trainers.eval.vsgan",
 }
 
