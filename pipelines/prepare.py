@@ -37,7 +37,7 @@ EXIT_INPUT_FAILED = 3   # the dataset was written, but some inputs could not be 
 EXIT_SHARD_FAILED = 4   # some shards failed past their retries (named); no manifest was written
 
 PROCESSOR = "pipelines.faces.video:process_video"
-SOFTWARE = ("decord2", "mediapipe", "ray")
+SOFTWARE = ("decord2", "mediapipe", "ray", "dlib-bin")
 FAULT_ENV = "VIDSHARD_TEST_FAULT"
 RAW_STREAM_REASON = ("raw H.264 elementary stream (no container: no timestamps, frame rate or index); "
                      "remux it first: ffmpeg -r FPS -i IN.264 -c copy OUT.mp4")
@@ -64,7 +64,21 @@ FACE_HELP = {
     "gray": "write grayscale clips (C=1) instead of RGB",
     "frames": "T: frames per clip",
     "stride": "frames between clip starts (default: none, = --frames: no overlap)",
-    "min_face": "drop faces smaller than this many source pixels",
+    "min_face": "quality gate 'small': drop a clip whose smoothed face is below this many source pixels in any frame",
+    "max_padded": "quality gate 'padded': drop a clip whose crops lie outside the frame by more than this "
+                  "fraction on average",
+    "min_coverage": "quality gate 'coverage': drop a clip in which the detector found the face in fewer than "
+                    "this fraction of its attempts",
+    "min_clip_score": "quality gate 'score': drop a clip whose mean detector score is below this",
+    "min_sharpness": "quality gate 'blur': drop a clip whose face (output crop, grey) has a median variance of "
+                     "the Laplacian below this",
+    "min_contrast": "quality gate 'flat': drop a clip whose face (output crop, grey) has a median standard "
+                    "deviation below this",
+    "min_face_check": "quality gate 'face_check': drop a clip unless dlib's HOG detector finds a centred "
+                      "face in at least this fraction of its checked crops (0: no check)",
+    "face_check_frames": "crops per clip the face check looks at",
+    "identity": "split a track when its face's appearance distance from the track's reference exceeds this "
+                "(two detections running; 0: never)",
 }
 
 EPILOG = """\
@@ -191,6 +205,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def resolved_config(cfg: FaceConfig, fractions, videos_per_shard: int, model_sha256: str) -> dict:
     """What versions the dataset: the face settings, the split, the grouping and the detector's weights.
+    (The face check's HOG detector is built into dlib: its version is in the manifest's `software`.)
 
     Workers, address and output location change where and how fast, not what: they are left out.
     """
@@ -312,6 +327,7 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
     t0, cpu0, stats, clips = time.time(), _usage()["cpu"], {}, 0
     process_video = _load(processor)
     cfg = FaceConfig.from_dict(cfg_dict)
+    rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="vidshard-src-") as tmp, ShardWriter(part_dir, src["id"]) as w:
             local = S.fetch_local(src["path"], tmp)
@@ -320,6 +336,9 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
                 meta = {**meta, "source_path": src["path"]}  # the listed path/URL, not a temp copy
                 w.add(key, frames, meta)
                 clips += 1
+                if "quality" in meta:
+                    rows.append({"key": key, "frames": [meta["frame_indices"][0], meta["frame_indices"][-1]],
+                                 "reasons": [], "quality": meta["quality"]})
                 frames_now = int(stats.get("frames", 0))
                 if progress is not None and frames_now - reported >= 250:
                     progress.add.remote(frames=frames_now - reported)
@@ -333,13 +352,29 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
     status = "ok" if clips else "no_face"
     out = _measured({"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": status,
                      "frames": int(stats.get("frames", 0)), "clips": clips}, t0, cpu0)
-    for k in ("fps", "width", "height", "detections", "tracks", "detect_frames"):
+    for k in ("fps", "width", "height", "detections", "tracks", "detect_frames", "candidates", "rejected",
+              "scene_cuts", "identity_splits"):
         if k in stats:
             out[k] = stats[k]
+    if stats.get("warnings"):
+        out["warnings"] = list(stats["warnings"])
     if not clips:
         out["note"] = ("no face detected" if not stats.get("detections")
-                       else "faces detected, but no track long or large enough for a clip")
+                       else "faces detected, but no track long or large enough for a clip" if not stats.get("candidates")
+                       else "every clip was dropped by the quality gates: " + _counts(stats.get("rejected", {})))
+    # for the shard's stats file (the report), not the manifest: every candidate clip, every track, the cuts
+    rows += [{"key": r["key"], "frames": r["frames"], "reasons": r["reasons"], "quality": r["quality"]}
+             for r in stats.get("rejected_clips", [])]
+    out["_detail"] = {"clips": sorted(rows, key=lambda r: (r["frames"][0], r["key"])), "tracks": stats.get("track_list", []),
+                      "cuts": stats.get("cut_frames", [])}
     return out
+
+
+def _counts(counts: dict) -> str:
+    """'coverage 3, face_check 1': counts by reason, in the gates' order."""
+    from pipelines.faces.quality import REASONS
+    order = [r for r in REASONS if r in counts] + sorted(set(counts) - set(REASONS))
+    return ", ".join(f"{r} {counts[r]}" for r in order if counts[r])
 
 
 def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str | None, video_timeout: float,
@@ -353,10 +388,11 @@ def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str 
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
     child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
     launch = lambda src, parts: child.remote(src, cfg_dict, model_path, parts, processor, progress, fault)  # noqa: E731
-    timings = []
+    timings, detail = [], {}
     with tempfile.TemporaryDirectory(prefix=f"vidshard-{unit['name']}-") as parts, \
             ShardWriter(out["root"], unit["name"]) as w:
         for src, rec in run_videos(launch, unit["sources"], parts, video_timeout, parallel):
+            detail[src["id"]] = rec.pop("_detail", None)
             if rec["status"] == "ok":
                 for key, frames, meta in iter_samples(Path(parts) / f"{src['id']}.tar"):
                     w.add(key, frames, meta)
@@ -369,7 +405,10 @@ def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str 
             w.sources.append(rec)
             if progress is not None:
                 progress.add.remote(videos=1, failures=int(rec["status"] == "failed"))
-        w.extra.update({"config_hash": chash, "videos": timings})
+        w.extra.update({"config_hash": chash, "videos": timings,
+                        "clip_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["clips"]],
+                        "track_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["tracks"]],
+                        "cut_frames": {i: d["cuts"] for i, d in detail.items() if d and d["cuts"]}})
     if out["url"]:
         upload(out["url"], w.tar_path)     # tar first: the stats file marks the shard complete
         upload(out["url"], w.stats_path)
@@ -528,19 +567,37 @@ def _show(bar, counts: dict, seconds: float) -> None:
     bar.refresh()
 
 
+def quality_totals(records: list[dict]) -> dict:
+    """Clips cut, written and dropped by reason over all sources (every candidate is one or the other)."""
+    rejected: dict[str, int] = {}
+    for r in records:
+        for reason, n in r.get("rejected", {}).items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    return {"candidates": sum(r.get("candidates", r.get("clips", 0)) for r in records),
+            "written": sum(r.get("clips", 0) for r in records), "rejected": rejected,
+            "warnings": sum(len(r.get("warnings", [])) for r in records)}
+
+
 def summarize(units, records: list[dict], errors: dict, skipped: int, seconds: float, out: str) -> list[str]:
-    """The final report lines: counts, then every failed input and failed shard with its reason."""
+    """The final report lines: counts (clips written and dropped by reason), then every failed input,
+    input with a warning and failed shard with its reason."""
     failed = [r for r in records if r["status"] == "failed"]
     no_face = [r for r in records if r["status"] == "no_face"]
     frames = sum(r.get("frames", 0) for r in records)
-    clips = sum(r.get("clips", 0) for r in records)
+    q = quality_totals(records)
+    dropped = sum(q["rejected"].values())
     lines = [f"vidshard prepare: {len(records)} video(s) in {len(units)} shard(s) ({skipped} already done, skipped): "
-             f"{clips} clips, {sum(r['status'] == 'ok' for r in records)} ok, {len(no_face)} without a usable face, "
+             f"{q['written']} clips written of {q['candidates']} cut ({dropped} dropped by the quality gates"
+             f"{': ' + _counts(q['rejected']) if dropped else ''}), "
+             f"{sum(r['status'] == 'ok' for r in records)} ok, {len(no_face)} without a usable face, "
              f"{len(failed)} failed; {frames} frames in {seconds:.1f} s"]
     for r in no_face:
         lines.append(f"  no face   {r['path']}: {r.get('note', 'no clips')}")
     for r in failed:
         lines.append(f"  FAILED    {r['path']}: {r['reason']}")
+    for r in records:
+        for w in r.get("warnings", []):
+            lines.append(f"  WARNING   {r['path']}: {w}")
     for name, why in sorted(errors.items()):
         lines.append(f"  SHARD FAILED {name} (after retries): {why}")
     if errors:
@@ -573,7 +630,8 @@ def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
         return EXIT_SHARD_FAILED
     manifest = write_manifest(out.root, name=Path(args.out.rstrip("/")).name or "faces", config=config,
                               shard_splits=S.shard_splits(units), software=SOFTWARE,
-                              extra={"inputs": list(args.input)}, stats_only=bool(out.url))
+                              extra={"inputs": list(args.input), "quality": quality_totals(records)},
+                              stats_only=bool(out.url))
     out.publish(Path(out.root) / "manifest.json")
     print(f"manifest: {args.out.rstrip('/')}/manifest.json version {manifest['version']} "
           f"({manifest['totals']['shards']} shards, {manifest['totals']['samples']} clips)")

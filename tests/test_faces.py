@@ -120,9 +120,11 @@ def test_face_that_leaves_ends_its_track(foreman):
     clips, stats = foreman
     assert clips, "the face is visible for ~180 frames"
     last = max(i for _, _, m in clips for i in m["frame_indices"])
-    assert last < 192, f"a clip contains frame {last}, after the face has left (about frame 192)"
-    assert min(i for _, _, m in clips for i in m["frame_indices"]) == 0
-    assert last >= 150
+    assert last <= 190, f"a clip contains frame {last}, after the face has left (about frame 192)"
+    # the quality gates drop the clips where the head is turned far away (tests/test_quality.py); those
+    # left span most of the time the face is there, and every clip cut is written or counted by reason
+    assert min(i for _, _, m in clips for i in m["frame_indices"]) < 50 and last >= 100 and len(clips) >= 5
+    assert stats["clips"] + sum(stats["rejected"].values()) == stats["candidates"]
 
 
 def test_crowd_full_range_finds_several_tracks_short_range_none():
@@ -275,7 +277,6 @@ def bad_inputs(tmp_path_factory):
     ("zero.mp4", "empty file"),
     ("text.mp4", "not a readable video"),
     ("truncated.mp4", "truncated"),
-    ("truncated_faststart.mp4", "decoding failed at frame"),
     ("audio.mp4", "no video stream"),
     ("raw.264", "raw .264"),
     ("missing.mp4", "file not found"),
@@ -283,6 +284,16 @@ def bad_inputs(tmp_path_factory):
 def test_bad_input_raises_video_error_with_reason(bad_inputs, name, reason):
     with pytest.raises(VideoError, match=reason.replace(".", r"\.")):
         run(bad_inputs / name)
+
+
+def test_truncated_file_keeps_the_clips_of_the_frames_that_decoded(bad_inputs):
+    # index intact, the second half of the data missing: the frames before the break give their clips,
+    # and the stats say what happened (vidshard prepare prints it and keeps it in the source record)
+    clips, stats = run(bad_inputs / "truncated_faststart.mp4")
+    assert 100 < stats["frames"] < 299 and clips
+    assert max(m["frame_indices"][-1] for _, _, m in clips) < stats["frames"]
+    assert len(stats["warnings"]) == 1 and stats["warnings"][0].startswith("truncated: decoding failed at frame")
+    assert f"clips from the {stats['frames']} of 299 frames that decoded are kept" in stats["warnings"][0]
 
 
 def test_video_without_faces_yields_nothing(tmp_path):
@@ -298,8 +309,8 @@ def test_cli_on_one_video_writes_a_shard(tmp_path, capsys):
     from shards import iter_samples
     assert video_main([str(video("foreman_face_leaves.mp4")), "--frames", "32", "--out", str(tmp_path)]) == 0
     keys = [k for k, _, _ in iter_samples(tmp_path / "faces-000000.tar")]
-    assert keys == [f"foreman-face-leaves_t0_c{i}" for i in range(5)]
-    assert "clips=5" in capsys.readouterr().out
+    assert len(keys) >= 3 and all(k.startswith("foreman-face-leaves_t") for k in keys)
+    assert f"clips={len(keys)}" in capsys.readouterr().out
     assert video_main([str(tmp_path / "nothing.mp4")]) == 1
     assert video_main([str(video("foreman_face_leaves.mp4")), "--face-model", str(tmp_path / "none.tflite")]) == 2
     assert "no such file" in capsys.readouterr().err

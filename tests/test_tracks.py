@@ -188,8 +188,8 @@ def test_windowed_smoothing_matches_the_whole_track_fit():
 
 @pytest.mark.parametrize("stride", [None, 8, 20])
 def test_streaming_clip_cutting_matches_clip_spans(stride):
-    # the video pipeline cuts clips frame by frame as a track's boxes become final (TrackClips); it must
-    # give exactly clip_spans' clips, also across a run broken by a face too small to keep
+    # the video pipeline cuts candidate clips frame by frame as a track's boxes become final (TrackClips);
+    # those not marked small must be exactly clip_spans' clips, also across a face too small to keep
     from pipelines.faces.tracks import FrameBox
     from pipelines.faces.video import TrackClips
     from pipelines.faces.decode import RgbPicture
@@ -201,7 +201,11 @@ def test_streaming_clip_cutting_matches_clip_spans(stride):
     frame = RgbPicture(np.full((200, 200, 3), 7, np.uint8))
     for t in range(tr.t0, tr.t1 + 1):
         i = t - tr.t0
-        for clip in cutter.add(FrameBox(t, tr.cx[i], tr.cy[i], tr.size[i], None, False), frame):
+        for clip in cutter.add(FrameBox(t, tr.cx[i], tr.cy[i], tr.size[i], None, False), frame, t % 4 == 0):
+            assert clip.attempted == [f % 4 == 0 for f in range(clip.boxes[0].t, clip.boxes[-1].t + 1)]
+            if clip.small:
+                assert any(fb.size < 24 for fb in clip.boxes)
+                continue
             got.append((clip.boxes[0].t, clip.boxes[-1].t))
             assert clip.frames.shape == (16, 8, 8, 3) and (clip.frames == 7).all()
     assert got == clip_spans(tr, 16, stride, 24) and len(got) >= 3

@@ -44,15 +44,32 @@ class FaceConfig:
     gray: bool = False
     frames: int = 16                 # T: frames per clip
     stride: int | None = None        # frames between clip starts (None: = frames, no overlap)
-    min_face: int = 24               # frames where the smoothed face is smaller (source pixels) get no clip
+    min_face: int = 24               # gate "small": a clip whose smoothed face is smaller (source pixels) in
+                                     # any frame is dropped
+    # quality gates (pipelines/faces/quality.py): a clip failing one is dropped and counted by reason
+    # (defaults and the figures behind them: docs/PIPELINE.md "Quality gates")
+    max_padded: float = 0.6          # gate "padded": mean fraction of the crop outside the frame (tight
+                                     # close-ups are legitimately 30-54% padded: corpus 034)
+    min_coverage: float = 0.3        # gate "coverage": detections / detector attempts over the clip
+    min_clip_score: float = 0.0      # gate "score": mean detector score over the clip's detections (off)
+    min_sharpness: float = 100.0     # gate "blur": median variance of the Laplacian of the face (output
+                                     # crop, grey; real faces in the corpus: 243 and up)
+    min_contrast: float = 8.0        # gate "flat": median grey standard deviation of the face (output crop;
+                                     # real faces: 15 and up)
+    min_face_check: float = 1.0      # gate "face_check": fraction of the checked crops in which dlib's HOG
+                                     # detector finds a face near the centre; 0 turns the check off
+    face_check_frames: int = 3       # crops of each clip the face check looks at (first, middle, last)
+    # identity (tracks.AppearanceCheck): split a track whose face changes
+    identity: float = 0.6            # appearance distance (identity.py) that splits a track when two
+                                     # detections in a row exceed it; 0 turns the check off
 
     def __post_init__(self):
         # a bad setting fails here, naming itself, not deep inside a worker
         problems = []
         if self.detector not in ("short", "full"):
             problems.append(f"detector must be 'short' or 'full', not {self.detector!r}")
-        for name in ("chunk", "max_gap", "size", "frames", "min_face"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name == "min_face" else 1):
+        for name in ("chunk", "max_gap", "size", "frames", "min_face", "face_check_frames"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < (0 if name in ("min_face", "face_check_frames") else 1):
                 problems.append(f"{name} must be a positive integer, not {getattr(self, name)!r}")
         if self.detect_every is not None and (not isinstance(self.detect_every, int) or self.detect_every < 1):
             problems.append(f"detect_every must be a positive integer or None, not {self.detect_every!r}")
@@ -69,6 +86,12 @@ class FaceConfig:
                 problems.append(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.smooth < 0 or not 0 <= self.min_score <= 1 or not 0 <= self.iou_match <= 1:
             problems.append("smooth must be >= 0; min_score and iou_match must lie in [0, 1]")
+        for name in ("max_padded", "min_coverage", "min_clip_score", "min_face_check"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must lie in [0, 1], not {getattr(self, name)!r}")
+        for name in ("min_sharpness", "min_contrast", "identity"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must be >= 0, not {getattr(self, name)!r}")
         if problems:
             raise ValueError("face pipeline settings: " + "; ".join(problems))
 

@@ -80,12 +80,13 @@ def valid_runs(track: SmoothTrack, min_face: float) -> list[tuple[int, int]]:
 
 
 def clip_spans(track: SmoothTrack, frames: int, stride: int | None, min_face: float) -> list[tuple[int, int]]:
-    """(first, last) frame of every clip of `frames` frames, starts `stride` apart, inside valid runs.
+    """(first, last) frame of every clip the video pipeline keeps by size (video.TrackClips): windows of
+    `frames` frames starting every `stride` frames from the track's first frame, in which the smoothed
+    face is at least min_face in every frame (the others are candidates dropped by the gate "small").
 
-    A run shorter than one clip gives none, so a track shorter than a clip is dropped.
+    A track shorter than one clip gives none.
     """
     step = stride or frames
-    spans = []
-    for a, b in valid_runs(track, min_face):
-        spans += [(s, s + frames - 1) for s in range(a, b - frames + 2, step)]
-    return spans
+    ok = track.size >= min_face
+    return [(track.t0 + s, track.t0 + s + frames - 1) for s in range(0, len(track) - frames + 1, step)
+            if ok[s:s + frames].all()]

@@ -108,27 +108,51 @@ def detect_shape(width: int, height: int, detect_size: int) -> tuple[int, int]:
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-def _decode(path, indices: np.ndarray, threads: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
-    """(position, PyAV frame) for every frame of `indices` (increasing), decoding the file once, in order."""
+COUNT_SLACK = 2   # frames: a stream this much shorter than its container's count is a wrong count, not damage
+
+
+def _decode(path, indices: np.ndarray, threads: int,
+            warnings: list | None = None) -> Iterator[tuple[int, "av.VideoFrame"]]:
+    """(position, PyAV frame) for every frame of `indices` (increasing), decoding the file once, in order.
+
+    A stream that ends before the last wanted frame, or breaks partway (a truncated file), raises
+    VideoError; with a `warnings` list it instead ends the iteration there, after appending one sentence
+    saying what happened, as long as at least one frame came out (real MP4s often count a frame or two
+    more than their stream holds; a file cut in the middle still has its first frames).
+    """
     import av
     wanted = iter(enumerate(indices.tolist()))
     pos, target = next(wanted, (None, None))
+    decoded, error, reported = 0, None, 0
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            reported = int(stream.frames or 0)   # the container's own count (decord's may be lower)
             stream.thread_type = "NONE" if threads <= 1 else "AUTO"
             stream.codec_context.thread_count = max(1, threads)
             for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
                 if target is None:
                     break
                 if i == target:
                     yield pos, frame
                     pos, target = next(wanted, (None, None))
     except (av.FFmpegError, IndexError) as e:
-        raise VideoError(f"decoding failed at frame {target}: {str(e)[:200] or type(e).__name__}") from None
-    if target is not None:
+        error = str(e)[:200] or type(e).__name__
+    if target is None:
+        return
+    if warnings is None or pos == 0:
+        if error is not None:
+            raise VideoError(f"decoding failed at frame {target}: {error}")
         raise VideoError(f"decoding failed at frame {target}: the stream ends early "
                          f"(truncated file, or a wrong frame count in the container)")
+    expected = max(int(indices[-1]) + 1, reported)
+    if error is None and expected - decoded <= COUNT_SLACK:
+        warnings.append(f"frame count: the container says {expected} frames, the stream has {decoded} "
+                        f"(clips from those {decoded})")
+    else:
+        why = f"decoding failed at frame {decoded}: {error}" if error else "the stream ends early"
+        warnings.append(f"truncated: {why}; clips from the {decoded} of {expected} frames that decoded are kept")
 
 
 def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1) -> Iterator[tuple[int, np.ndarray]]:
@@ -146,10 +170,13 @@ def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1
         yield pos, frame.to_ndarray(format="rgb24")
 
 
-def stream_pictures(path: str | os.PathLike, indices: np.ndarray, threads: int = 1) -> Iterator[tuple[int, "Picture"]]:
+def stream_pictures(path: str | os.PathLike, indices: np.ndarray, threads: int = 1,
+                    warnings: list | None = None) -> Iterator[tuple[int, "Picture"]]:
     """As stream_frames, but each frame is a Picture: the decoder's own YUV planes where that is safe
-    (never converted as a whole: see YuvPicture), the full RGB frame otherwise (RgbPicture)."""
-    for pos, frame in _decode(path, indices, threads):
+    (never converted as a whole: see YuvPicture), the full RGB frame otherwise (RgbPicture). With a
+    `warnings` list, a stream that ends early or breaks partway ends the frames with a warning (see
+    _decode) instead of a VideoError."""
+    for pos, frame in _decode(path, indices, threads, warnings):
         yield pos, picture(frame)
 
 

@@ -6,7 +6,7 @@ keeps every frame independent, so a result never depends on which frames were de
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,15 @@ class Detection:
     w: float
     h: float
     score: float
+    feat: np.ndarray | None = field(default=None, compare=False, repr=False)   # appearance (identity.py)
+    # BlazeFace's six keypoints in source pixels (right eye, left eye, nose tip, mouth, right ear, left ear)
+    keypoints: tuple | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def yaw(self) -> float | None:
+        """How far the face is turned: the nose tip's offset from the eyes' midpoint along the line
+        between the eyes, in eye distances (0 frontal; about 0.5 when one eye hides behind the nose)."""
+        return yaw_of(self.keypoints)
 
     @property
     def cx(self) -> float:
@@ -37,6 +46,18 @@ class Detection:
     @property
     def size(self) -> float:
         return float(np.sqrt(self.w * self.h))
+
+
+def yaw_of(keypoints) -> float | None:
+    """Detection.yaw of a keypoint tuple (None without keypoints or with the eyes on top of each other)."""
+    if not keypoints or len(keypoints) < 3:
+        return None
+    (rx, ry), (lx, ly), (nx, ny) = keypoints[:3]
+    ex, ey = lx - rx, ly - ry
+    d2 = ex * ex + ey * ey
+    if d2 < 1e-6:
+        return None
+    return float(((nx - (rx + lx) / 2) * ex + (ny - (ry + ly) / 2) * ey) / d2)
 
 
 def load_detector(model_path: str | os.PathLike, min_score: float):
@@ -89,7 +110,9 @@ class FaceDetector:
             b = d.bounding_box
             if score < self.min_score or b.width <= 0 or b.height <= 0:
                 continue
+            h, w = image.shape[:2]
+            kp = tuple((k.x * w * scale_x, k.y * h * scale_y) for k in (d.keypoints or []))
             out.append(Detection(t, b.origin_x * scale_x, b.origin_y * scale_y, b.width * scale_x,
-                                 b.height * scale_y, score))
+                                 b.height * scale_y, score, keypoints=kp or None))
         # a fixed order (left to right, then top to bottom) so that association never depends on the model's
         return sorted(out, key=lambda d: (d.x, d.y, -d.score))

@@ -28,6 +28,7 @@ SIGMA_FLOOR = 0.02     # robust sigmas never go below 2% of the face size (or of
 class Track:
     id: int
     dets: list[Detection] = field(default_factory=list)
+    end: str = ""         # why it ended: "cut" (scene cut), "identity" (its face changed), "gap", "end" (video)
 
     @property
     def last(self) -> Detection:
@@ -129,13 +130,23 @@ class Associator:
     between; several faces in a frame give several tracks. Tracks are numbered in order of birth.
     Feed `cut(t)` for every scene cut as it is found and `step(t, dets)` for every detected frame in
     order; both `step` and `finish` return the tracks that just closed (in order of id).
+
+    With `identity` > 0 (detections carrying an appearance descriptor, identity.descriptor), a track whose
+    face changes is split (identity.AppearanceCheck): the detections that no longer match start a new
+    track, the old one ends before them ("identity"). `movable(track, t)` says whether detections from
+    frame t on may still leave a track (the caller has not finalized its frames there); if not, the new
+    track starts at the current detection only.
     """
 
-    def __init__(self, max_gap: int, iou_match: float):
+    def __init__(self, max_gap: int, iou_match: float, identity: float = 0.0, movable=None):
+        from .identity import AppearanceCheck
+        self.appearance = AppearanceCheck(identity) if identity > 0 else None
+        self.movable = movable or (lambda track, t: True)
         self.max_gap, self.iou_match = max_gap, iou_match
         self.last_cut = -1
         self.open: list[Track] = []
         self.next_id = 0
+        self.splits: list[int] = []   # frames where an identity split started a new track
 
     def cut(self, t: int) -> None:
         self.last_cut = max(self.last_cut, t)
@@ -144,22 +155,47 @@ class Associator:
         # a cut c means frame c starts a new shot: a track is over if its last detection came before c
         # (cuts arrive in frame order, so the latest one before t is the only one that can separate)
         done = [tr for tr in self.open if tr.last.t < self.last_cut <= t or t - tr.last.t > self.max_gap]
+        for tr in done:
+            tr.end = "cut" if tr.last.t < self.last_cut <= t else "gap"
         self.open = [tr for tr in self.open if tr not in done]
+        if self.appearance is not None:
+            for tr in done:
+                self.appearance.end(tr.id)
         unmatched = list(range(len(dets)))
+        born = []
         if self.open and dets:
             cost = np.array([[match_cost(tr.last, d, self.iou_match) for d in dets] for tr in self.open])
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols):
                 if cost[r, c] < NO_MATCH:
-                    self.open[r].dets.append(dets[c])
+                    tr = self.open[r]
+                    tr.dets.append(dets[c])
                     unmatched.remove(c)
-        for c in unmatched:
-            self.open.append(Track(self.next_id, [dets[c]]))
+                    moved = self.appearance.observe(tr.id, dets[c]) if self.appearance is not None else []
+                    if moved:
+                        if not self.movable(tr, moved[0].t):
+                            moved = moved[-1:]
+                        del tr.dets[-len(moved):]
+                        tr.end = "identity"
+                        done.append(tr)
+                        self.appearance.end(tr.id)
+                        born.append(moved)
+                        self.splits.append(moved[0].t)
+        self.open = [tr for tr in self.open if tr.end != "identity"]
+        for dets_new in born + [[dets[c]] for c in unmatched]:
+            tr = Track(self.next_id, list(dets_new))
+            self.open.append(tr)
+            if self.appearance is not None:
+                self.appearance.start(tr.id, dets_new)
             self.next_id += 1
-        return done
+        return sorted(done, key=lambda tr: tr.id)
 
     def finish(self) -> list[Track]:
         done, self.open = self.open, []
+        for tr in done:
+            tr.end = "end"
+            if self.appearance is not None:
+                self.appearance.end(tr.id)
         return done
 
 

@@ -30,15 +30,17 @@ import itertools
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
 
 from .config import FaceConfig
 from .crops import crop_box
-from .decode import Picture, RgbPicture, VideoError, detect_shape, open_reader, read_rate, sample_indices, stream_pictures
+from .decode import (Picture, RgbPicture, VideoError, detect_shape, open_reader, pad_of, read_rate, sample_indices,
+                     stream_pictures)
 from .detect import FaceDetector
+from .identity import descriptor
 from .model import ModelError
 from .tracks import Associator, CutDetector, DetectSchedule, FrameBox, WindowSmoother
 
@@ -60,40 +62,50 @@ class Clip:
     frames: np.ndarray
     boxes: list = field(default_factory=list)      # FrameBox per frame so far
     padding: list = field(default_factory=list)
+    sides: list = field(default_factory=list)      # crop side (source px) per frame
+    attempted: list = field(default_factory=list)  # per frame: did the detector run there
+    small: bool = False                            # a frame's face was below cfg.min_face: no more crops
 
 
 class TrackClips:
-    """Cuts one track's final frames into clips of cfg.frames (starts cfg.stride apart) within runs of
-    frames whose smoothed face is at least cfg.min_face: clip_spans, as the frames arrive."""
+    """Cuts one track's final frames into candidate clips of cfg.frames frames, starting every cfg.stride
+    frames from the track's first frame, as the frames arrive. Every full window is a candidate (the
+    gates decide, quality.py); a window that has seen a face smaller than cfg.min_face is doomed (gate
+    "small") and is no longer cropped."""
 
     def __init__(self, track_id: int, cfg: FaceConfig):
         self.id, self.cfg = track_id, cfg
-        self.run_start: int | None = None
+        self.start: int | None = None
+        self.last: int | None = None
         self.open: list[Clip] = []
-        self.track_no: int | None = None   # given when the first clip completes
+        self.track_no: int | None = None   # given when the first candidate completes
         self.done = 0
 
-    def add(self, fb: FrameBox, frame: Picture) -> list[Clip]:
+    def add(self, fb: FrameBox, frame: Picture, attempted: bool) -> list[Clip]:
         cfg = self.cfg
-        if fb.size < cfg.min_face:
-            self.run_start, self.open = None, []   # the run ends: clips that have not filled are dropped
-            return []
-        if self.run_start is None:
-            self.run_start = fb.t
-        if (fb.t - self.run_start) % (cfg.stride or cfg.frames) == 0:
+        if self.last is not None and fb.t != self.last + 1:   # never happens (tracks are contiguous): be safe
+            self.start, self.open = None, []
+        self.last = fb.t
+        if self.start is None:
+            self.start = fb.t
+        if (fb.t - self.start) % (cfg.stride or cfg.frames) == 0:
             channels = 1 if cfg.gray else 3
-            self.open.append(Clip(self.id, fb.t, np.empty((cfg.frames, cfg.size, cfg.size, channels), np.uint8)))
-        if not self.open:
-            return []
+            self.open.append(Clip(self.id, fb.t, np.zeros((cfg.frames, cfg.size, cfg.size, channels), np.uint8)))
         x0, y0, side = crop_box(fb.cx, fb.cy, fb.size, cfg.margin)
-        out, pad = frame.crop_resized(x0, y0, side, cfg.size, cfg.gray)
-        complete = []
+        pad = list(pad_of(frame.width, frame.height, x0, y0, side))
+        small = fb.size < cfg.min_face
+        out = None
         for c in self.open:
-            c.frames[len(c.boxes)] = out
+            c.small = c.small or small
+            if not c.small:
+                if out is None:   # one crop a frame, however many clips overlap there
+                    out, _ = frame.crop_resized(x0, y0, side, cfg.size, cfg.gray)
+                c.frames[len(c.boxes)] = out
             c.boxes.append(fb)
-            c.padding.append(list(pad))
-            if len(c.boxes) == cfg.frames:
-                complete.append(c)
+            c.padding.append(pad)
+            c.sides.append(side)
+            c.attempted.append(attempted)
+        complete = [c for c in self.open if len(c.boxes) == cfg.frames]
         self.open = [c for c in self.open if len(c.boxes) < cfg.frames]
         return complete
 
@@ -114,7 +126,7 @@ class FramePool:
 
 
 def clip_meta(clip: Clip, track_no: int, clip_no: int, source_id: str, path, indices: np.ndarray, fps: float,
-              info: dict, cfg: FaceConfig) -> dict:
+              info: dict, cfg: FaceConfig, quality: dict) -> dict:
     raw = [fb.raw for fb in clip.boxes]
     return {
         "source_id": source_id, "source_path": str(path), "track": track_no, "clip": clip_no,
@@ -125,6 +137,8 @@ def clip_meta(clip: Clip, track_no: int, clip_no: int, source_id: str, path, ind
         "outliers": [i for i, fb in enumerate(clip.boxes) if fb.outlier],
         "boxes_smoothed": [[_round(v) for v in fb.box()] for fb in clip.boxes],
         "padding": clip.padding,
+        "detect_attempts": [i for i, a in enumerate(clip.attempted) if a],
+        "quality": quality,
     }
 
 
@@ -133,11 +147,15 @@ class Tracker:
 
     def __init__(self, cfg: FaceConfig):
         self.cfg = cfg
-        self.assoc = Associator(cfg.max_gap, cfg.iou_match)
         self.smoothers: dict[int, WindowSmoother] = {}
+        # an identity split may move a track's last detections to a new track while its smoother has not
+        # finalized those frames (it lags by MARGIN frames): always, unless detect_every exceeds MARGIN
+        self.assoc = Associator(cfg.max_gap, cfg.iou_match, cfg.identity,
+                                movable=lambda tr, t: tr.id in self.smoothers and t >= self.smoothers[tr.id].next)
         self.clips: dict[int, TrackClips] = {}
         self.tracks_all = 0
         self.next_track_no = 0
+        self.closed: list[tuple] = []   # (track_no, first, last frame, why it ended, candidates) of tracks with a clip
 
     def detected(self, t: int, dets) -> list[tuple[WindowSmoother, list[FrameBox]]]:
         """Feed frame t's detections; return (track, frames that became final)."""
@@ -158,34 +176,46 @@ class Tracker:
         """No open track will ask for a frame before this one."""
         return min((sm.next for sm in self.smoothers.values()), default=t + 1)
 
-    def cut(self, final: list[tuple[WindowSmoother, list[FrameBox]]], pool: FramePool) -> list[tuple[int, int, Clip]]:
-        """Crop the final frames into their tracks' clips; (track_no, clip_no, clip) of completed clips."""
+    def cut(self, final: list[tuple[WindowSmoother, list[FrameBox]]], pool: FramePool,
+            attempts: set[int]) -> list[tuple[int, int, Clip]]:
+        """Crop the final frames into their tracks' clips; (track_no, clip_no, clip) of completed clips.
+        `attempts`: the frames the detector ran on (for each clip's detection coverage)."""
         complete = []
         for sm, boxes in final:
             tc = self.clips[sm.track.id]
             for fb in boxes:
-                for c in tc.add(fb, pool.held[fb.t]):
+                for c in tc.add(fb, pool.held[fb.t], fb.t in attempts):
                     if tc.track_no is None:
                         tc.track_no, self.next_track_no = self.next_track_no, self.next_track_no + 1
                     complete.append((tc.track_no, tc.done, c))
                     tc.done += 1
             if sm.track.id not in self.smoothers:   # closed: nothing more will come
                 self.clips.pop(sm.track.id)
+                if tc.track_no is not None:
+                    self.closed.append((tc.track_no, tc.start, tc.last, sm.track.end, tc.done))
         return complete
 
 
 def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_path=None,
                   stats: dict | None = None, threads: int = 1) -> Iterator[tuple[str, np.ndarray, dict]]:
-    """Yield (key, frames uint8 T×size×size×C, meta) for every face clip of one video.
+    """Yield (key, frames uint8 T×size×size×C, meta) for every face clip of one video that passes the
+    quality gates (quality.py).
 
-    Raises VideoError(reason) if the file cannot be opened or decoded. `stats` (if given) is filled in
-    as work proceeds: frames, fps, width, height, detections, tracks, clips, detect_frames, scene_cuts;
-    at the end tracks_all (before dropping tracks without a clip), detect_s (seconds inside BlazeFace) and
-    total_s.
+    Raises VideoError(reason) if the file cannot be opened or decoded at all; a stream that ends early or
+    breaks partway gives the clips of the frames that decoded and a sentence in stats["warnings"].
+    `stats` (if given) is filled in as work proceeds: frames, fps, width, height, detections, tracks
+    (with a written clip), clips (written), candidates (clips cut before the gates), rejected ({reason:
+    count}), detect_frames, scene_cuts; at the end tracks_all (every track, before dropping those without
+    a clip), identity_splits, warnings, detect_s (seconds inside BlazeFace), check_s (in the quality
+    gates, the face check included), identity_s (descriptors for the identity check) and total_s; and for the report: rejected_clips (key, reasons, figures, first and last frame of each
+    clip not written), track_list (per track with a candidate: number, first and last frame, why it
+    ended, candidates) and cut_frames (source frame indices where a scene cut or an identity split
+    started a new track).
     model_path None means the cached BlazeFace model of cfg.detector (fetched on first use).
     """
     from shards import make_key
     import cv2
+    from .quality import CropCheck, clip_quality, gate
     cfg = cfg or FaceConfig()
     stats = {} if stats is None else stats
     # cv2 would spread each small resize over all cores: 2.4x the CPU time for the detector copy of a
@@ -199,25 +229,43 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     indices = sample_indices(n_frames, src_fps, cfg.fps)
     fps = src_fps if cfg.fps is None else min(cfg.fps, src_fps)
     detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
-    pictures = stream_pictures(path, indices, threads)
+    check = CropCheck(cfg) if cfg.min_face_check > 0 else None
+    warnings: list[str] = []
+    pictures = stream_pictures(path, indices, threads, warnings)
     first = next(pictures)   # a VideoError if not even one frame decodes
     width, height = first[1].width, first[1].height
     info = {"width": width, "height": height}
     stats.update(frames=0, fps=src_fps, width=width, height=height, detections=0, tracks=0, clips=0,
-                 detect_frames=0, scene_cuts=0)
+                 candidates=0, rejected={}, detect_frames=0, scene_cuts=0, rejected_clips=[], warnings=warnings)
     dw, dh = detect_shape(width, height, cfg.detect_side())
     sx, sy = width / dw, height / dh
     cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
-    kept_tracks, detect_s = set(), 0.0
+    kept_tracks, detect_s, check_s, identity_s = set(), 0.0, 0.0, 0.0
     schedule = DetectSchedule.of(cfg)
+    attempts: set[int] = set()
 
     def emit(complete):
+        nonlocal check_s
         for track_no, clip_no, clip in sorted(complete, key=lambda x: (x[0], x[1])):
+            stats["candidates"] += 1
+            key = make_key(source_id, track_no, clip_no)
+            q = clip_quality(clip.frames, [fb.size for fb in clip.boxes],
+                             [None if fb.raw is None else fb.raw.score for fb in clip.boxes], clip.attempted,
+                             clip.padding, clip.sides, cfg)
+            t_check = time.perf_counter()
+            reasons = ["small"] if clip.small else gate(q, clip.frames, cfg, check)
+            check_s += time.perf_counter() - t_check
+            first_frame, last_frame = int(indices[clip.boxes[0].t]), int(indices[clip.boxes[-1].t])
+            if reasons:
+                stats["rejected"][reasons[0]] = stats["rejected"].get(reasons[0], 0) + 1
+                stats["rejected_clips"].append({"key": key, "reasons": reasons, "quality": q,
+                                                "frames": [first_frame, last_frame]})
+                continue
             kept_tracks.add(track_no)
             stats["clips"] += 1
             stats["tracks"] = len(kept_tracks)
-            meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg)
-            yield make_key(source_id, track_no, clip_no), clip.frames, meta
+            meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg, q)
+            yield key, clip.frames, meta
 
     for t, frame in itertools.chain([first], pictures):
         pool.put(t, frame)
@@ -226,23 +274,36 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
         small = frame.small(dw, dh) if detecting or rgb else None
         if cuts.feed(t, small if rgb else frame.gray()):
             tracker.assoc.cut(t)
-        del frame
         stats["frames"] += 1
         if detecting:
             t_det = time.perf_counter()
             dets = detector.detect(t, small, sx, sy)
             detect_s += time.perf_counter() - t_det
+            if cfg.identity > 0:
+                t_id = time.perf_counter()
+                dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
+                identity_s += time.perf_counter() - t_id
+            attempts.add(t)
             stats["detect_frames"] += 1
             stats["detections"] += len(dets)
             final = tracker.detected(t, dets)
             schedule.update(t, tracker.assoc.open)
-            yield from emit(tracker.cut(final, pool))
-        pool.release_before(tracker.oldest_needed(t))
-    yield from emit(tracker.cut(tracker.finish(), pool))
+            yield from emit(tracker.cut(final, pool, attempts))
+        del frame
+        oldest = tracker.oldest_needed(t)
+        pool.release_before(oldest)
+        attempts.difference_update([a for a in attempts if a < oldest])
+    yield from emit(tracker.cut(tracker.finish(), pool, attempts))
     pool.release_before(len(indices))
     stats["scene_cuts"] = len(cuts.cuts)
     stats["tracks_all"] = tracker.tracks_all
+    stats["identity_splits"] = len(tracker.assoc.splits)
+    stats["cut_frames"] = sorted({int(indices[c]) for c in cuts.cuts + tracker.assoc.splits})
+    stats["track_list"] = [{"track": no, "frames": [int(indices[a]), int(indices[b])], "end": end, "candidates": n}
+                           for no, a, b, end, n in sorted(tracker.closed)]
     stats["detect_s"] = round(detect_s, 3)
+    stats["check_s"] = round(check_s, 3)
+    stats["identity_s"] = round(identity_s, 3)
     stats["total_s"] = round(time.perf_counter() - t_start, 3)
 
 
@@ -290,7 +351,9 @@ def main(argv=None) -> int:
     except ModelError as e:  # one line, not a traceback
         print(e, file=sys.stderr)
         return 2
-    print(" ".join(f"{k}={v}" for k, v in stats.items()))
+    print(" ".join(f"{k}={v}" for k, v in stats.items() if not isinstance(v, list)))
+    for w in stats.get("warnings", []):
+        print(f"warning: {w}")
     return 0
 
 

@@ -1,0 +1,147 @@
+"""Clip quality: the figures every clip records and the gates that drop what no one wants to train on.
+
+Every candidate clip (a window of cfg.frames frames of a track, cut at cfg.stride) gets its figures
+measured (`clip_quality`) and written into its json under `quality`; the gates (`gate`) compare them with
+the FaceConfig settings, cheapest first, and a clip that fails one is not written but counted under the
+first gate it failed (the reasons below, in this order). The last gate, the face check, runs dlib's HOG
+face detector on a few of the clip's own output crops (`CropCheck`): a second opinion, from another kind
+of detector than the BlazeFace that made the track, on the pixels that will be trained on, that the crop
+holds a face near its centre.
+
+| reason | figure | setting | drops |
+|---|---|---|---|
+| `small` | `face_px_min`: the smallest smoothed face (source px) | `min_face` | faces too small to be faces at the output size |
+| `padded` | `padded`: mean fraction of the crop outside the frame | `max_padded` | a face mostly outside the frame |
+| `coverage` | `coverage`: detections / detector attempts over the clip | `min_coverage` | tracks kept alive by occasional hits (walls, the building after a face has left) |
+| `score` | `score_mean`: mean detector score over the clip | `min_clip_score` | weak, doubtful detections |
+| `blur` | `sharpness`: median variance of the Laplacian of the face (output crop, grey) | `min_sharpness` | blurred faces, smooth blobs |
+| `flat` | `contrast`: median grey standard deviation of the face (output crop) | `min_contrast` | dark, flat regions |
+| `face_check` | `face_check`: fraction of checked crops with a centred face | `min_face_check` | anything else that is not a face |
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import FaceConfig
+
+REASONS = ("small", "padded", "coverage", "score", "blur", "flat", "face_check")
+CHECK_CENTRE = 0.2      # a face counts as centred within this fraction of the crop side from its centre
+CHECK_SIDE = 160        # crops are upscaled to this (cubic) for the check: a 1.6-margin face is ~100 px
+
+
+def face_region(crop: np.ndarray, margin: float) -> np.ndarray:
+    """The central square of an output crop where the face is (side = crop side / margin), grey uint8."""
+    import cv2
+    side = crop.shape[0]
+    f = max(4, int(round(side / margin)))
+    a = (side - f) // 2
+    region = crop[a:a + f, a:a + f]
+    if region.shape[-1] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)
+    return region.reshape(f, f)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian (3×3) of a grey image: high for crisp edges, low for blur and flat areas."""
+    import cv2
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def padded_fraction(pad, side: int) -> float:
+    """Fraction of a side×side crop that lay outside the frame, from its (left, top, right, bottom) padding."""
+    left, top, right, bottom = pad
+    inside = max(0, side - left - right) * max(0, side - top - bottom)
+    return 1.0 - inside / float(side * side)
+
+
+def _r(v: float | None, nd: int = 3):
+    return None if v is None else round(float(v), nd)
+
+
+def clip_quality(frames: np.ndarray, sizes: list[float], scores: list[float | None], attempted: list[bool],
+                 pads: list, sides: list[int], cfg: FaceConfig) -> dict:
+    """The measured figures of one clip (everything but the face check, which gate() adds when it runs)."""
+    faces = [face_region(f, cfg.margin) for f in frames]
+    hits = [s for s in scores if s is not None]
+    attempts = sum(attempted)
+    return {
+        "face_px": _r(np.median(sizes), 1), "face_px_min": _r(min(sizes), 1),
+        "sharpness": _r(np.median([sharpness(g) for g in faces]), 1),
+        "contrast": _r(np.median([float(g.std()) for g in faces]), 2),
+        "brightness": _r(np.median([float(g.mean()) for g in faces]), 1),
+        "attempts": int(attempts),
+        "coverage": _r(len(hits) / attempts if attempts else 0.0),
+        "score_mean": _r(np.mean(hits) if hits else None), "score_min": _r(min(hits) if hits else None),
+        "padded": _r(np.mean([padded_fraction(p, s) for p, s in zip(pads, sides)])),
+        "face_check": None,
+    }
+
+
+def cheap_reasons(q: dict, cfg: FaceConfig) -> list[str]:
+    """The gates that need no detector, in REASONS order: every one the clip fails."""
+    out = []
+    if q["face_px_min"] < cfg.min_face:
+        out.append("small")
+    if q["padded"] > cfg.max_padded:
+        out.append("padded")
+    if q["coverage"] < cfg.min_coverage:
+        out.append("coverage")
+    if (q["score_mean"] or 0.0) < cfg.min_clip_score:
+        out.append("score")
+    if q["sharpness"] < cfg.min_sharpness:
+        out.append("blur")
+    if q["contrast"] < cfg.min_contrast:
+        out.append("flat")
+    return out
+
+
+def check_positions(frames: int, n: int) -> list[int]:
+    """Which n frames of a clip the face check looks at: spread evenly, first and last included."""
+    if n <= 0:
+        return []
+    if n == 1 or frames == 1:
+        return [frames // 2]
+    return sorted({int(round(i * (frames - 1) / (n - 1))) for i in range(n)})
+
+
+class CropCheck:
+    """The second opinion: dlib's HOG face detector (frontal and up to ~45 degrees of turn; no model file,
+    it is part of dlib) on a clip's own output crops, upscaled to CHECK_SIDE px, so that the face (about
+    CHECK_SIDE / margin px) is above the detector's 80-px window.
+
+    `__call__(frames)` returns the fraction of the checked frames (check_positions) in which a face is
+    found with its centre within CHECK_CENTRE × side of the crop centre. A different model from the
+    BlazeFace detector that built the track: it does not fire on the textures BlazeFace mistook for faces
+    (foreman's brick wall), and misses faces turned far enough that they hardly show as faces at 64 px.
+    """
+
+    def __init__(self, cfg: FaceConfig):
+        import dlib
+        self.cfg = cfg
+        self.positions = check_positions(cfg.frames, cfg.face_check_frames)
+        self.detector = dlib.get_frontal_face_detector()
+
+    def centred(self, crop: np.ndarray) -> bool:
+        import cv2
+        big = cv2.resize(np.ascontiguousarray(crop), (CHECK_SIDE, CHECK_SIDE), interpolation=cv2.INTER_CUBIC)
+        gray = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY) if big.ndim == 3 else big
+        for d in self.detector(np.ascontiguousarray(gray), 0):
+            off = float(np.hypot((d.left() + d.right()) / 2 - CHECK_SIDE / 2, (d.top() + d.bottom()) / 2 - CHECK_SIDE / 2))
+            if off <= CHECK_CENTRE * CHECK_SIDE:
+                return True
+        return False
+
+    def __call__(self, frames: np.ndarray) -> float:
+        hits = [self.centred(frames[i]) for i in self.positions]
+        return sum(hits) / len(hits) if hits else 1.0
+
+
+def gate(q: dict, frames: np.ndarray, cfg: FaceConfig, check: CropCheck | None) -> list[str]:
+    """Every gate the clip fails, in REASONS order (empty: keep it). The face check runs only on clips
+    that passed the others (it is the only gate that costs detector time); q["face_check"] is filled."""
+    reasons = cheap_reasons(q, cfg)
+    if not reasons and check is not None and cfg.min_face_check > 0:
+        q["face_check"] = _r(check(frames))
+        if q["face_check"] < cfg.min_face_check:
+            reasons.append("face_check")
+    return reasons
