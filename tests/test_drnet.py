@@ -461,3 +461,40 @@ def test_probes_and_r2_read_what_is_there_and_not_what_is_not():
     assert probes.ridge_r2(x[:400], y[:400], x[400:], y[400:]) > 0.99
     assert probes.ridge_r2(x[:400], rng.standard_normal((400, 2)), x[400:], rng.standard_normal((200, 2))) < 0.05
     assert probes.majority_accuracy([1, 1, 2], [1, 2, 2, 2]) == 0.25
+
+
+# ---- the digit reader's figures (Moving MNIST in channel colours) ----------------------------------------------
+
+def test_centroid_motion_measures_how_far_each_channel_moves():
+    x = torch.zeros(1, 5, 3, 32, 32)
+    for t in range(5):
+        x[0, t, 0, 4:8, 2 + 2 * t:6 + 2 * t] = 1.0    # channel 0 moves 2 px a step to the right
+        x[0, t, 1, 3 + 3 * t:7 + 3 * t, 10:14] = 1.0  # channel 1 moves 3 px a step down
+    assert torch.allclose(drnet_eval.centroid_motion(x), torch.full((4,), 2.5))
+    assert torch.equal(drnet_eval.centroid_motion(x[:, [0, 0, 0]]), torch.zeros(2))  # a frozen clip
+
+
+@pytest.fixture(scope="module")
+def mm_channel(tmp_path_factory):
+    """Channel-coloured Moving MNIST (digit n in RGB channel n), 32×32: 256 train, 64 test clips."""
+    from vidshard.cli import main
+    out = tmp_path_factory.mktemp("drnet") / "mmch"
+    assert main(["synth", "moving-mnist", "--out", str(out), "--clips", "320", "--split", "0.8,0,0.2",
+                 "--mnist", str(require_shared("mnist")), "--size", "32", "--colors", "channel", "--seed", "1"]) == 0
+    return str(out)
+
+
+def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(trained, mm_channel, tmp_path,
+                                                                            monkeypatch):
+    from trainers.eval import judge as judges
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    _, cfg, _, path = trained
+    pcfg = replace(cfg, phase="predictor", encoders=str(path), eval_clips=32)
+    model = new_model(pcfg)
+    model.training_step(next(batches(mm_channel, pcfg)), 0, make_ctx())  # loads the frozen encoders
+    res = drnet_eval.evaluate(model, pcfg, mm_channel, str(tmp_path / "e"),
+                              judge_settings=judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2))
+    assert 0 <= res["swap_digit_acc"] <= 1 and res["swap_digit_acc_real"] > 0.3  # chance 0.1: a small reader reads real digits
+    assert len(res["rollout_digit_acc"]) == drnet_eval.ROLLOUT_STEPS == len(res["rollout_motion_per_step"]) + 1
+    assert 0 <= res["rollout_digit_steps"] <= drnet_eval.ROLLOUT_STEPS
+    assert res["motion_real"] > 0.5 and res["rollout_motion"] >= 0

@@ -14,6 +14,17 @@ eval.json keys:
                              content of clip i with the pose of clip i+1 against the exact counterfactual,
                              beside two trivial baselines and the same network at initialization
     pred_mse / pred_ssim     (predictor phase) per predicted step, beside copying the last observed frame
+Moving MNIST in channel colours (one digit per channel), read by the judge's digit reader at the model's
+size (trainers.eval.judge; its accuracy on real frames beside every figure):
+    swap_digit_acc           the content clip's digits read in the swapped frames (per frame and channel),
+                             beside swap_digit_acc_real (the reader on the content clip's own frames)
+    rollout_digit_acc        (predictor phase) per step of a ROLLOUT_STEPS-step rollout: the observed
+                             clip's digits read in the predicted frames; rollout_digit_steps: how many
+                             leading steps stay at >= 0.8
+    rollout_motion, motion_real
+                             mean displacement per step of the channels' intensity centroids (pixels), over
+                             the first MOTION_STEPS predicted steps and over real clips: a rollout that
+                             freezes keeps its digits but does not move
 Parts a dataset cannot support (no labels: faces) are listed under "skipped" with the reason.
 Figures: analogy.png (content of row clips × pose of column frames) and, with a predictor, rollout.gif.
 """
@@ -25,9 +36,12 @@ from pathlib import Path
 import torch
 
 from trainers.eval import data as eval_data
-from trainers.eval import figures, probes, swaps, video
+from trainers.eval import figures, labels, probes, swaps, video
 
 HEADLINE = ("colors", "digits")  # the probe reported as probe_content_acc, first that the data varies
+ROLLOUT_STEPS = 100              # predicted frames read by the digit reader
+MOTION_STEPS = 30                # the leading rollout steps whose motion is compared with real clips'
+READ_CLIPS = 128                 # held-out clips for the digit-reader figures
 
 
 def fresh_model(model, cfg, device):
@@ -60,8 +74,62 @@ def headline_probe(res: dict) -> dict:
             "probe_chance": p["chance"]}
 
 
-def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, **kw) -> dict:
-    """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures."""
+def digit_reader(data, cfg, meta: dict, settings=None):
+    """The Moving MNIST judge's per-channel digit reader at the model's size, or None for other data."""
+    if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
+        return None
+    from trainers.eval import judge as judges
+    return judges.judge_for(data, cfg.image_size, cfg.channels, **({"settings": settings} if settings else {}))
+
+
+def clip_digits(clips: list) -> torch.Tensor:
+    """(B, MNIST_CHANNELS): the digit drawn in each colour channel of each clip."""
+    return torch.tensor([[int(labels.frame_factors(m)[f"digit_ch{c}"][0]) for c in range(labels.MNIST_CHANNELS)]
+                         for _, _, m in clips])
+
+
+def read_accuracy(reader, frames: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
+    """frames (B, T, C, H, W), digits (B, channels) -> (T,) fraction of clips and channels read right."""
+    read = reader.read_digits(frames.cpu())[..., :digits.shape[1]]
+    return (read == digits[:, None]).float().mean((0, 2))
+
+
+def centroid_motion(frames: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) -> (T-1,) mean displacement (pixels) per step of each channel's intensity centroid,
+    over clips and the digit channels."""
+    x = frames[:, :, :labels.MNIST_CHANNELS].float()
+    H, W = x.shape[-2:]
+    mass = x.sum((-2, -1)).clamp_min(1e-6)
+    cy = (x.sum(-1) * torch.arange(H, dtype=x.dtype, device=x.device)).sum(-1) / mass
+    cx = (x.sum(-2) * torch.arange(W, dtype=x.dtype, device=x.device)).sum(-1) / mass
+    c = torch.stack([cx, cy], -1)                                     # (B, T, channels, 2)
+    return (c[:, 1:] - c[:, :-1]).norm(dim=-1).mean((0, 2))
+
+
+@torch.no_grad()
+def digit_scores(model, cfg, reader, test: list, device) -> dict:
+    """The digit reader on swapped frames, on real frames and (predictor phase) along a rollout."""
+    clips = test[:READ_CLIPS]
+    n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
+    xs = swaps.stacked(clips, T, device)
+    xd = swaps.stacked([clips[(i + 1) % n] for i in range(n)], T, device)
+    digits = clip_digits(clips)
+    out = {"swap_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xd), digits).mean()),
+           "swap_digit_acc_real": float(read_accuracy(reader, xs, digits).mean()),
+           "motion_real": float(centroid_motion(xs).mean()), "digit_reader_clips": n}
+    if model.predictor is not None and T > cfg.n_past:
+        pred = model.rollout(xs[:, :cfg.n_past], ROLLOUT_STEPS)
+        acc = read_accuracy(reader, pred, digits)
+        good = (acc >= 0.8).int()
+        out.update(rollout_digit_acc=acc.tolist(), rollout_digit_steps=int(good.cumprod(0).sum()),
+                   rollout_motion=float(centroid_motion(pred[:, :MOTION_STEPS]).mean()),
+                   rollout_motion_per_step=centroid_motion(pred).tolist())
+    return out
+
+
+def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_settings=None, **kw) -> dict:
+    """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
+    judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default FULL)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device
@@ -90,6 +158,11 @@ def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, **kw) -> 
             res.update(swapped)
             res["swap_mse_init"] = swaps.swap_scores(fresh_model(model, cfg, device), test, device, assets)["swap_mse"]
         res.update(prediction(model, cfg, test, out, device, res["skipped"]))
+        reader = digit_reader(data, cfg, test[0][2], judge_settings)
+        if reader is None:
+            res["skipped"]["digit_reader"] = "no digit reader: it reads Moving MNIST in channel colours"
+        else:
+            res.update(digit_scores(model, cfg, reader, test, device))
         eval_data.write_json(res, out / "eval.json")
         return res
     finally:
