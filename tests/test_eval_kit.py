@@ -4,6 +4,8 @@ codes are the labels themselves. What the kit reports for them is known exactly,
 the wiring (which clip's code goes where, which frames are compared) independently of any trained model."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +145,18 @@ def test_codes_index_and_repeat_tuples_and_tensors_alike():
     assert torch.equal(codes.vector(r), a.repeat_interleave(2, 0)) and r[1].shape == (6, 1, 1)
     assert torch.equal(codes.cat([a, a]), torch.cat([a, a])) and codes.size((a, b)) == 3
     assert torch.equal(codes.with_vector((a, b), a + 1)[0], a + 1)
+
+
+def test_learning_curves_read_every_evaluation_of_a_run_and_keep_the_last_of_a_repeated_step(tmp_path, capsys):
+    from trainers.eval import curves
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [{"step": 10, "loss": 1.0}, {"step": 10, "eval": {"probe_digits/content_acc": 0.1}},
+               {"step": 20, "eval": {"probe_digits/content_acc": 0.2}},
+               {"step": 20, "eval": {"probe_digits/content_acc": 0.3}}]  # resumed: step 20 logged again
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert curves.eval_records(run) == [(10, {"probe_digits/content_acc": 0.1}), (20, {"probe_digits/content_acc": 0.3})]
+    assert curves.main([str(run), "--metrics", "probe_digits/content_acc", "--out", str(tmp_path / "c.png")]) == 0
+    assert "step 20  probe_digits/content_acc=0.3" in capsys.readouterr().out
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert curves.main([str(tmp_path / "nowhere"), "--metrics", "x"]) == 2
