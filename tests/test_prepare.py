@@ -79,7 +79,20 @@ def test_real_videos_make_a_verified_dataset(clean, videos):
     cfg = m["config"]
     assert cfg["face"]["detect_every"] == 3 and cfg["videos_per_shard"] == 1 and "split" in cfg
     assert not {"workers", "address", "out", "overwrite"} & set(cfg)
-    assert {"decord2", "mediapipe", "ray"} <= set(m["software"])
+    assert {"decord2", "mediapipe", "ray", "dlib-bin"} <= set(m["software"])
+    # the quality gates: every clip cut is written or counted under one reason, per source and in total,
+    # and each shard's stats list every candidate clip (the report's table)
+    q = m["quality"]
+    assert q["written"] == m["totals"]["samples"] and q["candidates"] == q["written"] + sum(q["rejected"].values())
+    rows = []
+    for shard in m["shards"]:
+        st = json.loads((out / f"{shard['name']}.stats.json").read_text())
+        rows += st["clip_table"]
+        assert {r["source"] for r in st["track_table"]} <= {s["id"] for s in st["sources"]}
+    assert len(rows) == q["candidates"] and sum(not r["reasons"] for r in rows) == q["written"]
+    for s in m["sources"]:
+        assert s["candidates"] == s["clips"] + sum(s["rejected"].values())
+        assert sum(1 for r in rows if r["key"].startswith(s["id"]) and r["reasons"]) == sum(s["rejected"].values())
 
 
 def test_clips_hold_a_centred_face(clean):
@@ -258,6 +271,21 @@ def test_remote_output_is_uploaded_shard_by_shard(ray_local, astronaut, tmp_path
                 errors.append(np.hypot(x + w / 2 - (x0 + x1) / 2, y + h / 2 - (y0 + y1) / 2) / (x1 - x0))
     assert len(errors) >= 64
     assert np.median(errors) < 0.1 and max(errors) < 0.25, (np.median(errors), max(errors))
+
+
+def test_summary_accounts_for_every_clip_and_warning():
+    records = [{"path": "a.mp4", "status": "ok", "frames": 100, "clips": 5, "candidates": 8,
+                "rejected": {"face_check": 2, "coverage": 1}},
+               {"path": "b.mp4", "status": "ok", "frames": 61, "clips": 3, "candidates": 3, "rejected": {},
+                "warnings": ["frame count: the container says 62 frames, the stream has 61 (clips from those 61)"]},
+               {"path": "c.mp4", "status": "no_face", "frames": 50, "clips": 0, "candidates": 2,
+                "rejected": {"small": 2}, "note": "every clip was dropped by the quality gates: small 2"}]
+    lines = P.summarize([1], records, {}, 0, 1.0, "out")
+    assert "8 clips written of 13 cut (5 dropped by the quality gates: small 2, coverage 1, face_check 2)" in lines[0]
+    assert "  WARNING   b.mp4: frame count: the container says 62 frames, the stream has 61 (clips from those 61)" in lines
+    assert "  no face   c.mp4: every clip was dropped by the quality gates: small 2" in lines
+    assert P.quality_totals(records) == {"candidates": 13, "written": 8, "warnings": 1,
+                                         "rejected": {"face_check": 2, "coverage": 1, "small": 2}}
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

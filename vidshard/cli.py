@@ -16,6 +16,7 @@ COMMANDS = {
     "inspect": ("shards.inspect", "main", "summarize a dataset or shard; --dump KEY writes one clip as GIF/PNG"),
     "verify": ("shards.manifest", "verify_main", "recheck every shard hash and sample count against the manifest"),
     "diff": ("shards.manifest", "diff_main", "compare two dataset versions"),
+    "report": ("pipelines.report", "main", "one static HTML page about a dataset: sources, reasons, clips, tracks"),
     "train": ("trainers.train", "main", "train a model on shards (one process; torchrun for DDP)"),
     "eval": ("trainers.evaluate", "main", "evaluate a trained run (writes eval.json and images)"),
 }

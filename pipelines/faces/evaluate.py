@@ -155,3 +155,54 @@ def evaluate_sequence(seq_dir: str | Path, cfg: FaceConfig = OTB_CONFIG, model_p
     per_frame = detections if detections is not None else detect_images(paths, cfg, model_path)
     tracks = build_tracks(per_frame, [], cfg)  # an image sequence of one shot: no scene cuts
     return {"config": cfg.to_dict(), **tracking_metrics(tracks, gt)}, per_frame
+
+
+# ------------------------------------------------------------------------------------------------ crops
+
+INDEPENDENT_SIDE = 160      # crops are upscaled to this before the independent check
+INDEPENDENT_ANGLES = (0, -20, 20)   # in-plane rotations tried (tilted heads)
+_CASCADES: dict[str, object] = {}
+
+
+def _cascade(name: str):
+    import cv2
+    if name not in _CASCADES:
+        _CASCADES[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    return _CASCADES[name]
+
+
+def independent_face_check(crop: np.ndarray, centre: float = 0.2) -> bool:
+    """Is there a face within `centre` × side of the centre of an output crop? OpenCV's Haar cascades
+    (frontal, frontal alt2, profile facing either way; shipped in cv2.data), on the crop upscaled to
+    INDEPENDENT_SIDE px and also rotated by ±20 degrees: a detector that neither the tracker (BlazeFace)
+    nor the quality gates' face check (dlib HOG) uses, for the acceptance figures (bench/quality.py) and
+    tests/test_quality.py. It does not fire on foreman's brick wall."""
+    import cv2
+    s = INDEPENDENT_SIDE
+    big = cv2.resize(np.ascontiguousarray(crop), (s, s), interpolation=cv2.INTER_CUBIC)
+    gray = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY) if big.ndim == 3 else big
+
+    def centred(boxes) -> bool:
+        return any(np.hypot(x + w / 2 - s / 2, y + h / 2 - s / 2) <= centre * s for x, y, w, h in boxes)
+
+    for angle in INDEPENDENT_ANGLES:
+        g = gray if angle == 0 else cv2.warpAffine(gray, cv2.getRotationMatrix2D((s / 2, s / 2), angle, 1.0), (s, s),
+                                                   borderMode=cv2.BORDER_REPLICATE)
+        for name in ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml"):
+            if centred(_cascade(name).detectMultiScale(g, 1.1, 4, minSize=(48, 48))):
+                return True
+        profile = _cascade("haarcascade_profileface.xml")
+        if centred(profile.detectMultiScale(g, 1.1, 4, minSize=(48, 48))):
+            return True
+        mirrored = profile.detectMultiScale(np.ascontiguousarray(g[:, ::-1]), 1.1, 4, minSize=(48, 48))
+        if centred([(s - x - w, y, w, h) for x, y, w, h in mirrored]):
+            return True
+    return False
+
+
+def independent_rates(clips) -> dict[str, float]:
+    """{source_id: fraction of its clips' frames that pass independent_face_check}, from (frames, meta)."""
+    hits: dict[str, list[bool]] = {}
+    for frames, meta in clips:
+        hits.setdefault(meta["source_id"], []).extend(independent_face_check(f) for f in frames)
+    return {k: float(np.mean(v)) for k, v in hits.items()}
