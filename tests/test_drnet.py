@@ -412,7 +412,7 @@ def test_evaluate_skips_label_metrics_on_unlabelled_clips(tmp_path):
     data = write_unlabelled(tmp_path / "faces", {"train": 8, "test": 8})
     cfg = tiny()
     res = drnet_eval.evaluate(new_model(cfg), cfg, data, str(tmp_path / "eval"))
-    assert set(res["skipped"]) == {"probes", "swap_mse", "prediction"}
+    assert set(res["skipped"]) == {"probes", "swap_mse", "prediction", "digit_reader"}
     assert "probe_content_acc" not in res and 0 <= res["scene_disc_acc"] <= 1 and res["rec_mse"] > 0
     assert res["split_note"] == "probes fitted on split 'train', scored on split 'test'"
 

@@ -36,20 +36,12 @@ from pathlib import Path
 import torch
 
 from trainers.eval import data as eval_data
-from trainers.eval import figures, labels, probes, swaps, video
+from trainers.eval import figures, labels, probes, recipe, swaps, video
 
 HEADLINE = ("colors", "digits")  # the probe reported as probe_content_acc, first that the data varies
 ROLLOUT_STEPS = 100              # predicted frames read by the digit reader
 MOTION_STEPS = 30                # the leading rollout steps whose motion is compared with real clips'
 READ_CLIPS = 128                 # held-out clips for the digit-reader figures
-
-
-def fresh_model(model, cfg, device):
-    """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        m = type(model)(replace(cfg, phase="drnet", encoders=""))
-    return m.to(device).eval()
 
 
 @torch.no_grad()
@@ -79,7 +71,7 @@ def digit_reader(data, cfg, meta: dict, settings=None):
     if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
         return None
     from trainers.eval import judge as judges
-    return judges.judge_for(data, cfg.image_size, cfg.channels, **({"settings": settings} if settings else {}))
+    return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings)
 
 
 def clip_digits(clips: list) -> torch.Tensor:
@@ -130,12 +122,7 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
 def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_settings=None, **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
     judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default FULL)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with recipe.evaluating(model, out_dir) as (out, device):
         train, test, note = eval_data.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)
         res = {"data": str(data), "split_note": note, "phase": cfg.phase, "skipped": {}, "eval_clips": len(test)}
@@ -156,7 +143,8 @@ def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_set
             res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
         else:
             res.update(swapped)
-            res["swap_mse_init"] = swaps.swap_scores(fresh_model(model, cfg, device), test, device, assets)["swap_mse"]
+            untrained = recipe.fresh_model(model, replace(cfg, phase="drnet", encoders=""), device)
+            res["swap_mse_init"] = swaps.swap_scores(untrained, test, device, assets)["swap_mse"]
         res.update(prediction(model, cfg, test, out, device, res["skipped"]))
         reader = digit_reader(data, cfg, test[0][2], judge_settings)
         if reader is None:
@@ -165,8 +153,6 @@ def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_set
             res.update(digit_scores(model, cfg, reader, test, device))
         eval_data.write_json(res, out / "eval.json")
         return res
-    finally:
-        model.train(was_training)
 
 
 def prediction(model, cfg, test: list, out: Path, device, skipped: dict) -> dict:

@@ -493,10 +493,11 @@ def load_judge(path: str | Path) -> Judge:
     return judge.eval()
 
 
-def judge_for(data: str | Path, size: int, channels: int | None = None, settings: Settings = FULL,
+def judge_for(data: str | Path, size: int, channels: int | None = None, settings: Settings | None = None,
               retrain: bool = False, log=None) -> Judge:
     """The judge of a dataset at a size and channel count: from the cache when one trained with the same
-    settings is there, else trained (on the train split, scored on test/val) and cached."""
+    settings (default FULL) is there, else trained (on the train split, scored on test/val) and cached."""
+    settings = settings or FULL
     log = log or (lambda s: None)
     manifest = manifest_of(data)
     version = manifest.get("version")

@@ -26,14 +26,13 @@ eval.json keys:
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from trainers.eval import data as eval_data
-from trainers.eval import figures, labels, swaps
+from trainers.eval import figures, labels, recipe, swaps
 
 EVAL_CLIPS = 300     # held-out clips for the spread, the swaps and the judge protocol
 SUBSETS = 8          # random frame subsets per clip for the within-clip spread of mu_f
@@ -117,7 +116,7 @@ def z_timeline(model, clips: list, out: Path, device) -> None:
 
 def judge_report(model, cfg, data, clips: list, generator: str, settings=None) -> dict:
     from trainers.eval import judge as judges
-    judge = judges.judge_for(data, cfg.image_size, cfg.channels, **({"settings": settings} if settings else {}))
+    judge = judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings)
     run = lambda fixed, ref: judges.sequential_protocol(model, judge, clips, fixed=fixed, reference=ref,
                                                         draws=JUDGE_DRAWS)
     runs = {"fix_f_labels": run("static", "labels"), "fix_f_first": run("static", "first"),
@@ -137,23 +136,10 @@ def judge_report(model, cfg, data, clips: list, generator: str, settings=None) -
             "judge_real_accuracy": judge.meta["accuracy"]["clip"], "judge_protocol": runs}
 
 
-def fresh_model(model, cfg, device):
-    """The same architecture at initialization (seed 0), without touching the caller's RNG streams."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        m = type(model)(replace(cfg))
-    return m.to(device).eval()
-
-
 def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge_settings=None, **kw) -> dict:
     """Evaluate an unordered-pairs VAE; writes out_dir/eval.json and the figures. judge_settings:
     trainers.eval.judge.Settings (default FULL)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with recipe.evaluating(model, out_dir) as (out, device):
         _, test, note = eval_data.eval_splits(data, 0, eval_clips)
         res = {"data": str(data), "split_note": note, "skipped": {}, "eval_clips": len(test)}
         res.update(heldout_elbo(model, test, device, cfg.frames))
@@ -166,7 +152,7 @@ def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge
             z_timeline(model, test[:3], out, device)
         else:
             res.update(swapped)
-            res["swap_mse_init"] = swaps.swap_scores(fresh_model(model, cfg, device), test, device,
+            res["swap_mse_init"] = swaps.swap_scores(recipe.fresh_model(model, cfg, device), test, device,
                                                      eval_data.synthetic_assets(data))["swap_mse"]
         if generator == "sprites":
             res.update(judge_report(model, cfg, data, test, generator, judge_settings))
@@ -174,5 +160,3 @@ def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge
             res["skipped"]["judge"] = "the judge protocol is reported on Sprites"
         eval_data.write_json(res, out / "eval.json")
         return res
-    finally:
-        model.train(was_training)

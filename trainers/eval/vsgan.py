@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from trainers.eval import data as eval_data
-from trainers.eval import figures, labels
+from trainers.eval import figures, labels, recipe
 
 NORMS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.8)  # 5.8 ~ the distance between two independent 50-d draws
 BOX = (-1.0, 1.0)                              # the prior's support: perturbed codes are clipped back into it
@@ -67,7 +67,7 @@ def identity_report(model, cfg, data, out: Path, device, n_codes: int, n_real: i
 
 def judge_report(model, cfg, data, clips: list, generator: str, settings=None) -> dict:
     from trainers.eval import judge as judges
-    judge = judges.judge_for(data, cfg.image_size, cfg.channels, **({"settings": settings} if settings else {}))
+    judge = judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings)
     runs = {fixed: judges.sequential_protocol(model, judge, clips, fixed=fixed, reference="first", draws=JUDGE_DRAWS)
             for fixed in ("static", "dynamic")}
     appearance = [f for f in labels.APPEARANCE[generator] if f in runs["static"]["factors"]]
@@ -83,12 +83,7 @@ def evaluate(model, cfg, data, out_dir: str, identity_codes: int = IDENTITY_CODE
              **kw) -> dict:
     """Evaluate a video-set GAN; writes out_dir/eval.json and the figures. The counts trade time for
     precision (tests make them small); judge_settings: trainers.eval.judge.Settings (default FULL)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with recipe.evaluating(model, out_dir) as (out, device):
         _, test, note = eval_data.eval_splits(data, 0, judge_clips)
         res = {"data": str(data), "split_note": note, "skipped": {}}
         latent_grids(model, out, device)
@@ -103,5 +98,3 @@ def evaluate(model, cfg, data, out_dir: str, identity_codes: int = IDENTITY_CODE
             res["skipped"]["judge"] = "no judge for these clips (Sprites and Moving MNIST have one)"
         eval_data.write_json(res, out / "eval.json")
         return res
-    finally:
-        model.train(was_training)
