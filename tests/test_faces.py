@@ -350,7 +350,8 @@ def test_memory_does_not_grow_with_video_length(foreman, tmp_path):
         n = sum(1 for _ in process_video(path, "vid", cfg, stats=stats))   # consume, keep nothing
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert stats["frames"] == 598 and stats["tracks"] == 2 and n == stats["clips"] >= 20
+    # (the quality gates drop the clips where he looks away: 12 of the 18 cut are written)
+    assert stats["frames"] == 598 and stats["tracks"] == 2 and n == stats["clips"] >= 10 and stats["candidates"] >= 16
     assert peaks[1] < 1.1 * peaks[0], f"peak allocations grew from {peaks[0] / 1e6:.1f} MB to {peaks[1] / 1e6:.1f} MB"
 
 

@@ -104,6 +104,18 @@ def check_positions(frames: int, n: int) -> list[int]:
     return sorted({int(round(i * (frames - 1) / (n - 1))) for i in range(n)})
 
 
+_HOG: list = []
+
+
+def hog_detector():
+    """dlib's HOG face detector, built once per process (building it costs ~0.3 s: more than checking the
+    clips of a short video)."""
+    if not _HOG:
+        import dlib
+        _HOG.append(dlib.get_frontal_face_detector())
+    return _HOG[0]
+
+
 class CropCheck:
     """The second opinion: dlib's HOG face detector (frontal and up to ~45 degrees of turn; no model file,
     it is part of dlib) on a clip's own output crops, upscaled to CHECK_SIDE px, so that the face (about
@@ -116,10 +128,9 @@ class CropCheck:
     """
 
     def __init__(self, cfg: FaceConfig):
-        import dlib
         self.cfg = cfg
         self.positions = check_positions(cfg.frames, cfg.face_check_frames)
-        self.detector = dlib.get_frontal_face_detector()
+        self.detector = hog_detector()
 
     def centred(self, crop: np.ndarray) -> bool:
         import cv2
