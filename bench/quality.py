@@ -53,7 +53,7 @@ def check(root: Path) -> dict:
             "independent": round(float(np.mean(hits[sid])), 4) if sid in hits else None}
     q = m.get("quality", {})
     rates = [v["independent"] for v in per_source.values() if v["independent"] is not None]
-    out = {"dataset": str(root), "detector": m["config"]["face"]["detector"], "quality": q,
+    out = {"dataset": root.name, "detector": m["config"]["face"]["detector"], "quality": q,
            "sources": len(per_source), "sources_with_clips": len(rates),
            "independent_min": min(rates), "independent_mean": round(float(np.mean(rates)), 4),
            "below_0.95": {k: v["independent"] for k, v in per_source.items()

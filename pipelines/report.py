@@ -212,12 +212,15 @@ def svg_track(title: str, span: tuple[int, int], clips: list[dict], dropped: lis
     series = {"centre x": lambda b: b[0] + b[2] / 2, "centre y": lambda b: b[1] + b[3] / 2,
               "size": lambda b: math.sqrt(max(b[2] * b[3], 0))}
     out = [f'<figure class="track"><figcaption>{esc(title)}</figcaption>']
+    sizes = [b[2] for c in clips for b in c["boxes_smoothed"]]
+    span_min = max(1.0, 0.2 * float(np.median(sizes))) if sizes else 1.0   # jitter is not magnified to full height
     for name, fn in series.items():
         vals = [fn(b) for c in clips for b in c["boxes_smoothed"]]
         vals += [fn(b) for c in clips for b in c["boxes_raw"] if b is not None]
         lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
-        if hi - lo < 1:
-            lo, hi = lo - 1, hi + 1
+        if hi - lo < span_min:
+            mid = (lo + hi) / 2
+            lo, hi = mid - span_min / 2, mid + span_min / 2
         ys = lambda v: 6 + (ph - 14) * (1 - (v - lo) / (hi - lo))   # noqa: E731
         p = [f'<svg width="{w}" height="{ph}" viewBox="0 0 {w} {ph}" role="img">']
         for d in dropped:
@@ -274,6 +277,41 @@ def _hover(key: str, meta: dict) -> str:
              if meta.get("frame_indices") else ""]
     lines += [f"{k}: {q[k]}" for k in FIGURES if q.get(k) is not None]
     return "\n".join(x for x in lines if x)
+
+
+def sources_section(sources: list[dict], failures: list[dict]) -> list[str]:
+    """The sources table: every source with a problem (failed, no face, warnings) first, then the ok ones
+    by path up to SOURCE_ROWS (the page says so). Nothing for synthetic data (no source videos)."""
+    if not sources:
+        return []
+    order = {"failed": 0, "no_face": 1}
+    listed = sorted(sources, key=lambda s: (order.get(s.get("status"), 3 if not s.get("warnings") else 2),
+                                            s.get("path", "")))
+    problems = [s for s in listed if s.get("status") != "ok" or s.get("warnings")]
+    oks = [s for s in listed if s.get("status") == "ok" and not s.get("warnings")]
+    shown = problems + oks[:SOURCE_ROWS]
+    h = [f"<h2>Sources ({len(sources)})</h2>"]
+    if len(shown) < len(sources):
+        h.append(f'<p class="note">Every source with a problem is listed, and the first {SOURCE_ROWS} of the '
+                 f'{len(oks)} ok ones (by path).</p>')
+    h.append("<table><tr><th>source</th><th>split</th><th>status</th><th>frames</th><th>clips written / cut"
+             "</th><th>dropped</th><th>tracks</th><th>cuts / identity splits</th><th>reason, warnings, note</th></tr>")
+    for s in shown:
+        cls = s.get("status") if s.get("status") != "ok" else ("warn" if s.get("warnings") else "")
+        why = "; ".join([s.get("reason", "")] + s.get("warnings", []) + [s.get("note", "")]).strip("; ")
+        drop = ", ".join(f"{r} {n}" for r, n in s.get("rejected", {}).items())
+        h.append(f'<tr class="{cls}"><td title="{esc(s.get("path", ""))}">{esc(Path(s.get("path", "?")).name)}</td>'
+                 f'<td>{esc(s.get("split", ""))}</td><td>{esc(s.get("status", ""))}</td>'
+                 f'<td class="num">{s.get("frames", "")}</td>'
+                 f'<td class="num">{s.get("clips", 0)} / {s.get("candidates", s.get("clips", 0))}</td>'
+                 f'<td>{esc(drop)}</td><td class="num">{s.get("tracks", "")}</td>'
+                 f'<td class="num">{s.get("scene_cuts", "")} / {s.get("identity_splits", "")}</td>'
+                 f'<td>{esc(why)}</td></tr>')
+    h.append("</table>")
+    if failures:
+        h.append(f"<p>{len(failures)} inputs produced nothing; their reasons are in the table above "
+                 "(and in manifest.json <code>failures</code>).</p>")
+    return h
 
 
 def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS) -> str:
@@ -356,7 +394,8 @@ def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS) -> 
         h.append(svg_histogram(both("coverage"), "detection coverage (found / attempts)"))
         h.append(svg_histogram({"tracks": [r["frames"][1] - r["frames"][0] + 1 for r in track_rows]},
                                "track length (frames)", log=True))
-    h.append(svg_histogram({"sources": [s.get("clips", 0) for s in sources]}, "clips per source", integer=True))
+    if sources:
+        h.append(svg_histogram({"sources": [s.get("clips", 0) for s in sources]}, "clips per source", integer=True))
     h.append("</div>")
     # --- thumbnails
     h.append(f"<h2>Clips ({len(sample)} of {written} shown)</h2>")
@@ -393,34 +432,7 @@ def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS) -> 
         h.append("</div>")
 
     # --- sources
-    order = {"failed": 0, "no_face": 1}
-    listed = sorted(sources, key=lambda s: (order.get(s.get("status"), 3 if not s.get("warnings") else 2),
-                                            s.get("path", "")))
-    problems = [s for s in listed if s.get("status") != "ok" or s.get("warnings")]
-    oks = [s for s in listed if s.get("status") == "ok" and not s.get("warnings")]
-    shown = problems + oks[:SOURCE_ROWS]
-    h.append(f"<h2>Sources ({len(sources)})</h2>")
-    if len(shown) < len(sources):
-        h.append(f'<p class="note">Every source with a problem is listed, and the first {SOURCE_ROWS} of the '
-                 f'{len(oks)} ok ones (by path).</p>')
-    h.append("<table><tr><th>source</th><th>split</th><th>status</th><th>frames</th><th>clips written / cut"
-             "</th><th>dropped</th><th>tracks</th><th>cuts / identity splits</th><th>reason, warnings, note</th></tr>")
-    for s in shown:
-        cls = s.get("status") if s.get("status") != "ok" else ("warn" if s.get("warnings") else "")
-        why = "; ".join([s.get("reason", "")] + s.get("warnings", []) + [s.get("note", "")]).strip("; ")
-        drop = ", ".join(f"{r} {n}" for r, n in s.get("rejected", {}).items())
-        h.append(f'<tr class="{cls}"><td title="{esc(s.get("path", ""))}">{esc(Path(s.get("path", "?")).name)}</td>'
-                 f'<td>{esc(s.get("split", ""))}</td><td>{esc(s.get("status", ""))}</td>'
-                 f'<td class="num">{s.get("frames", "")}</td>'
-                 f'<td class="num">{s.get("clips", 0)} / {s.get("candidates", s.get("clips", 0))}</td>'
-                 f'<td>{esc(drop)}</td><td class="num">{s.get("tracks", "")}</td>'
-                 f'<td class="num">{s.get("scene_cuts", "")} / {s.get("identity_splits", "")}</td>'
-                 f'<td>{esc(why)}</td></tr>')
-    h.append("</table>")
-    if failures:
-        h.append(f"<p>{len(failures)} inputs produced nothing; their reasons are in the table above "
-                 "(and in manifest.json <code>failures</code>).</p>")
-
+    h += sources_section(sources, failures)
     h.append(f'<p class="note">vidshard report of {esc(root.name)}; DIR@VERSION is not supported yet (versions '
              'are not kept side by side).</p></body></html>')
     return "\n".join(h)

@@ -215,18 +215,24 @@ def test_bad_inputs_are_recorded_with_reasons(ray_local, bad_inputs, tmp_path, c
     assert by_name["good.mp4"]["status"] == "ok" and by_name["good.mp4"]["clips"] > 0
     assert by_name["good.mp4"]["duplicates"] == [str(bad_inputs / "zz" / "same_bytes.mp4")]  # done once
     assert by_name["no_face.mp4"]["status"] == "no_face" and by_name["no_face.mp4"]["frames"] == 50
-    expected = {"zero_bytes.mp4": "empty", "truncated.mp4": "", "text.mp4": "not a readable video",
+    expected = {"zero_bytes.mp4": "empty", "text.mp4": "not a readable video",
                 "audio_only.mp4": "no video stream", "raw_stream.264": "raw H.264"}
+    # the demo's index comes first: 13 frames of its first third decode (too few for a clip here), a warning
+    cut = by_name["truncated.mp4"]
+    assert cut["status"] in ("ok", "no_face") and 0 < cut["frames"] < 75
+    assert len(cut["warnings"]) == 1 and cut["warnings"][0].startswith("truncated: ")
+    assert f"WARNING   {cut['path']}: {cut['warnings'][0]}" in printed
     failures = {Path(f["source"]).name: f["reason"] for f in m["failures"]}
     assert set(failures) == set(expected)
     for name, words in expected.items():
         assert by_name[name]["status"] == "failed" and words in failures[name]
         assert f"FAILED    {by_name[name]['path']}: {failures[name]}" in printed
-    assert "no_face.mp4" in printed and "1 without a usable face" in printed
-    # every clip written comes from the good video, and all its clips are there
+    assert "no_face.mp4" in printed and f"{1 + (cut['status'] == 'no_face')} without a usable face" in printed
+    # every clip written comes from the good video or the readable part of the truncated one, and all
+    # their clips are there
     keys = [k for tar in sorted(out.glob("*.tar")) for k, _, _ in iter_samples(tar)]
-    assert len(keys) == by_name["good.mp4"]["clips"]
-    assert all(k.startswith(by_name["good.mp4"]["id"]) for k in keys)
+    assert len(keys) == by_name["good.mp4"]["clips"] + cut["clips"]
+    assert all(k.startswith((by_name["good.mp4"]["id"], cut["id"])) for k in keys)
 
 
 def test_a_hung_video_times_out_and_is_recorded(ray_local, astronaut, tmp_path, monkeypatch, capsys):
