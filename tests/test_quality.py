@@ -7,8 +7,8 @@
   head and head turns videos keep at least 17 of their 18 clips;
 - a corpus subset (one of each kind of footage, 036 among them) with both detectors: every video gives
   clips, the independent check holds per source, 036's short frame count is a warning;
-- identity: a hard cut (with the cut detector off), a cross-fade and "one person leaves, another arrives
-  at the same place" between two real people: no track holds both, and without the identity check the
+- identity: a hard cut (with the cut detector off), a cross-fade, a wipe and "one person leaves, another
+  arrives at the same place" between two real people: no track holds both, and without the identity check the
   same videos do give a mixed track (so the test can fail).
 Test videos are made at test time from ../shared/data with imageio-ffmpeg; nothing is copied in.
 """
@@ -147,7 +147,8 @@ SCALE = "scale=512:512,setsar=1,fps=25,settb=AVTB"
 @pytest.fixture(scope="module")
 def identity_videos(tmp_path_factory):
     """Two real people (a man, a woman) at the same place: hard cut at frame 75; 1 s cross-fade over frames
-    50-75; the man's picture gone at frame 75 and the woman's there from frame 80 on a plain background."""
+    50-75; 1 s wipe (the woman's picture sweeping in from the right) over frames 50-75; the man's picture
+    gone at frame 75 and the woman's there from frame 80 on a plain background."""
     d = tmp_path_factory.mktemp("identity")
     a, b = require_shared(*A), require_shared(*B)
     ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE},trim=end_frame=75[a];[1:v]{SCALE}[b];"
@@ -156,6 +157,9 @@ def identity_videos(tmp_path_factory):
     ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE}[a];[1:v]{SCALE}[b];"
            "[a][b]xfade=transition=fade:duration=1:offset=2[v]", "-map", "[v]", "-c:v", "libx264", "-preset",
            "ultrafast", "-pix_fmt", "yuv420p", d / "fade.mp4")
+    ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE}[a];[1:v]{SCALE}[b];"
+           "[a][b]xfade=transition=wipeleft:duration=1:offset=2[v]", "-map", "[v]", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", d / "wipe.mp4")
     ffmpeg("-f", "lavfi", "-i", "color=c=0x404040:s=640x360:r=25:d=7", "-i", a, "-i", b, "-filter_complex",
            "[1:v]scale=256:256,setsar=1,fps=25,setpts=PTS-STARTPTS[a];[2:v]scale=256:256,setsar=1,fps=25,"
            "setpts=PTS-STARTPTS[b];[0:v][a]overlay=x=192:y=52:enable='lt(t,3)'[m];"
@@ -172,7 +176,9 @@ def spans(stats) -> list[tuple[int, int]]:
     ("cut.mp4", 75, 75, "short"),      # the cut detector is switched off below: appearance alone splits
     ("fade.mp4", 50, 75, "short"),
     ("fade.mp4", 50, 75, "full"),
+    ("wipe.mp4", 50, 75, "short"),
     ("enter.mp4", 75, 80, "short"),
+    ("enter.mp4", 75, 80, "full"),
 ])
 def test_a_track_never_holds_two_people(identity_videos, video, a_end, b_start, detector):
     path = identity_videos / video
