@@ -6,22 +6,27 @@ frame to RGB (decode.YuvPicture: the decoder's 4:2:0 planes; other pixel formats
     than twice too big, then bilinear to detect_size) and converted to RGB at that small size, on
     detection frames only; scene-cut thumbnails come from a strided sample of the luma plane;
   - BlazeFace runs on the frames tracks.DetectSchedule picks (every cfg.detect_interval()-th; sooner after a
-    miss with cfg.detect_retry); detections are linked into tracks as they come
-    (tracks.Associator), and each open track is smoothed in windows (tracks.WindowSmoother): the box of
-    frame t is final once detections a short window past t are known, or the track has ended;
+    miss with cfg.detect_retry); each detection gets an appearance descriptor (identity.descriptor, from
+    the frame's planes) and detections are linked into tracks as they come (tracks.Associator: split at
+    scene cuts, long gaps and changes of face), and each open track is smoothed in windows
+    (tracks.WindowSmoother): the box of frame t is final once detections a short window past t are known,
+    or the track has ended;
   - full frames (as planes: half the bytes of RGB) wait in a small pool until every open track has
-    finalized them; each final frame is cropped into the clips that cover it (big crops are shrunk
-    plane by plane and only the small result converted to RGB: YuvPicture.crop_resized), and a clip is
-    yielded as soon as its last frame is in.
+    finalized them; each final frame is cropped into the candidate clips that cover it (big crops are
+    shrunk plane by plane and only the small result converted to RGB: YuvPicture.crop_resized);
+  - a candidate, once its last frame is in, is measured and judged by the quality gates (quality.py): it
+    is yielded, or counted under the first gate it failed.
 So memory holds the frames of one smoothing window (block + margin + max_gap frames at most) plus the crops
 of the clips being assembled, whatever the video's length. The same video and config always give the
-same clips in the same order, byte for byte. Tracks are numbered in the order their first clip completes.
+same clips in the same order, byte for byte. Tracks are numbered in the order their first candidate
+completes, clips by their position in the track (a dropped clip leaves its number unused).
 
     from pipelines.faces.video import process_video, VideoError
     for key, frames, meta in process_video(path, source_id, FaceConfig(), stats=stats): ...
 
-A VideoError can come after some clips were yielded (a file that breaks halfway): callers that want
-all-or-nothing per video should collect a video's clips before writing them (vidshard prepare does).
+A VideoError comes only for a file that cannot be opened or whose first frame does not decode; a stream
+that ends early or breaks partway gives the clips of the frames that decoded and a warning in
+stats["warnings"].
 """
 from __future__ import annotations
 
