@@ -60,6 +60,8 @@ class Config:
     pose_dim: int = 10            # |h_p| (10 Moving MNIST, 24 KTH/faces)
     skip: bool = False            # U-Net skips from the content encoder to the decoder (the paper's KTH model)
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
+    head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
+                                  # term can shrink its scale until h_c is constant across clips
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     alpha: float = 1.0            # similarity weight
@@ -140,7 +142,8 @@ class Encoder(nn.Module):
         super().__init__()
         w = widths(cfg)
         self.blocks = nn.ModuleList(down(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
-        self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 4, 1, 0), nn.BatchNorm2d(dim), nn.Tanh())
+        norm = [nn.BatchNorm2d(dim)] if cfg.head_bn else []
+        self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 4, 1, 0), *norm, nn.Tanh())
         self.normalize = cfg.normalize
 
     def forward(self, x):
