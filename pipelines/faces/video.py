@@ -211,8 +211,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     `stats` (if given) is filled in as work proceeds: frames, fps, width, height, detections, tracks
     (with a written clip), clips (written), candidates (clips cut before the gates), rejected ({reason:
     count}), detect_frames, scene_cuts; at the end tracks_all (every track, before dropping those without
-    a clip), identity_splits, warnings, detect_s (seconds inside BlazeFace), check_s (in the quality
-    gates, the face check included), identity_s (descriptors for the identity check) and total_s; and for the report: rejected_clips (key, reasons, figures, first and last frame of each
+    a clip), identity_splits, warnings, detect_s (seconds inside BlazeFace), check_s (CPU seconds of the
+    quality gates, the face check included), identity_s (CPU seconds of the identity descriptors) and
+    total_s; and for the report: rejected_clips (key, reasons, figures, first and last frame of each
     clip not written), track_list (per track with a candidate: number, first and last frame, why it
     ended, candidates) and cut_frames (source frame indices where a scene cut or an identity split
     started a new track).
@@ -257,9 +258,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             q = clip_quality(clip.frames, [fb.size for fb in clip.boxes],
                              [None if fb.raw is None else fb.raw.score for fb in clip.boxes], clip.attempted,
                              clip.padding, clip.sides, cfg)
-            t_check = time.perf_counter()
+            t_check = time.thread_time()
             reasons = ["small"] if clip.small else gate(q, clip.frames, cfg, check)
-            check_s += time.perf_counter() - t_check
+            check_s += time.thread_time() - t_check
             first_frame, last_frame = int(indices[clip.boxes[0].t]), int(indices[clip.boxes[-1].t])
             if reasons:
                 stats["rejected"][reasons[0]] = stats["rejected"].get(reasons[0], 0) + 1
@@ -285,9 +286,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             dets = detector.detect(t, small, sx, sy)
             detect_s += time.perf_counter() - t_det
             if cfg.identity > 0:
-                t_id = time.perf_counter()
+                t_id = time.thread_time()
                 dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
-                identity_s += time.perf_counter() - t_id
+                identity_s += time.thread_time() - t_id
             attempts.add(t)
             stats["detect_frames"] += 1
             stats["detections"] += len(dets)
