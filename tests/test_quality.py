@@ -7,8 +7,9 @@
   head and head turns videos keep at least 17 of their 18 clips;
 - a corpus subset (one of each kind of footage, 036 among them) with both detectors: every video gives
   clips, the independent check holds per source, 036's short frame count is a warning;
-- identity: a hard cut (with the cut detector off), a cross-fade, a wipe and "one person leaves, another
-  arrives at the same place" between two real people: no track holds both, and without the identity check the
+- identity: a hard cut (with the cut detector off), the same cut in dim light (which the cut detector
+  misses), a cross-fade, a wipe and "one person leaves, another arrives at the same place" between two
+  real people: no track holds both, and without the identity check the
   same videos do give a mixed track (so the test can fail).
 Test videos are made at test time from ../shared/data with imageio-ffmpeg; nothing is copied in.
 """
@@ -146,7 +147,8 @@ SCALE = "scale=512:512,setsar=1,fps=25,settb=AVTB"
 
 @pytest.fixture(scope="module")
 def identity_videos(tmp_path_factory):
-    """Two real people (a man, a woman) at the same place: hard cut at frame 75; 1 s cross-fade over frames
+    """Two real people (a man, a woman) at the same place: hard cut at frame 75 (also dimmed, where the
+    frame-difference cut detector misses it); 1 s cross-fade over frames
     50-75; 1 s wipe (the woman's picture sweeping in from the right) over frames 50-75; the man's picture
     gone at frame 75 and the woman's there from frame 80 on a plain background."""
     d = tmp_path_factory.mktemp("identity")
@@ -157,6 +159,9 @@ def identity_videos(tmp_path_factory):
     ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE}[a];[1:v]{SCALE}[b];"
            "[a][b]xfade=transition=fade:duration=1:offset=2[v]", "-map", "[v]", "-c:v", "libx264", "-preset",
            "ultrafast", "-pix_fmt", "yuv420p", d / "fade.mp4")
+    ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE},trim=end_frame=75,eq=brightness=-0.3[a];"
+           f"[1:v]{SCALE},eq=brightness=-0.3[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-frames:v", 175,
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", d / "dark_cut.mp4")
     ffmpeg("-i", a, "-i", b, "-filter_complex", f"[0:v]{SCALE}[a];[1:v]{SCALE}[b];"
            "[a][b]xfade=transition=wipeleft:duration=1:offset=2[v]", "-map", "[v]", "-c:v", "libx264", "-preset",
            "ultrafast", "-pix_fmt", "yuv420p", d / "wipe.mp4")
@@ -174,6 +179,7 @@ def spans(stats) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("video, a_end, b_start, detector", [
     ("cut.mp4", 75, 75, "short"),      # the cut detector is switched off below: appearance alone splits
+    ("dark_cut.mp4", 75, 75, "full"),  # the same cut in dim light: the frame difference stays under the threshold
     ("fade.mp4", 50, 75, "short"),
     ("fade.mp4", 50, 75, "full"),
     ("wipe.mp4", 50, 75, "short"),
