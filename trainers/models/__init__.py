@@ -12,6 +12,7 @@ from types import ModuleType
 
 REGISTRY: dict[str, str] = {
     "drnet": "trainers.models.drnet",
+    "framegan": "trainers.models.framegan",
     "pairvae": "trainers.models.pairvae",
     "vsgan": "trainers.models.vsgan",
 }
