@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.synthetic import balls  # noqa: E402
 from trainers import harness  # noqa: E402
+from trainers.eval.data import write_json  # noqa: E402
 from trainers.models import framegan  # noqa: E402
 
 PRESETS = {"cpu": "cpu-frames", "paper": "frames"}
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
               f"ms/step   batched is {row['speedup']:.2f}x faster", flush=True)
     results["machine"]["load_average_1min_end"] = os.getloadavg()[0]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -36,6 +36,26 @@ def hashes(run_dir: Path, rank: int) -> dict[int, str]:
     return {r["step"]: r["sha256"] for r in read_jsonl(run_dir / "debug" / f"hashes-rank{rank}.jsonl")}
 
 
+def two_ranks_cut_and_resumed(tmp_path: Path, model: str, common: list, steps: int, cut: int,
+                              full_extra: tuple = ()) -> tuple[dict, dict]:
+    """Trains `model` on 2 ranks for `steps` steps uninterrupted (with `full_extra` flags), and again cut by a
+    checkpoint at `cut` then resumed. Asserts that both ranks hold identical weights after every step of
+    both runs, that the weights changed at every step, and that the resumed run logs the same losses and
+    holds the same weights as the uninterrupted one. Returns their losses by step (full, cut)."""
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    torchrun(*common, "--run-dir", str(full_dir), "--steps", str(steps), *full_extra)
+    torchrun(*common, "--run-dir", str(cut_dir), "--steps", str(cut), "--ckpt-every", str(cut))
+    torchrun(model, "--resume", str(cut_dir), "--steps", str(steps), "--no-progress", "--debug-hashes")
+    full, resumed = train_losses(full_dir), train_losses(cut_dir)
+    assert sorted(full) == list(range(1, steps + 1)) and full == resumed
+    for run in (full_dir, cut_dir):
+        h0, h1 = hashes(run, 0), hashes(run, 1)
+        assert sorted(h0) == list(range(1, steps + 1)) and h0 == h1
+    assert hashes(full_dir, 0) == hashes(cut_dir, 0)
+    assert len(set(hashes(full_dir, 0).values())) == steps
+    return full, resumed
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"))

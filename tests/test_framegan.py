@@ -19,7 +19,7 @@ import torch
 
 from pipelines.synthetic.cli import main as synth_main
 from shards import iter_samples, load_manifest
-from test_ddp import hashes, torchrun
+from test_ddp import two_ranks_cut_and_resumed
 from test_harness import train_losses
 from trainers import checkpoint as ckpt
 from trainers import harness
@@ -302,16 +302,7 @@ def test_frames_phase_ddp_ranks_identical_and_resume_exact(tmp_path, data):
     """2 CPU processes (gloo): 16 clips / (4 x 2) = 2 batches an epoch; cut at step 3 (mid epoch 1)."""
     common = ["framegan", "--data", str(data), "--workers", "1", "--log-every", "1", "--sample-every", "0",
               "--no-progress", "--debug-hashes", *TINY]
-    torchrun(*common, "--run-dir", str(tmp_path / "full"), "--steps", "5", "--ckpt-every", "5")
-    torchrun(*common, "--run-dir", str(tmp_path / "cut"), "--steps", "3", "--ckpt-every", "3")
-    torchrun("framegan", "--resume", str(tmp_path / "cut"), "--steps", "5", "--no-progress", "--debug-hashes")
-    full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
-    assert sorted(full) == list(range(1, 6)) and full == cut
-    for name in ("full", "cut"):
-        h0, h1 = hashes(tmp_path / name, 0), hashes(tmp_path / name, 1)
-        assert sorted(h0) == list(range(1, 6)) and h0 == h1
-    assert hashes(tmp_path / "full", 0) == hashes(tmp_path / "cut", 0)
-    assert len(set(hashes(tmp_path / "full", 0).values())) == 5
+    two_ranks_cut_and_resumed(tmp_path, "framegan", common, 5, 3, ("--ckpt-every", "5"))
 
 
 # ---- the bouncing-balls metrics ------------------------------------------------------------------------------
@@ -372,9 +363,11 @@ def test_isomap_unrolls_a_curve():
 
 def test_evaluate_recipe_writes_the_report(tmp_path, data, frames_run):
     run(tmp_path / "v", data, *TINY, "phase=video", f"frames_run={frames_run}", "--steps", "1", "--ckpt-every", "1")
+    from trainers.eval import framegan as recipe
     from trainers.evaluate import load_run
+    from trainers.evaluate import main as eval_main
     _, cfg, m, *_ = load_run("framegan", tmp_path / "v")
-    res = balls.evaluate(m, str(data), str(tmp_path / "eval"), n_videos=6)
+    res = recipe.evaluate(m, cfg, str(data), str(tmp_path / "eval"), n_videos=6)
     assert res["videos"] == 4 and res["n_balls"] == 1 and 0.02 < res["real"]["table1"]["mean"] < 0.026
     assert res["real"]["count_rate"] == 1.0
     for key in ("table1_ratio", "motion_ratio", "count_rate_diff", "table1_ratio_iid", "zf_norm", "zf_step"):
@@ -382,7 +375,10 @@ def test_evaluate_recipe_writes_the_report(tmp_path, data, frames_run):
     for name in ("eval.json", "strip.png", "videos.gif", "isomap.png", "isomap.json"):
         assert (tmp_path / "eval" / name).is_file(), name
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["frames"] == 30
-    # stage 1 has no G_V: the generated row is skipped with a reason
-    _, _, m1, *_ = load_run("framegan", frames_run)
-    res1 = balls.evaluate(m1, str(data), str(tmp_path / "eval1"), n_videos=4)
-    assert "generated" in res1["skipped"] and "iid" in res1
+    assert res["mse_real"] == [res["real"]["table1"]["mean"], res["real"]["table1"]["std"]]
+    assert res["ball_count_accuracy_real"] == 1.0 and len(res["mse_generated"]) == len(res["motion_generated"]) == 2
+    # stage 1 has no G_V: the generated row is skipped with a reason; through `vidshard eval`
+    assert eval_main(["framegan", str(frames_run), "--out", str(tmp_path / "eval1")]) == 0
+    res1 = json.loads((tmp_path / "eval1" / "eval.json").read_text())
+    assert "generated" in res1["skipped"] and "mse_iid" in res1 and "mse_generated" not in res1
+    assert res1["device"] == "cpu" and res1["steps"] >= 1

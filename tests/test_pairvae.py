@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_ddp import hashes, torchrun
+from test_ddp import two_ranks_cut_and_resumed
 from test_harness import make_dataset, moving_square, read_jsonl, train_losses
 from trainers import checkpoint as ckpt
 from trainers import harness
@@ -206,17 +206,7 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
     common = ["pairvae", "--data", str(data), "--workers", "1", "--log-every", "1", "--sample-every", "0",
               "--no-progress", "--debug-hashes", *HARNESS, "pairs=random"]
     # 24 clips / (batch 4 × 2 ranks) = 3 batches an epoch: cut at step 4 (mid epoch 1), finish at 6
-    torchrun(*common, "--run-dir", str(tmp_path / "full"), "--steps", "6", "--ckpt-every", "3",
-             "--sample-every", "2")
-    torchrun(*common, "--run-dir", str(tmp_path / "cut"), "--steps", "4", "--ckpt-every", "4")
-    torchrun("pairvae", "--resume", str(tmp_path / "cut"), "--steps", "6", "--no-progress", "--debug-hashes")
-    full, cut = train_losses(tmp_path / "full"), train_losses(tmp_path / "cut")
-    assert sorted(full) == list(range(1, 7)) and full == cut
-    for run in ("full", "cut"):
-        h0, h1 = hashes(tmp_path / run, 0), hashes(tmp_path / run, 1)
-        assert sorted(h0) == list(range(1, 7)) and h0 == h1
-    assert hashes(tmp_path / "full", 0) == hashes(tmp_path / "cut", 0)
-    assert len(set(hashes(tmp_path / "full", 0).values())) == 6
+    two_ranks_cut_and_resumed(tmp_path, "pairvae", common, 6, 4, ("--ckpt-every", "3", "--sample-every", "2"))
     assert all(np.isfinite(r["elbo"]) for r in read_jsonl(tmp_path / "full" / "metrics.jsonl"))
     state = ckpt.load_state(ckpt.latest(tmp_path / "cut"))
     assert state["world_size"] == 2 and state["step"] == 6

@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
 # name -> the module whose evaluate() measures what the model's paper reports, with the kit
 EVALUATORS: dict[str, str] = {
     "drnet": "trainers.eval.drnet",
+    "framegan": "trainers.eval.framegan",
     "pairvae": "trainers.eval.pairvae",
     "vsgan": "trainers.eval.vsgan",
 }
