@@ -1,30 +1,36 @@
-"""`vidshard prepare`: raw videos -> tracked face clips -> versioned shards, as a Ray job.
+"""`vidshard prepare`: raw videos -> tracked face clips -> versioned shards, on Ray or local processes.
 
-The driver (this process) lists and hashes the sources, plans work units (one unit = one shard, names from
-the plan: pipelines/sources.py), skips shards already done under the same config (resume), runs one Ray
-task per remaining unit and writes manifest.json last. A unit task runs each of its videos as a child Ray
-task on the same node, under a timeout that can kill a decoder hung in native code (ray.cancel(force=True)
-ends the worker process), and appends the video's clips to the shard in plan order. Failures are data:
-each unreadable, timed-out or crashed video is recorded with its reason in the shard's stats and the
-manifest, and the job goes on. A unit whose worker dies is retried by Ray (--retries).
+The driver (this process) lists and hashes the sources and plans work units (one unit = one shard; the
+plan depends on the current source set only: pipelines/sources.py); the build core (shards/build.py)
+reuses every unit whose shard is already stored, runs the others on the executor and writes the version.
+A unit runs each of its videos that the per-video cache does not hold as a child process (a Ray task on
+the same node, or a process of the local pool) under a timeout that can kill a decoder hung in native
+code, and appends the clips to the shard in plan order. Failures are data: each unreadable, timed-out or
+crashed video is recorded with its reason in the shard's stats and the manifest, and the job goes on. A
+unit that fails is retried (--retries).
 
 Output layout and the exit codes: see `vidshard prepare --help` and docs/PIPELINE.md.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import dataclasses
 import hashlib
 import importlib
-import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from shards import ShardWriter, config_hash, iter_samples, resumable, write_manifest
-from shards.writer import read_stats, shard_paths
+from shards import ShardWriter
+from shards.build import Pool, Unit, build, build_summary, recipe_key
+from shards.reader import iter_raw_samples
+from shards.sample import FRAMES, MEMBERS, META, decode_json, encode_json
+from shards.store import CACHE, Store, StoreError, object_rel
+from shards.versions import human_bytes
 
 from pipelines.faces.config import FaceConfig
 from pipelines.faces.model import ModelError
@@ -91,14 +97,19 @@ inputs (--input, repeatable; local paths or fsspec URLs s3:// gs:// https://):
   FILE       one video, whatever its extension (a non-video is recorded as a failure)
   Video id = first 16 hex digits of the sha256 of the bytes; the same content given twice is done once.
 
-splits: each video goes to train/val/test by a hash of its id (--split fractions), so a video never
-  changes split as the source set grows; if that leaves train empty (tiny inputs), the video nearest
-  the train range is moved there. Shards: {split}-{index:06d}.tar with --videos-per-shard videos each.
+splits: each video goes to train/val/test by a hash of its id (--split weights, scaled to sum to 1), so
+  a video never changes split as the source set grows; if that leaves train empty (tiny inputs), the
+  video nearest the train range is moved there. Shards: {split}-{index:06d}.tar, --videos-per-shard
+  videos each on average: within a split, sorted by id, a shard ends after a video whose hash says so
+  (1 in N), so adding or removing a video changes only the shard it is in.
 
-output (--out DIR or URL): NAME.tar + NAME.stats.json per shard (failures and per-source records),
-  manifest.json written last. Rerunning the same command resumes: shards whose stats file was written
-  under the same config are skipped; --overwrite redoes everything. A remote --out (s3://...) is
-  written through a local staging folder: each shard is uploaded (tar, then stats) as it completes.
+output (--out DIR or URL): a dataset directory that keeps every version built into it (docs/FORMAT.md):
+  shards stored once by content, a manifest per version, DIR/manifest.json and DIR/NAME.tar the current
+  one. A build reuses every shard it already has (same videos, same face settings) and every video
+  result in the per-video cache, so rerunning resumes and adding videos processes only the new ones;
+  --overwrite processes everything again. It prints the shards written, reused and dropped. Read a
+  version as DIR@VERSION (or DIR@TAG: vidshard tag); vidshard log DIR lists them. A remote --out
+  (s3://...) is written through a local staging folder: each shard is uploaded as it completes.
 
 exit status:
   0  every input was read and every shard written
@@ -106,7 +117,7 @@ exit status:
   2  usage error: an input that does not exist, bad option values
   3  the dataset was written, but some inputs could not be read (listed in the summary, the shard
      stats and manifest.json "failures"); a readable video without a face is NOT a failure
-  4  some shards failed past their retries (named in the summary); no manifest is written and the
+  4  some shards failed past their retries (named in the summary); no version is written and the
      other shards are kept: rerun the same command to resume
 
 examples:
@@ -164,9 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, metavar="DIR_OR_URL", help="dataset directory or URL (s3://...)")
     p.add_argument("--face-model", metavar="PATH",
                    help="BlazeFace .tflite to use (default: the cached model for --detector, fetched at install)")
-    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions, by source video (default: %(default)s)")
+    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test weights, train > 0, scaled to sum to 1; "
+                   "by source video (default: %(default)s)")
     p.add_argument("--videos-per-shard", type=int, default=16, metavar="N",
-                   help="videos per work unit = per shard (default: %(default)s)")
+                   help="videos per work unit = per shard, on average (1: exactly one; default: %(default)s)")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="ray (default): a Ray job, local or --address; local: a process pool on this machine, "
+                        "no Ray (the same bytes)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="videos processed at once (default: all cores of this machine, or the CPUs the "
                         "cluster has now; on a cluster N also asks the autoscaler for N CPUs)")
@@ -179,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--staging", metavar="DIR",
                    help="local folder for shards of a remote --out before upload "
                         "(default: ~/.cache/vidshard/staging/<hash of --out>)")
-    p.add_argument("--overwrite", action="store_true", help="redo every shard, even those already done")
+    p.add_argument("--overwrite", action="store_true", help="process every video and write every shard again "
+                   "instead of reusing stored ones (the same inputs and settings give the same bytes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     add_face_flags(p)
     return p
@@ -213,62 +229,7 @@ def resolved_config(cfg: FaceConfig, fractions, videos_per_shard: int, model_sha
             "split": dict(zip(S.SPLITS, [round(f, 6) for f in fractions])), "videos_per_shard": videos_per_shard}
 
 
-# ----------------------------------------------------------------------------------------- output
-
-class Output:
-    """Where shards go. Local: straight into the directory. Remote URL: into a local staging folder
-    (the same path on every node), each shard uploaded (tar, then its stats: the completion marker)."""
-
-    def __init__(self, out: str, staging: str | None = None):
-        self.url = out if S.is_url(out) else None
-        if self.url:
-            default = Path.home() / ".cache" / "vidshard" / "staging" / hashlib.sha256(out.encode()).hexdigest()[:16]
-            self.root = str(Path(staging) if staging else default)
-        else:
-            self.root = str(Path(S.local_path(out)).absolute())
-
-    def spec(self) -> dict:
-        return {"root": self.root, "url": self.url}
-
-    def done(self, name: str, chash: str) -> bool:
-        if not self.url:
-            return resumable(self.root, name, chash)
-        fs, base, _ = S.url_fs(self.url)
-        tar, stats = (f"{base}/{p.name}" for p in shard_paths("", name))
-        if not fs.exists(stats) or not fs.exists(tar):
-            return False
-        st = json.loads(fs.cat_file(stats))
-        return st.get("config_hash") == chash and st.get("bytes") == fs.size(tar)
-
-    def collect(self, names: list[str]) -> None:
-        """Remote: bring every shard's stats file (a few KiB, not the tar) into staging, so the manifest
-        can be built from them, after checking that the bucket holds each tar at the size they record."""
-        if not self.url:
-            return
-        fs, base, _ = S.url_fs(self.url)
-        Path(self.root).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            tar, stats = shard_paths(self.root, name)
-            remote = fs.cat_file(f"{base}/{stats.name}")
-            want = json.loads(remote)["bytes"]
-            size = fs.size(f"{base}/{tar.name}") if fs.exists(f"{base}/{tar.name}") else None
-            if size != want:
-                raise RuntimeError(f"{base}/{tar.name}: {'missing' if size is None else f'{size} bytes'}, "
-                                   f"its stats file says {want}")
-            stats.write_bytes(remote)
-
-    def publish(self, path: Path) -> None:
-        if self.url:
-            upload(self.url, path)
-
-
-def upload(url: str, path: Path) -> None:
-    fs, base, _ = S.url_fs(url)
-    fs.makedirs(base, exist_ok=True)
-    fs.put_file(str(path), f"{base}/{path.name}")
-
-
-# ----------------------------------------------------------------------------------------- Ray tasks
+# ----------------------------------------------------------------------------------------- tasks
 
 def _faults(spec: str | None, kind: str) -> set[str]:
     """Test-only fault injection ($VIDSHARD_TEST_FAULT, read by the driver and passed to tasks):
@@ -345,8 +306,8 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
                     reported = frames_now
         if progress is not None:
             progress.add.remote(frames=int(stats.get("frames", 0)) - reported, clips=clips)
-    except VideoError as e:
-        return _measured(_failed(src, str(e) or "unreadable video"), t0, cpu0)
+    except VideoError as e:   # the file's own fault: the same bytes fail the same way (cached)
+        return {**_measured(_failed(src, str(e) or "unreadable video"), t0, cpu0), "_cacheable": True}
     except Exception as e:  # noqa: BLE001 -- one video must never take its shard down; the reason is kept
         return _measured(_failed(src, f"unexpected {type(e).__name__}: {e}"), t0, cpu0)
     status = "ok" if clips else "no_face"
@@ -367,7 +328,136 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
              for r in stats.get("rejected_clips", [])]
     out["_detail"] = {"clips": sorted(rows, key=lambda r: (r["frames"][0], r["key"])), "tracks": stats.get("track_list", []),
                       "cuts": stats.get("cut_frames", [])}
+    out["_cacheable"] = True
     return out
+
+
+# ----------------------------------------------------------------------------------------- one shard
+
+def face_hash(face: dict, model_sha256: str, processor: str) -> str:
+    """What a video's clips depend on besides its bytes: the face settings (FaceConfig.to_dict()), the
+    detector's weights and the processor. Per-video results are cached under (the video's sha256, this)."""
+    return recipe_key("faces-video", face, model_sha256, processor)[:16]
+
+
+def cache_key(src: dict, fhash: str) -> str:
+    return f"{src['sha256']}-{fhash}"
+
+
+def plan(sources: list[S.Source], fractions, videos_per_shard: int, fhash: str) -> list[Unit]:
+    """The build units: sources.plan_units' shards, each keyed by its videos (content and listed path:
+    the path is in every clip's json) and the face hash. Grouping settings (--split, --videos-per-shard)
+    are not in the key: a shard holding the same videos is the same shard under any grouping."""
+    units = []
+    for u in S.plan_units(sources, fractions, videos_per_shard):
+        srcs = [s.to_dict() for s in u.sources]
+        key = recipe_key("faces", fhash, [[s["id"], s["sha256"], s["path"], s["duplicates"]] for s in srcs])
+        units.append(Unit(u.name, u.split, key, {"sources": srcs}, weight=sum(s["bytes"] for s in srcs)))
+    return units
+
+
+def seed_cache(store: Store, fhash: str, processor: str) -> int:
+    """A faces dataset upgraded from format 1 has no per-video cache, but its current version holds the
+    same facts: every video's record, its rows of the clip and track tables, and the shard with its clips.
+    With the same face settings, fill the cache from them, so growing it decodes only the new videos.
+    Failed videos are left out (a timeout or a dead worker is not the file's fault). Returns entries made."""
+    current = store.current_id() if store.format() == 2 else None
+    if current is None or processor != PROCESSOR:   # format 1 does not say which processor made it
+        return 0
+    m = store.manifest(current)
+    config = m.get("config", {})
+    if m.get("cache_config") or config.get("pipeline") != "faces" or \
+            face_hash(config["face"], config["face_model_sha256"], PROCESSOR) != fhash:
+        return 0
+    made = 0
+    for shard in m["shards"]:
+        st = store.read_json(f"versions/{current}/{shard['name']}.stats.json")
+        for rec in st.get("sources", []):
+            key = cache_key(rec, fhash)
+            if rec["status"] == "failed" or store.exists(f"{CACHE}/{key}.json"):
+                continue
+            mine = lambda rows: [{k: v for k, v in r.items() if k != "source"} for r in rows if r["source"] == rec["id"]]  # noqa: E731
+            detail = {"clips": mine(st.get("clip_table", [])), "tracks": mine(st.get("track_table", [])),
+                      "cuts": st.get("cut_frames", {}).get(rec["id"], [])}
+            store.put_cache(key, {"record": {k: v for k, v in rec.items() if k not in ("path", "duplicates")},
+                                  "detail": detail, "shards": [shard["sha256"]] if rec.get("clips") else []})
+            made += 1
+    return made
+
+
+def fill_unit(unit: dict, w, context: dict):
+    """The build's work function: one unit's videos -> one shard, in plan order. A video found in the
+    per-video cache is copied from the stored shard that holds its clips (nothing decoded); the others run
+    as child processes (Ray tasks on this node, or the local pool) under a timeout that can kill a decoder
+    hung in native code. Returns what to do once the shard is stored: cache the videos decoded here."""
+    store = w.store
+    _maybe_crash(context["fault"], unit["name"], str(store.local or store.root))
+    fhash, sources = context["fhash"], unit["job"]["sources"]
+    cached = {}
+    if not context["overwrite"]:
+        for src in sources:
+            entry = store.cache_entry(cache_key(src, fhash))
+            if entry is not None:
+                cached[src["id"]] = entry
+    runner = RayVideos(context) if context["runner"] == "ray" else LOCAL_VIDEOS
+    fresh = [s for s in sources if s["id"] not in cached]
+    timings, detail, new_entries = [], {}, {}
+    with tempfile.TemporaryDirectory(prefix=f"vidshard-{unit['name']}-") as parts:
+        results = run_videos(runner, fresh, parts, context["video_timeout"], runner.parallel())
+        for src in sources:
+            if src["id"] in cached:
+                rec, det = cached_video(store, src, cached[src["id"]], w)
+                timings.append({"id": src["id"], "seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0, "cached": True})
+            else:
+                _, rec = next(results)
+                det = rec.pop("_detail", None)
+                if rec.pop("_cacheable", False):
+                    new_entries[src["id"]] = (rec, det)
+                if rec["status"] == "ok":
+                    for key, members in iter_raw_samples(str(Path(parts) / f"{src['id']}.tar")):
+                        w.add_members(key, [(f"{key}.{m}", members[m]) for m in MEMBERS])
+                    _remove_part(parts, src["id"])
+                timings.append({"id": src["id"], **{k: rec.pop(k, 0.0) for k in ("seconds", "cpu_seconds", "peak_rss_mb")},
+                                "cached": False})
+            if rec["status"] == "failed":
+                w.fail(src["path"], rec["reason"], id=src["id"])
+            if src["duplicates"]:
+                rec["duplicates"] = src["duplicates"]
+            w.sources.append(rec)
+            detail[src["id"]] = det
+            if context.get("progress") is not None:
+                context["progress"].add.remote(videos=1, failures=int(rec["status"] == "failed"))
+    w.extra.update({"videos": timings,
+                    "clip_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["clips"]],
+                    "track_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["tracks"]],
+                    "cut_frames": {i: d["cuts"] for i, d in detail.items() if d and d["cuts"]}})
+
+    def remember(record: dict) -> None:
+        by_id = {s["id"]: s for s in sources}
+        for vid, (rec, det) in new_entries.items():
+            entry = {"record": {k: v for k, v in rec.items() if k not in ("path", "duplicates")}, "detail": det,
+                     "shards": [record["sha256"]] if rec["clips"] else []}
+            store.put_cache(cache_key(by_id[vid], fhash), entry)
+    return remember
+
+
+def cached_video(store: Store, src: dict, entry: dict, w) -> tuple[dict, dict | None]:
+    """A cached video into the shard: its clips copied from a stored shard (frames as stored; the json's
+    source_path set to where the video is listed now), its record and tables as they were computed."""
+    rec = {**entry["record"], "id": src["id"], "path": src["path"], "sha256": src["sha256"]}
+    if rec.get("clips"):
+        sha = next(s for s in entry["shards"] if store.has_object(s))
+        prefix, n = f"{src['id']}_", 0
+        for key, members in iter_raw_samples(object_rel(sha), open_stream=store.open):
+            if not key.startswith(prefix):
+                continue
+            meta = decode_json(members[META])
+            meta["source_path"] = src["path"]
+            w.add_members(key, [(f"{key}.{FRAMES}", members[FRAMES]), (f"{key}.{META}", encode_json(meta))])
+            n += 1
+        if n != rec["clips"]:
+            raise RuntimeError(f"cache entry of {src['path']}: {n} clips in shard {sha[:12]}, its record says {rec['clips']}")
+    return rec, entry.get("detail")
 
 
 def _counts(counts: dict) -> str:
@@ -377,58 +467,18 @@ def _counts(counts: dict) -> str:
     return ", ".join(f"{r} {counts[r]}" for r in order if counts[r])
 
 
-def run_unit(unit: dict, out: dict, cfg_dict: dict, chash: str, model_path: str | None, video_timeout: float,
-             parallel: int, processor: str, progress, fault: str | None) -> dict:
-    """Ray task: one work unit -> one shard. Up to `parallel` videos run at once, each in a child task
-    under a timeout; their clips go into the shard in plan order, whatever order they finish in."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    _maybe_crash(fault, unit["name"], out["root"])
-    # The children must run where their part files are written: this node.
-    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-    child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
-    launch = lambda src, parts: child.remote(src, cfg_dict, model_path, parts, processor, progress, fault)  # noqa: E731
-    timings, detail = [], {}
-    with tempfile.TemporaryDirectory(prefix=f"vidshard-{unit['name']}-") as parts, \
-            ShardWriter(out["root"], unit["name"]) as w:
-        for src, rec in run_videos(launch, unit["sources"], parts, video_timeout, parallel):
-            detail[src["id"]] = rec.pop("_detail", None)
-            if rec["status"] == "ok":
-                for key, frames, meta in iter_samples(Path(parts) / f"{src['id']}.tar"):
-                    w.add(key, frames, meta)
-                _remove_part(parts, src["id"])
-            elif rec["status"] == "failed":
-                w.fail(src["path"], rec["reason"], id=src["id"])
-            timings.append({"id": src["id"], **{k: rec.pop(k, 0.0) for k in ("seconds", "cpu_seconds", "peak_rss_mb")}})
-            if src["duplicates"]:
-                rec["duplicates"] = src["duplicates"]
-            w.sources.append(rec)
-            if progress is not None:
-                progress.add.remote(videos=1, failures=int(rec["status"] == "failed"))
-        w.extra.update({"config_hash": chash, "videos": timings,
-                        "clip_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["clips"]],
-                        "track_table": [{"source": i, **r} for i, d in detail.items() if d for r in d["tracks"]],
-                        "cut_frames": {i: d["cuts"] for i, d in detail.items() if d and d["cuts"]}})
-    if out["url"]:
-        upload(out["url"], w.tar_path)     # tar first: the stats file marks the shard complete
-        upload(out["url"], w.stats_path)
-        w.tar_path.unlink()                # staging never holds more than the shards being written
-    return {"shard": unit["name"], "samples": w.samples, "sources": w.sources}
-
-
 def _remove_part(parts: str, video_id: str) -> None:
     for p in Path(parts).glob(f"{video_id}.*"):
         p.unlink(missing_ok=True)
 
 
-def run_videos(launch, sources: list[dict], parts: str, timeout: float, parallel: int):
-    """Yield (source, record) in plan order while up to `parallel` child tasks run.
+def run_videos(runner, sources: list[dict], parts: str, timeout: float, parallel: int):
+    """Yield (source, record) in plan order while up to `parallel` videos run on `runner` (RayVideos or
+    LocalVideos: launch, wait, result, cancel).
 
-    The timeout clock of a video starts when its child task writes PARTS/<id>.started (so time spent
-    queued for a CPU never counts); past it the task is cancelled with force, which kills the worker
-    process: a decoder stuck in native code stops too. A child whose worker died (past its retry)
-    becomes a failure record as well: nothing here raises for one bad video."""
-    import ray
+    The timeout clock of a video starts when its child writes PARTS/<id>.started (so time spent queued
+    for a CPU never counts); past it the child is killed: a decoder stuck in native code stops too. A
+    child whose process died becomes a failure record as well: nothing here raises for one bad video."""
     # Largest first (bytes stand in for work): a big video started last would leave the other workers
     # idle at the end. What is written does not change: records are yielded in plan order.
     queue = sorted(sources, key=lambda s: -s.get("bytes", 0))
@@ -440,36 +490,186 @@ def run_videos(launch, sources: list[dict], parts: str, timeout: float, parallel
                 if S.is_raw_stream(nxt["path"]):
                     done[nxt["id"]] = _failed(nxt, RAW_STREAM_REASON)
                 else:
-                    running[launch(nxt, parts)] = nxt
+                    running[runner.launch(nxt, parts)] = nxt
             if not running:
                 continue
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-            for ref in ready:
-                s = running.pop(ref)
-                done[s["id"]] = _result(ref, s)
+            for handle in runner.wait(list(running), 0.5):
+                s = running.pop(handle)
+                done[s["id"]] = runner.result(handle, s)
             now = time.time()
-            for ref, s in list(running.items()):
+            for handle, s in list(running.items()):
                 if s["id"] not in started and (Path(parts) / f"{s['id']}.started").exists():
                     started[s["id"]] = now
                 if s["id"] in started and now - started[s["id"]] > timeout:
-                    ray.cancel(ref, force=True)
-                    running.pop(ref)
+                    runner.cancel(handle)
+                    running.pop(handle)
                     done[s["id"]] = _failed(s, f"timed out after {timeout:g} s", now - started[s["id"]])
         yield src, done.pop(src["id"])
-
-
-def _result(ref, src: dict) -> dict:
-    import ray
-    try:
-        return ray.get(ref)
-    except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayTaskError, ray.exceptions.RaySystemError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        return _failed(src, f"the worker decoding it died ({type(e).__name__}) {first}".strip())
 
 
 def _failed(src: dict, reason: str, seconds: float = 0.0) -> dict:
     return {"id": src["id"], "path": src["path"], "sha256": src["sha256"], "status": "failed", "reason": reason,
             "frames": 0, "clips": 0, "seconds": round(seconds, 3)}
+
+
+def _died(src: dict, e: BaseException) -> dict:
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+    return _failed(src, f"the worker decoding it died ({type(e).__name__}) {first}".strip())
+
+
+class RayVideos:
+    """Videos of a unit as child Ray tasks on the unit's node (their part files are written there)."""
+
+    def __init__(self, context: dict):
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        self.child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
+        self.context = context
+
+    def parallel(self) -> int:
+        return slots(self.context["workers"])
+
+    def launch(self, src: dict, parts: str):
+        c = self.context
+        return self.child.remote(src, c["cfg"], c["model_path"], parts, c["processor"], c.get("progress"), c["fault"])
+
+    def wait(self, handles: list, timeout: float) -> list:
+        import ray
+        return ray.wait(handles, num_returns=1, timeout=timeout)[0]
+
+    def result(self, handle, src: dict) -> dict:
+        import ray
+        try:
+            return ray.get(handle)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayTaskError, ray.exceptions.RaySystemError) as e:
+            return _died(src, e)
+
+    def cancel(self, handle) -> None:
+        import ray
+        ray.cancel(handle, force=True)
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+class LocalVideos:
+    """Videos in `workers` local processes (spawned once, reused): `--executor local`, no Ray. A video
+    past its timeout is stopped by killing its process (a decoder hung in native code too), a process that
+    dies fails only its video; either way a fresh process takes its place."""
+
+    def __init__(self, workers: int, context: dict):
+        import collections
+        import threading
+        self.size, self.context = max(1, workers), context
+        self.mp = mp.get_context("spawn")
+        self.queue: collections.deque = collections.deque()
+        self.idle: list = []
+        self.busy: dict = {}             # (process, conn) -> future
+        self.lock = threading.Lock()
+        self.alive = True
+        self.thread = threading.Thread(target=self._loop, name="vidshard-videos", daemon=True)
+        self.thread.start()
+
+    def parallel(self) -> int:
+        return self.size
+
+    def launch(self, src: dict, parts: str):
+        c, fut = self.context, cf.Future()
+        with self.lock:
+            self.queue.append((fut, (src, c["cfg"], c["model_path"], parts, c["processor"], None, c["fault"])))
+        return fut
+
+    def wait(self, handles: list, timeout: float) -> list:
+        return list(cf.wait(handles, timeout=timeout, return_when=cf.FIRST_COMPLETED)[0])
+
+    def result(self, handle, src: dict) -> dict:
+        try:
+            return handle.result()
+        except WorkerDied as e:
+            return _died(src, e)
+
+    def cancel(self, handle) -> None:
+        with self.lock:
+            for item in list(self.queue):
+                if item[0] is handle:
+                    self.queue.remove(item)
+            for worker, fut in list(self.busy.items()):
+                if fut is handle:
+                    del self.busy[worker]
+                    worker[0].kill()
+                    worker[0].join()
+        handle.cancel() or handle.done() or handle.set_exception(WorkerDied("cancelled"))
+
+    def close(self) -> None:
+        self.alive = False
+        self.thread.join()
+        with self.lock:
+            for proc, conn in self.idle + list(self.busy):
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+
+    def _spawn(self):
+        ours, theirs = self.mp.Pipe()
+        proc = self.mp.Process(target=_video_worker, args=(theirs,), name="vidshard-video", daemon=True)
+        proc.start()
+        theirs.close()
+        return proc, ours
+
+    def _loop(self) -> None:
+        from multiprocessing.connection import wait
+        while self.alive:
+            with self.lock:
+                while self.queue and (self.idle or len(self.busy) + len(self.idle) < self.size):
+                    fut, job = self.queue.popleft()
+                    worker = self.idle.pop() if self.idle else self._spawn()
+                    worker[1].send(job)
+                    self.busy[worker] = fut
+                watched = list(self.busy)
+            if not watched:
+                time.sleep(0.05)
+                continue
+            wait([c for _, c in watched] + [p.sentinel for p, _ in watched], timeout=0.2)
+            with self.lock:
+                for worker in watched:
+                    if worker not in self.busy:
+                        continue                  # cancelled meanwhile (killed)
+                    proc, conn = worker
+                    try:
+                        if not conn.poll():
+                            if proc.is_alive():
+                                continue
+                            raise EOFError
+                        result = conn.recv()
+                    except (EOFError, OSError):
+                        fut = self.busy.pop(worker)
+                        proc.join()
+                        fut.done() or fut.set_exception(WorkerDied(f"exit code {proc.exitcode}"))
+                        continue
+                    fut = self.busy.pop(worker)
+                    self.idle.append(worker)
+                    fut.done() or fut.set_result(result)
+
+
+def _video_worker(conn) -> None:
+    """A LocalVideos process: process_one for each job it is sent, until None."""
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        conn.send(process_one(*job))
+
+
+LOCAL_VIDEOS: LocalVideos | None = None   # the pool of `--executor local` (the units run in threads beside it)
 
 
 class Progress:
@@ -486,7 +686,7 @@ class Progress:
         return dict(self.counts)
 
 
-# ----------------------------------------------------------------------------------------- driver
+# ----------------------------------------------------------------------------------------- executors
 
 def init_ray(address: str | None, workers: int | None) -> None:
     """Join a cluster (--address / $RAY_ADDRESS) or start a local Ray with `workers` CPUs (default: all)."""
@@ -514,58 +714,36 @@ def slots(workers: int | None) -> int:
     return max(1, min(workers or cpus, cpus))
 
 
-def _error_line(e: Exception) -> str:
-    """One line for a unit that failed past its retries: the task's own exception where there is one."""
-    cause = getattr(e, "cause", None)
-    if cause is not None:
-        return f"{type(cause).__name__}: {str(cause).strip()[:300]}"
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}"
+class RayUnits:
+    """The build's executor on Ray: one task per unit (it runs its videos as child tasks on its node),
+    as many at once as the cluster has CPUs, up to --workers."""
+    name = "ray"
+
+    def __init__(self, workers: int | None):
+        self.workers = workers
+
+    def run(self, fn, jobs: list[tuple], tick=None):
+        import ray
+        # A unit holds a CPU only while it works itself: Ray lends it out while the unit waits on its
+        # children. Needing one keeps units off CPU-less nodes and lets queued units show up as demand.
+        task = ray.remote(fn).options(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")
+        pending, running = list(range(len(jobs))), {}
+        while pending or running:
+            while pending and len(running) < slots(self.workers):
+                i = pending.pop(0)
+                running[task.remote(*jobs[i])] = i
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                i = running.pop(ref)
+                try:
+                    yield i, ray.get(ref)
+                except (ray.exceptions.RayError, OSError) as e:
+                    yield i, e
+            if tick:
+                tick()
 
 
-def execute(units: list[S.WorkUnit], out: Output, cfg: FaceConfig, chash: str, args, processor: str) -> dict:
-    """Run the units on Ray in plan order, a bounded number at a time; returns {shard: error} of failed ones."""
-    import ray
-    from tqdm import tqdm
-    init_ray(args.address, args.workers)
-    progress = ray.remote(num_cpus=0)(Progress).remote()
-    # A unit holds a CPU only while it works itself: Ray lends it out while the unit waits on its children.
-    # Needing one keeps units off CPU-less nodes and lets queued units show up as demand.
-    task = ray.remote(run_unit).options(num_cpus=1, max_retries=args.retries, retry_exceptions=True,
-                                        scheduling_strategy="SPREAD")
-    fault = os.environ.get(FAULT_ENV)
-    # biggest units first, for the same reason as run_videos; shard names and contents follow the plan
-    pending = sorted(units, key=lambda u: -sum(src.bytes for src in u.sources))
-    running, errors = {}, {}
-    bar = tqdm(total=sum(len(u.sources) for u in units), unit="video", desc="prepare", disable=args.no_progress,
-               dynamic_ncols=True)
-    t0 = time.time()
-    while pending or running:
-        n = slots(args.workers)
-        while pending and len(running) < n:
-            u = pending.pop(0)
-            spec = {"name": u.name, "sources": [s.to_dict() for s in u.sources]}
-            running[task.remote(spec, out.spec(), cfg.to_dict(), chash, args.face_model, args.video_timeout,
-                                n, processor, progress, fault)] = u.name
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-        for ref in ready:
-            name = running.pop(ref)
-            try:
-                ray.get(ref)
-            except (ray.exceptions.RayError, OSError) as e:
-                errors[name] = _error_line(e)
-        _show(bar, ray.get(progress.get.remote()), time.time() - t0)
-    bar.close()
-    ray.kill(progress)
-    return errors
-
-
-def _show(bar, counts: dict, seconds: float) -> None:
-    bar.n = counts["videos"]
-    bar.set_postfix(fps=f"{counts['frames'] / max(seconds, 1e-6):.0f}", clips=counts["clips"],
-                    failed=counts["failures"], refresh=False)
-    bar.refresh()
-
+# ----------------------------------------------------------------------------------------- driver
 
 def quality_totals(records: list[dict]) -> dict:
     """Clips cut, written and dropped by reason over all sources (every candidate is one or the other)."""
@@ -601,48 +779,101 @@ def summarize(units, records: list[dict], errors: dict, skipped: int, seconds: f
     for name, why in sorted(errors.items()):
         lines.append(f"  SHARD FAILED {name} (after retries): {why}")
     if errors:
-        lines.append(f"no manifest written: rerun the same command to resume ({len(errors)} shard(s) missing in {out})")
+        lines.append(f"no version written: rerun the same command to resume ({len(errors)} shard(s) missing in {out})")
     return lines
+
+
+def cache_report(result, store: Store, fhash: str) -> str:
+    """How the videos of this build were served, and what the per-video cache holds for this face config."""
+    rows = [t for name in result.written for t in result.records[name].get("videos", [])]
+    cached = sum(1 for t in rows if t.get("cached"))
+    in_reused = sum(len(result.records[name].get("videos", [])) for name in result.reused)
+    entries = [n for n in store.listdir(CACHE) if n.endswith(f"-{fhash}.json")]
+    size = sum(store.size(f"{CACHE}/{n}") or 0 for n in entries)
+    return (f"videos: {len(rows) - cached} decoded, {cached} from the per-video cache, {in_reused} in reused shards; "
+            f"per-video cache: {len(entries)} entries for this face config, {human_bytes(size)} (records and "
+            f"tables; the clips stay in the stored shards, not copied)")
 
 
 def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
     """The job; `processor` ('module:function' with process_video's signature) is for tests and forks."""
+    global LOCAL_VIDEOS
     check_args(args)
     cfg = face_config(args)
     fractions = S.parse_split(args.split)
     paths = S.list_sources(args.input)
     from pipelines.faces.model import face_model_path
     model = face_model_path(cfg.detector, args.face_model)
-    config = resolved_config(cfg, fractions, args.videos_per_shard, S.hash_file(str(model))[0])
-    chash = config_hash(config)
-    units = S.plan_units(S.dedupe(S.hash_sources(paths, progress=not args.no_progress)), fractions,
-                         args.videos_per_shard)
-    out = Output(args.out, args.staging)
-    todo = [u for u in units if args.overwrite or not out.done(u.name, chash)]
+    model_sha = S.hash_file(str(model))[0]
+    config = resolved_config(cfg, fractions, args.videos_per_shard, model_sha)
+    fhash = face_hash(cfg.to_dict(), model_sha, processor)
+    sources = S.dedupe(S.hash_sources(paths, progress=not args.no_progress))
+    units = plan(sources, fractions, args.videos_per_shard, fhash)
+    store = Store(args.out, staging=args.staging)
+    if not args.overwrite:
+        seed_cache(store, fhash, processor)
+    context = {"cfg": cfg.to_dict(), "fhash": fhash, "model_path": args.face_model, "processor": processor,
+               "video_timeout": args.video_timeout, "fault": os.environ.get(FAULT_ENV), "workers": args.workers,
+               "overwrite": args.overwrite, "runner": args.executor}
+    from tqdm import tqdm
+    bar = tqdm(total=len(sources), unit="video", desc="prepare", disable=args.no_progress, dynamic_ncols=True)
     t0 = time.time()
-    errors = execute(todo, out, cfg, chash, args, processor) if todo else {}
-    done_names = [u.name for u in units if u.name not in errors]
-    out.collect(done_names)
-    records = [r for name in done_names for r in read_stats(out.root, name).get("sources", [])]
-    for line in summarize(units, records, errors, len(units) - len(todo), time.time() - t0, args.out):
+    if args.executor == "ray":
+        init_ray(args.address, args.workers)
+        import ray
+        progress = ray.remote(num_cpus=0)(Progress).remote()
+        context["progress"] = progress
+        executor = RayUnits(args.workers)
+        tick = lambda: _show(bar, ray.get(progress.get.remote()), time.time() - t0)  # noqa: E731
+        on_unit = None
+    else:
+        workers = args.workers or os.cpu_count() or 1
+        LOCAL_VIDEOS = LocalVideos(workers, context)
+        executor, tick = Pool(workers, threads=True), None
+        on_unit = lambda unit, record: bar.update(len(record["sources"]))  # noqa: E731
+    try:
+        result = build(store, units, "pipelines.prepare:fill_unit", name=Path(args.out.rstrip("/")).name or "faces",
+                       config=config, executor=executor, context=context, retries=args.retries,
+                       overwrite=args.overwrite, software=SOFTWARE, splits=S.SPLITS,
+                       extra={"inputs": list(args.input), "cache_config": fhash},
+                       manifest_extra=lambda records: {"quality": quality_totals(
+                           [r for rec in records.values() for r in rec.get("sources", [])])},
+                       planned=lambda todo, reused: bar.update(sum(len(u.job["sources"]) for u in units
+                                                                  if u.name in set(reused))),
+                       tick=tick, on_unit=on_unit)
+    finally:
+        bar.close()
+        if LOCAL_VIDEOS is not None:
+            LOCAL_VIDEOS.close()
+            LOCAL_VIDEOS = None
+        if args.executor == "ray":
+            import ray
+            ray.kill(context["progress"])
+    records = [r for rec in result.records.values() for r in rec.get("sources", [])]
+    for line in summarize(units, records, result.failed, len(result.reused), time.time() - t0, args.out):
         print(line)
-    if errors:
+    print(build_summary(result))
+    print(cache_report(result, store, fhash))
+    if result.failed:
         return EXIT_SHARD_FAILED
-    manifest = write_manifest(out.root, name=Path(args.out.rstrip("/")).name or "faces", config=config,
-                              shard_splits=S.shard_splits(units), software=SOFTWARE,
-                              extra={"inputs": list(args.input), "quality": quality_totals(records)},
-                              stats_only=bool(out.url))
-    out.publish(Path(out.root) / "manifest.json")
-    print(f"manifest: {args.out.rstrip('/')}/manifest.json version {manifest['version']} "
-          f"({manifest['totals']['shards']} shards, {manifest['totals']['samples']} clips)")
+    m = result.manifest
+    print(f"version {m['version']} of {args.out.rstrip('/')} ({m['totals']['shards']} shards, {m['totals']['samples']} "
+          f"clips); read it as {args.out.rstrip('/')}@{m['version']}")
     return EXIT_INPUT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
+
+
+def _show(bar, counts: dict, seconds: float) -> None:
+    bar.n = max(bar.n, counts["videos"])
+    bar.set_postfix(fps=f"{counts['frames'] / max(seconds, 1e-6):.0f}", clips=counts["clips"],
+                    failed=counts["failures"], refresh=False)
+    bar.refresh()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return prepare(args)
-    except S.SourceError as e:
+    except (S.SourceError, StoreError) as e:
         print(f"vidshard prepare: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ModelError as e:

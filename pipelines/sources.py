@@ -12,8 +12,10 @@ The video id is the content hash (sha256 of the bytes, first 16 hex digits), so 
 video keeps its id, and the same content given twice is processed once.
 
 The plan: sources sorted by id; each goes to train/val/test by a hash of its id (stable as the source set
-grows: a video never changes split); each split is cut into work units of `videos_per_shard` videos, and
-unit i of split s becomes shard `shards.shard_name(s, i)`.
+grows: a video never changes split); each split is cut into work units by the videos themselves: a unit
+ends after a video whose boundary hash falls under 1/videos_per_shard (content-defined, as rsync and
+restic cut files), so a unit's members depend only on the videos near it, and unit i of split s becomes
+shard `shards.shard_name(s, i)`. Adding or removing k videos changes at most about k units (plan_units).
 """
 from __future__ import annotations
 
@@ -215,15 +217,12 @@ def dedupe(sources: list[Source]) -> list[Source]:
 
 
 def parse_split(text: str) -> tuple[float, float, float]:
-    """'0.8,0.1,0.1' -> fractions for train, val, test (normalised to sum 1)."""
+    """--split as every pipeline reads it (shards.build.parse_split): '8,1,1' -> (0.8, 0.1, 0.1)."""
+    from shards.build import parse_split as parse
     try:
-        parts = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise SourceError(f"--split {text!r}: expected three numbers like 0.8,0.1,0.1") from None
-    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0 or parts[0] <= 0:
-        raise SourceError(f"--split {text!r}: expected three non-negative numbers, train > 0, like 0.8,0.1,0.1")
-    total = sum(parts)
-    return tuple(p / total for p in parts)
+        return parse(text)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
 
 
 def split_position(video_id: str) -> float:
@@ -254,14 +253,30 @@ def assign_splits(sources: list[Source], fractions: tuple[float, float, float]) 
     return out
 
 
+def boundary_position(video_id: str) -> float:
+    """A third hash of the id, in [0, 1): where the plan may end a unit."""
+    return int(hashlib.sha256(f"shard:{video_id}".encode()).hexdigest()[:12], 16) / 16 ** 12
+
+
 def plan_units(sources: list[Source], fractions: tuple[float, float, float], videos_per_shard: int) -> list[WorkUnit]:
-    """Work units in plan order: per split, ids sorted, cut into groups of videos_per_shard."""
+    """Work units in plan order. Per split, videos sorted by id; a unit ends after a video whose
+    boundary_position is under 1/videos_per_shard, or once it holds 4 x videos_per_shard videos (so its
+    size is videos_per_shard on average, at most 4x). The cuts depend on the videos alone, never on how
+    many came before: a video added or removed changes the unit it falls in (or splits or joins one at its
+    boundary) and no other, except when that unit was cut at the cap, which can move the cuts up to the next
+    natural boundary. videos_per_shard=1 gives one video per unit."""
     if videos_per_shard < 1:
         raise SourceError("--videos-per-shard must be at least 1")
-    units = []
+    cap, units = 4 * videos_per_shard, []
     for split, group in assign_splits(sources, fractions).items():
-        for i in range(0, len(group), videos_per_shard):
-            units.append(WorkUnit(shard_name(split, i // videos_per_shard), split, group[i:i + videos_per_shard]))
+        current: list[Source] = []
+        for src in group:
+            current.append(src)
+            if boundary_position(src.id) < 1 / videos_per_shard or len(current) >= cap:
+                units.append(WorkUnit(shard_name(split, sum(u.split == split for u in units)), split, current))
+                current = []
+        if current:
+            units.append(WorkUnit(shard_name(split, sum(u.split == split for u in units)), split, current))
     return units
 
 

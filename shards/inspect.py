@@ -2,6 +2,7 @@
 
 Examples:
   vidshard inspect data/balls                         # manifest summary + a look at the first shard
+  vidshard inspect data/balls@v1                      # another version: DIR@VERSION or DIR@TAG
   vidshard inspect data/balls/train-000000.tar        # one shard: samples, clip shapes, label keys
   vidshard inspect data/balls --dump KEY --out clip.gif   # one clip as an animation
   vidshard inspect data/balls --dump KEY --out clip.png   # ... or as a strip of frames
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import MANIFEST, ManifestError, load_manifest
+from .manifest import ManifestError
 from .reader import ShardError, iter_samples
 from .sample import REQUIRED_META
+from .store import StoreError, Version, is_dataset_ref, open_version
 
 # Keys every face clip carries per frame; summarizing them as "labels" would only be noise.
 _PER_FRAME_PROVENANCE = {"boxes_raw", "boxes_smoothed", "scores", "padding"}
@@ -58,11 +60,12 @@ def _label_repr(v) -> str:
     return repr(v)
 
 
-def dataset_summary(root: Path, peek: int) -> list[str]:
-    m = load_manifest(root)
+def dataset_summary(version: Version, peek: int) -> list[str]:
+    m = version.manifest
     t = m["totals"]
-    lines = [f"dataset {m['name']} at {root}",
-             f"version {m['version']}  parent {m.get('parent')}  format {m['format_version']}",
+    lines = [f"dataset {m['name']} at {version.root}",
+             f"version {m['version']}  parent {m.get('parent')}  format {m['format_version']}"
+             + (f"  created {m['created']}" if m.get("created") else ""),
              f"totals: {t['shards']} shards, {t['samples']} clips, {human_bytes(t['bytes'])}, {t.get('failures', 0)} failure(s)"]
     order = {name: i for i, name in enumerate(("train", "val", "test"))}
     for split, s in sorted(m["splits"].items(), key=lambda kv: (order.get(kv[0], 9), kv[0])):
@@ -76,7 +79,7 @@ def dataset_summary(root: Path, peek: int) -> list[str]:
     first = next((s for s in m["shards"] if s["samples"]), None)
     if first is not None:
         lines.append(f"first {peek} clips of {first['file']}:")
-        lines += ["  " + x for x in summarize_samples(_take(iter_samples(root / first["file"]), peek))]
+        lines += ["  " + x for x in summarize_samples(_take(iter_samples(version.shard_url(first)), peek))]
     return lines
 
 
@@ -94,13 +97,17 @@ def _take(it, n):
         yield x
 
 
-def find_clip(target: Path, key: str):
-    """(frames, meta) of the sample named key, searching a shard or every shard of a dataset."""
-    if target.is_dir():
-        files = [target / s["file"] for s in load_manifest(target)["shards"]]
-    else:
-        files = [target]
-    for f in files:
+def shard_files(target: str) -> list[str]:
+    """A dataset version's shards (DIR, DIR@VERSION, DIR@TAG) in plan order, or the one shard file given."""
+    if is_dataset_ref(target):
+        version = open_version(target)
+        return [version.shard_url(s) for s in version.manifest["shards"]]
+    return [target]
+
+
+def find_clip(target: str, key: str):
+    """(frames, meta) of the sample named key, searching a shard or every shard of a dataset version."""
+    for f in shard_files(target):
         for k, frames, meta in iter_samples(f):
             if k == key:
                 return frames, meta
@@ -135,14 +142,14 @@ def write_clip(frames: np.ndarray, out: Path, fps: float = 10.0, min_side: int =
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="vidshard inspect", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", help="a dataset directory (with manifest.json) or one .tar shard")
+    p.add_argument("target", help="a dataset (DIR, DIR@VERSION or DIR@TAG) or one .tar shard")
     p.add_argument("--peek", type=int, default=16, help="clips of the first shard to summarize (default 16)")
     p.add_argument("--dump", metavar="KEY", help="write the clip with this sample key (see a shard summary for keys)")
     p.add_argument("--out", type=Path, help="output for --dump: F.gif (animation) or F.png (frame strip)")
     p.add_argument("--keys", action="store_true", help="list every sample key")
     args = p.parse_args(argv)
-    target = Path(args.target)
-    if not target.exists():
+    target = args.target
+    if not is_dataset_ref(target) and not Path(target).exists():
         print(f"vidshard inspect: {target}: no such file or directory", file=sys.stderr)
         return 2
     if args.dump and not args.out:
@@ -155,18 +162,17 @@ def main(argv=None) -> int:
             print(f"wrote {args.out} ({frames.shape[0]} frames of {frames.shape[1]}×{frames.shape[2]})")
             return 0
         if args.keys:
-            files = [target / s["file"] for s in load_manifest(target)["shards"]] if target.is_dir() else [target]
-            for f in files:
+            for f in shard_files(target):
                 for k, _, _ in iter_samples(f):
                     print(k)
             return 0
-        if target.is_dir():
-            if not (target / MANIFEST).exists():
-                print(f"vidshard inspect: {target}: no {MANIFEST} here", file=sys.stderr)
-                return 2
-            print("\n".join(dataset_summary(target, args.peek)))
+        if is_dataset_ref(target):
+            print("\n".join(dataset_summary(open_version(target), args.peek)))
         else:
-            print("\n".join(shard_summary(target)))
+            print("\n".join(shard_summary(Path(target))))
+    except StoreError as e:
+        print(f"vidshard inspect: {e}", file=sys.stderr)
+        return 2
     except (ManifestError, ShardError, KeyError, ValueError) as e:
         print(f"vidshard inspect: {e}", file=sys.stderr)
         return 1

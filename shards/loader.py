@@ -47,7 +47,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .manifest import ManifestError, load_manifest, MANIFEST
+from .manifest import MANIFEST
 from .reader import ShardError, iter_raw_samples, split_member
 from .sample import FRAMES, META, MEMBERS, SampleError
 from .writer import STATS_SUFFIX
@@ -101,19 +101,23 @@ def url_exists(url: str) -> bool:
     return fs.exists(path)
 
 
-def from_manifest(root: Path, split: str) -> tuple[list[str], list[int]]:
-    """The split's shard paths and sample counts from ROOT/manifest.json."""
+def from_manifest(data, split: str) -> tuple[list[str], list[int]]:
+    """The split's shard URLs and sample counts in the version `data` names (DIR, DIR@VERSION, DIR@TAG; a
+    local path or fsspec URL). The URLs are the version's stored shards, so a build that makes another
+    version current meanwhile changes nothing this loader reads."""
+    from .store import StoreError, open_version
     try:
-        manifest = load_manifest(root)
-    except ManifestError as e:
-        raise ValueError(f"{root}: a dataset directory needs {MANIFEST} ({e}); or pass shard URLs instead") from None
+        version = open_version(data)
+    except StoreError as e:
+        raise ValueError(f"{e}; a dataset directory needs {MANIFEST} or versions (or pass shard URLs instead)") from None
+    manifest = version.manifest
     splits = manifest.get("splits", {})
     if split not in splits or not splits[split]["shards"]:
         have = ", ".join(f"{s} ({len(v['shards'])} shards)" for s, v in splits.items()) or "none"
-        raise ValueError(f"{root}: split {split!r} has no shards; splits: {have}")
+        raise ValueError(f"{version.label()}: split {split!r} has no shards; splits: {have}")
     by_name = {s["name"]: s for s in manifest["shards"]}
     names = splits[split]["shards"]
-    return [str(root / by_name[n]["file"]) for n in names], [int(by_name[n]["samples"]) for n in names]
+    return [version.shard_url(by_name[n]) for n in names], [int(by_name[n]["samples"]) for n in names]
 
 
 def count_samples(url: str, strict: bool = False) -> int:
@@ -621,9 +625,10 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
                 epoch_samples: int | None = None, num_workers: int = 0, seed: int = 0, rank: int | None = None,
                 world_size: int | None = None, shuffle_buffer: int = 1000, strict: bool = False,
                 as_uint8: bool = False, with_meta: bool = True, pin_memory: bool | None = None) -> ClipLoader:
-    """A ClipLoader over a dataset directory (manifest.json gives the split's shards and counts) or shard URLs.
+    """A ClipLoader over a dataset version (its manifest gives the split's shards and counts) or shard URLs.
 
-    data: a directory holding manifest.json, or a str / list of shard URLs: paths, brace patterns
+    data: a dataset directory (its current version), DIR@VERSION or DIR@TAG (a version id, a unique prefix
+      of one, or a tag; DIR may be an fsspec URL), or a str / list of shard URLs: paths, brace patterns
       ("d/train-{000000..000003}.tar"), fsspec URLs, "pipe:CMD".
     sampler: "window" (n_frames contiguous frames; random start, or 0 with random=False) or "frameset"
       (n_frames frames of one clip; a random subset, kept in time order if sorted_frames, or evenly spaced
@@ -678,9 +683,11 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
 
 
 def shard_list(data, split: str) -> tuple[list[str], list[int] | None]:
-    """(URLs, sample counts or None) for a dataset directory or shard URLs; missing paths fail here."""
-    if isinstance(data, (str, os.PathLike)) and is_local(os.fspath(data)) and Path(data).is_dir():
-        urls, counts = from_manifest(Path(data), split)
+    """(URLs, sample counts or None) for a dataset (DIR, DIR@VERSION, DIR@TAG) or shard URLs; missing paths
+    fail here."""
+    from .store import is_dataset_ref
+    if is_dataset_ref(data):
+        urls, counts = from_manifest(data, split)
     else:
         urls, counts = expand_urls(data), None
     check_exists(urls)

@@ -13,9 +13,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .reader import ShardError, count_samples
+from .reader import ShardError, iter_raw_samples
 from .sample import encode_json
-from .writer import read_stats, sha256_file, shard_paths, write_json_atomic
+from .writer import read_stats, shard_paths, write_json_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -53,49 +53,69 @@ def load_manifest(root: str | Path) -> dict:
         raise ManifestError(f"{path}: not valid JSON: {e}") from e
 
 
-def write_manifest(root: str | Path, *, name: str, config: dict, shard_splits: dict[str, list[str]],
-                   parent: str | None = None, software: tuple[str, ...] = (), extra: dict | None = None,
-                   stats_only: bool = False) -> dict:
-    """Collect every shard's stats and write manifest.json (atomically). Returns the manifest.
+def make_manifest(*, name: str, config: dict, shards: list[tuple[str, str, dict]], parent: str | None = None,
+                  software: tuple[str, ...] = (), extra: dict | None = None, format_version: int = 1,
+                  split_names: list[str] | None = None) -> dict:
+    """The manifest of a version from its shards' stats, in plan order: (name, split, stats) each.
+    split_names: the splits to list (in this order), with or without shards (default: those with shards).
 
-    shard_splits maps split -> shard names in plan order. Raises ManifestError if a shard is not done.
-    stats_only: the tars live elsewhere (a bucket the caller has checked against the stats) and only
-    the stats files are in `root`; everything the manifest says comes from the stats anyway.
+    Format 2 adds where each shard is stored (`object`: store/<sha256>.tar); the version id does not depend
+    on the format (dataset_version), so a format-1 dataset converted to format 2 keeps its version.
     """
-    root = Path(root)
-    shards, sources, failures, splits = [], [], [], {}
-    for split, names in shard_splits.items():
-        split_samples = 0
-        for shard_name in names:
-            tar, stats_path = shard_paths(root, shard_name)
-            if not ((stats_only or tar.exists()) and stats_path.exists()):
-                raise ManifestError(f"shard {shard_name} is not complete ({tar} or its stats file is missing)")
-            st = read_stats(root, shard_name)
-            shards.append({"name": shard_name, "file": tar.name, "split": split, "sha256": st["sha256"],
-                           "samples": st["samples"], "bytes": st["bytes"]})
-            sources += [{**s, "shard": shard_name, "split": split} for s in st.get("sources", [])]
-            failures += [{**f, "shard": shard_name} for f in st.get("failures", [])]
-            split_samples += st["samples"]
-        splits[split] = {"shards": list(names), "samples": split_samples}
-    version = dataset_version(config, shards)
-    previous = _previous(root)
-    if parent is None and previous is not None:
-        parent = previous.get("parent") if previous.get("version") == version else previous.get("version")
-    manifest = {
-        "format_version": FORMAT_VERSION,
+    entries, sources, failures, splits = [], [], [], {}
+    for shard_name, split, st in shards:
+        entry = {"name": shard_name, "file": f"{shard_name}.tar", "split": split, "sha256": st["sha256"],
+                 "samples": st["samples"], "bytes": st["bytes"]}
+        if format_version >= 2:
+            entry["object"] = f"store/{st['sha256']}.tar"
+        entries.append(entry)
+        sources += [{**s, "shard": shard_name, "split": split} for s in st.get("sources", [])]
+        failures += [{**f, "shard": shard_name} for f in st.get("failures", [])]
+        group = splits.setdefault(split, {"shards": [], "samples": 0})
+        group["shards"].append(shard_name)
+        group["samples"] += st["samples"]
+    if split_names is not None:
+        splits = {split: splits.get(split, {"shards": [], "samples": 0}) for split in split_names}
+    return {
+        "format_version": format_version,
         "name": name,
-        "version": version,
+        "version": dataset_version(config, entries),
         "parent": parent,
         "config": config,
         "software": software_versions(software),
         "sources": sources,
         "failures": failures,
-        "shards": shards,
+        "shards": entries,
         "splits": splits,
-        "totals": {"shards": len(shards), "samples": sum(s["samples"] for s in shards),
-                   "bytes": sum(s["bytes"] for s in shards), "failures": len(failures)},
+        "totals": {"shards": len(entries), "samples": sum(s["samples"] for s in entries),
+                   "bytes": sum(s["bytes"] for s in entries), "failures": len(failures)},
         **(extra or {}),
     }
+
+
+def write_manifest(root: str | Path, *, name: str, config: dict, shard_splits: dict[str, list[str]],
+                   parent: str | None = None, software: tuple[str, ...] = (), extra: dict | None = None,
+                   stats_only: bool = False) -> dict:
+    """Format 1: collect every shard's stats in `root` and write manifest.json (atomically). Returns it.
+
+    shard_splits maps split -> shard names in plan order (a split without shards is kept, empty). Raises
+    ManifestError if a shard is not done. stats_only: the tars live elsewhere (a bucket the caller has
+    checked against the stats) and only the stats files are in `root`.
+    """
+    root = Path(root)
+    shards = []
+    for split, names in shard_splits.items():
+        for shard_name in names:
+            tar, stats_path = shard_paths(root, shard_name)
+            if not ((stats_only or tar.exists()) and stats_path.exists()):
+                raise ManifestError(f"shard {shard_name} is not complete ({tar} or its stats file is missing)")
+            shards.append((shard_name, split, read_stats(root, shard_name)))
+    manifest = make_manifest(name=name, config=config, shards=shards, parent=parent, software=software, extra=extra,
+                             split_names=list(shard_splits))
+    previous = _previous(root)
+    if parent is None and previous is not None:
+        version = manifest["version"]
+        manifest["parent"] = previous.get("parent") if previous.get("version") == version else previous.get("version")
     write_json_atomic(root / MANIFEST, manifest)
     return manifest
 
@@ -107,29 +127,41 @@ def _previous(root: Path) -> dict | None:
         return None
 
 
-def verify(root: str | Path, deep: bool = True) -> list[str]:
-    """Every problem found, one line each naming the shard; an empty list means the dataset is intact."""
-    root = Path(root)
-    manifest = load_manifest(root)
-    problems = []
+def verify(data, deep: bool = True) -> list[str]:
+    """Every problem of one version (DIR, DIR@VERSION, DIR@TAG), one line each naming the shard; an empty
+    list means it is intact. Format 2 also checks the version's view links (DIR/versions/ID/NAME.tar)."""
+    from .store import open_version
+    return verify_version(open_version(data), deep)
+
+
+def verify_version(version, deep: bool = True, hashes: dict | None = None) -> list[str]:
+    """verify() of a resolved Version; `hashes` caches {path: sha256} across versions sharing shards."""
+    manifest, problems = version.manifest, []
+    hashes = {} if hashes is None else hashes
     for s in manifest["shards"]:
-        path = root / s["file"]
-        if not path.exists():
-            problems.append(f"{s['name']}: missing ({path})")
+        rel = version.shard_rel(s)
+        size = version.store.size(rel)
+        if size is None:
+            problems.append(f"{s['name']}: missing ({version.store.url(rel)})")
             continue
-        size = path.stat().st_size
         if size != s["bytes"]:
             problems.append(f"{s['name']}: size {size} bytes, manifest says {s['bytes']}")
-        digest = sha256_file(path)
-        if digest != s["sha256"]:
-            problems.append(f"{s['name']}: sha256 {digest[:12]}… does not match manifest {s['sha256'][:12]}…")
+        url = version.store.url(rel)
+        if url not in hashes:
+            with version.store.open(rel) as f:
+                hashes[url] = hashlib.file_digest(f, "sha256").hexdigest()
+        if hashes[url] != s["sha256"]:
+            problems.append(f"{s['name']}: sha256 {hashes[url][:12]}… does not match manifest {s['sha256'][:12]}…")
         if deep:
             try:
-                n = count_samples(path)
+                n = sum(1 for _ in iter_raw_samples(rel, open_stream=version.store.open))
                 if n != s["samples"]:
                     problems.append(f"{s['name']}: {n} samples, manifest says {s['samples']}")
             except ShardError as e:
                 problems.append(f"{s['name']}: {e}")
+        view = version.view
+        if version.format == 2 and view is not None and not (view / s["file"]).exists():
+            problems.append(f"{s['name']}: its link {view / s['file']} is missing")
     expected = dataset_version(manifest["config"], manifest["shards"])
     if expected != manifest["version"]:
         problems.append(f"manifest: version {manifest['version']} does not match its config and shards ({expected})")
@@ -137,22 +169,52 @@ def verify(root: str | Path, deep: bool = True) -> list[str]:
 
 
 def diff(a: dict, b: dict) -> list[str]:
-    """Human-readable differences between two manifests: config keys, shards added/removed/changed."""
+    """Human-readable differences between two manifests: config keys; sources added, removed and changed
+    with the clips each brings; shards added, removed and shared (by content); totals."""
     lines = [f"version {a['version']} -> {b['version']}"]
     ca, cb = _flatten(a["config"]), _flatten(b["config"])
     for k in sorted(set(ca) | set(cb)):
         if ca.get(k) != cb.get(k):
             lines.append(f"config {k}: {ca.get(k)!r} -> {cb.get(k)!r}")
-    sa, sb = {s["name"]: s for s in a["shards"]}, {s["name"]: s for s in b["shards"]}
-    for n in sorted(set(sa) - set(sb)):
-        lines.append(f"shard removed: {n}")
-    for n in sorted(set(sb) - set(sa)):
-        lines.append(f"shard added: {n} ({sb[n]['samples']} samples)")
-    for n in sorted(set(sa) & set(sb)):
-        if sa[n]["sha256"] != sb[n]["sha256"]:
-            lines.append(f"shard changed: {n} ({sa[n]['samples']} -> {sb[n]['samples']} samples)")
+    lines += diff_sources(a.get("sources", []), b.get("sources", []))
+    sa, sb = {s["sha256"]: s for s in a["shards"]}, {s["sha256"]: s for s in b["shards"]}
+    shared = set(sa) & set(sb)
+    for sha in sorted(set(sa) - shared, key=lambda h: sa[h]["name"]):
+        lines.append(f"shard removed: {sa[sha]['name']} ({sa[sha]['samples']} samples)")
+    for sha in sorted(set(sb) - shared, key=lambda h: sb[h]["name"]):
+        lines.append(f"shard added: {sb[sha]['name']} ({sb[sha]['samples']} samples)")
+    lines.append(f"shards: {len(shared)} shared (same bytes), {len(set(sb) - shared)} added, "
+                 f"{len(set(sa) - shared)} removed")
+    for split in sorted(set(a.get("splits", {})) | set(b.get("splits", {}))):
+        na = a.get("splits", {}).get(split, {}).get("samples", 0)
+        nb = b.get("splits", {}).get(split, {}).get("samples", 0)
+        if na != nb:
+            lines.append(f"split {split}: {na} -> {nb} clips")
     ta, tb = a["totals"], b["totals"]
     lines.append(f"samples {ta['samples']} -> {tb['samples']}, bytes {ta['bytes']} -> {tb['bytes']}")
+    return lines
+
+
+def diff_sources(a: list[dict], b: list[dict]) -> list[str]:
+    """Sources by path: 'added' and 'removed' (with their clips), 'changed' when a path's content (id) or
+    its result (status, clips) differs. A moved file (same id, new path) is one removed and one added."""
+    pa, pb = {s["path"]: s for s in a if "path" in s}, {s["path"]: s for s in b if "path" in s}
+    lines = []
+    for path in sorted(set(pb) - set(pa)):
+        s = pb[path]
+        lines.append(f"source added: {path} ({s.get('id')}, {s.get('status')}, {s.get('clips', 0)} clips)")
+    for path in sorted(set(pa) - set(pb)):
+        s = pa[path]
+        lines.append(f"source removed: {path} ({s.get('id')}, {s.get('clips', 0)} clips)")
+    for path in sorted(set(pa) & set(pb)):
+        x, y = pa[path], pb[path]
+        if (x.get("id"), x.get("status"), x.get("clips")) != (y.get("id"), y.get("status"), y.get("clips")):
+            what = f"content {x.get('id')} -> {y.get('id')}, " if x.get("id") != y.get("id") else ""
+            lines.append(f"source changed: {path} ({what}{x.get('status')} -> {y.get('status')}, "
+                         f"{x.get('clips', 0)} -> {y.get('clips', 0)} clips)")
+    if a or b:
+        lines.append(f"sources: {len(set(pb) - set(pa))} added, {len(set(pa) - set(pb))} removed, "
+                     f"{sum(1 for line in lines if line.startswith('source changed'))} changed")
     return lines
 
 
@@ -168,39 +230,50 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def verify_main(argv=None) -> int:
     import argparse
+    from .store import StoreError, Store, open_version, split_ref
     p = argparse.ArgumentParser(prog="vidshard verify",
-                                description="Recheck every shard's sha256, size and sample count against manifest.json. "
-                                            "Exit 0 if intact, 1 naming each bad or missing shard, 2 if DIR is not a dataset.")
-    p.add_argument("dir", help="dataset directory (the one holding manifest.json)")
+                                description="Recheck every shard's sha256, size and sample count against a version's "
+                                            "manifest. Exit 0 if intact, 1 naming each bad or missing shard, 2 if DIR "
+                                            "is not a dataset.")
+    p.add_argument("dir", help="DIR (its current version), DIR@VERSION or DIR@TAG")
     p.add_argument("--quick", action="store_true", help="hashes and sizes only; skip re-reading every sample")
+    p.add_argument("--all", action="store_true", help="every version kept in DIR (each shared shard hashed once)")
     args = p.parse_args(argv)
-    if not Path(args.dir).is_dir():
-        print(f"vidshard verify: {args.dir}: no such directory", file=sys.stderr)
+    root, _ = split_ref(args.dir)
+    if "://" not in root and not Path(root).is_dir():
+        print(f"vidshard verify: {root}: no such directory", file=sys.stderr)
         return 2
     try:
-        problems = verify(args.dir, deep=not args.quick)
-        manifest = load_manifest(args.dir)
-    except ManifestError as e:
+        store = Store(root)
+        refs = [f"{root}@{v}" for v in store.version_ids()] if args.all and store.format() == 2 else [args.dir]
+        versions = [open_version(ref) for ref in refs]
+    except (ManifestError, StoreError, OSError, ValueError) as e:
         print(f"vidshard verify: {e}", file=sys.stderr)
         return 2
-    for line in problems:
-        print(f"BAD {line}")
-    t = manifest["totals"]
-    status = "FAILED" if problems else "OK"
-    print(f"{status}: {args.dir} version {manifest['version']}: {t['shards']} shards, {t['samples']} samples, "
-          f"{len(problems)} problem(s)")
-    return 1 if problems else 0
+    bad, hashes = 0, {}
+    for version in versions:
+        problems = verify_version(version, deep=not args.quick, hashes=hashes)
+        for line in problems:
+            print(f"BAD {line}" if len(versions) == 1 else f"BAD {version.id} {line}")
+        t = version.manifest["totals"]
+        print(f"{'FAILED' if problems else 'OK'}: {root} version {version.id}: {t['shards']} shards, "
+              f"{t['samples']} samples, {len(problems)} problem(s)")
+        bad += bool(problems)
+    return 1 if bad else 0
 
 
 def diff_main(argv=None) -> int:
     import argparse
-    p = argparse.ArgumentParser(prog="vidshard diff", description="Compare two dataset versions (directories with manifest.json).")
+    from .store import StoreError, open_version
+    p = argparse.ArgumentParser(prog="vidshard diff",
+                                description="Compare two dataset versions: config, sources added/removed/changed and "
+                                            "their clips, shards. A and B are DIR, DIR@VERSION or DIR@TAG.")
     p.add_argument("a")
     p.add_argument("b")
     args = p.parse_args(argv)
     try:
-        lines = diff(load_manifest(args.a), load_manifest(args.b))
-    except ManifestError as e:
+        lines = diff(open_version(args.a).manifest, open_version(args.b).manifest)
+    except (ManifestError, StoreError, OSError) as e:
         print(f"vidshard diff: {e}", file=sys.stderr)
         return 2
     print("\n".join(lines))

@@ -1,8 +1,13 @@
 """The deterministic shard writer and the per-shard stats file.
 
-A shard NAME.tar is written as NAME.tar.tmp and renamed when complete; then NAME.stats.json is written
-(also via a temp name). The stats file is the completion marker: a shard without one is not done.
+A shard is written under a temp name and renamed when complete; the bytes are hashed as they are written.
 Every tar header is fixed (mtime, uid/gid, names, mode) so the same samples give the same bytes.
+
+Two ways to finish a shard:
+  ShardWriter(out_dir, name): format 1 (a plain directory): NAME.tar, then NAME.stats.json (the completion
+      marker: a shard without one is not done).
+  shards.store.Store.shard_writer(name): format 2: the tar goes into the store by its sha256 and the stats
+      become the unit's record (docs/FORMAT.md).
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import tarfile
 import time
 from pathlib import Path
@@ -41,9 +47,15 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def unique_tmp(path: str | Path) -> Path:
+    """PATH.<pid>-<random>.tmp: a temp name no other process (or retry of this one) can be writing."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 def write_json_atomic(path: str | Path, obj) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = unique_tmp(path)
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -63,35 +75,55 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-class ShardWriter:
-    """Writes one shard. Use as a context manager; call add() per clip; close() renames and writes stats.
+class _HashingFile:
+    """A write-only file that hashes and counts what goes through it (tarfile's 'w' mode never seeks)."""
 
-    If the body raises, the temp file is removed and nothing named NAME.tar appears.
+    def __init__(self, f):
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+class TarWriter:
+    """Samples into one tar at `tmp_path`, hashed as written. Use as a context manager; add() per clip.
+
+    On a clean exit `finish()` decides where the tar goes and sets `stats`; if the body raises, the temp
+    file is removed and nothing else happens. Subclasses: ShardWriter (format 1), store shards (format 2).
     """
 
-    def __init__(self, out_dir: str | Path, name: str):
-        self.out_dir = Path(out_dir)
+    def __init__(self, name: str, tmp_path: str | Path):
         self.name = name
-        self.tar_path, self.stats_path = shard_paths(out_dir, name)
-        self.tmp_path = self.tar_path.with_name(self.tar_path.name + ".tmp")
+        self.tmp_path = Path(tmp_path)
         self.samples = 0
         self.keys: set[str] = set()
         self.failures: list[dict] = []
         self.sources: list[dict] = []
         self.extra: dict = {}
+        self.stats: dict | None = None
         self._t0 = time.time()
         self._tar = None
 
     def __enter__(self):
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.tmp_path, "wb")
-        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.GNU_FORMAT)
+        self._hashing = _HashingFile(self._file)
+        self._tar = tarfile.open(fileobj=self._hashing, mode="w", format=tarfile.GNU_FORMAT)
         return self
 
     def add(self, key: str, frames: np.ndarray, meta: dict) -> None:
+        self.add_members(key, encode_sample(key, frames, meta))
+
+    def add_members(self, key: str, members: list[tuple[str, bytes]]) -> None:
+        """One sample from its encoded (member name, bytes) pairs, in the format's member order."""
         if key in self.keys:
             raise ValueError(f"shard {self.name}: duplicate sample key {key}")
-        for member, data in encode_sample(key, frames, meta):
+        for member, data in members:
             self._tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
         self.keys.add(key)
         self.samples += 1
@@ -101,29 +133,46 @@ class ShardWriter:
         self.failures.append({"source": source, "reason": reason, **extra})
 
     def __exit__(self, exc_type, exc, tb):
-        self._tar.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._tar.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
         if exc_type is not None:
             self.tmp_path.unlink(missing_ok=True)
             return False
-        os.replace(self.tmp_path, self.tar_path)
-        self.stats = self._stats()
-        write_json_atomic(self.stats_path, self.stats)
-        return False
-
-    def _stats(self) -> dict:
-        return {
+        self.stats = {
             "shard": self.name,
             "samples": self.samples,
-            "bytes": self.tar_path.stat().st_size,
-            "sha256": sha256_file(self.tar_path),
+            "bytes": self._hashing.size,
+            "sha256": self._hashing.sha.hexdigest(),
             "failures": self.failures,
             "sources": self.sources,
             "seconds": round(time.time() - self._t0, 3),
             **self.extra,
         }
+        self.finish()
+        return False
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+
+class ShardWriter(TarWriter):
+    """Format 1: writes OUT_DIR/NAME.tar (via a unique temp name), then NAME.stats.json, the completion marker.
+
+    If the body raises, the temp file is removed and nothing named NAME.tar appears.
+    """
+
+    def __init__(self, out_dir: str | Path, name: str):
+        self.out_dir = Path(out_dir)
+        self.tar_path, self.stats_path = shard_paths(out_dir, name)
+        super().__init__(name, unique_tmp(self.tar_path))
+
+    def finish(self) -> None:
+        os.replace(self.tmp_path, self.tar_path)
+        write_json_atomic(self.stats_path, self.stats)
 
 
 def read_stats(out_dir: str | Path, name: str) -> dict:
@@ -143,7 +192,7 @@ def config_hash(config: dict) -> str:
 
 
 def resumable(out_dir: str | Path, name: str, cfg_hash: str) -> bool:
-    """True if the shard is complete and was written under the same config (safe to skip on resume)."""
+    """Format 1: True if the shard is complete and was written under the same config (safe to skip)."""
     if not is_done(out_dir, name):
         return False
     try:

@@ -112,3 +112,48 @@ def test_verify_not_a_dataset(tmp_path, capsys):
     assert verify_main([str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err
     assert verify_main([str(tmp_path)]) == 2
+
+
+def test_version_id_formula_is_the_same_in_every_format():
+    """Format 2 changed where shards are stored, not what a version is: the id hashes the config and the
+    ordered (name, sha256) of the shards exactly as format 1 did, so an upgraded dataset keeps its id."""
+    from shards.manifest import dataset_version
+    shards = [{"name": "train-000000", "sha256": "ab" * 32, "object": "store/x.tar"}, {"name": "val-000000", "sha256": "cd" * 32}]
+    assert dataset_version({"seed": 0, "split": [0.8, 0.1, 0.1]}, shards) == "d703fc8e5f2a036b"
+
+
+def test_two_writers_of_one_shard_name_never_share_a_file(tmp_path):
+    """Each writer has its own temp name (pid and random), so two processes or retries never write one file."""
+    a, b = ShardWriter(tmp_path, "train-000000"), ShardWriter(tmp_path, "train-000000")
+    assert a.tmp_path != b.tmp_path and a.tmp_path.parent == tmp_path
+    with a, b:
+        a.add("src_t0_c0", np.zeros((3, 4, 4, 1), np.uint8), _meta(0))
+        b.add("src_t0_c0", np.zeros((3, 4, 4, 1), np.uint8), _meta(0))
+    assert a.stats["sha256"] == b.stats["sha256"] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "train-000000.stats.json", "train-000000.tar"]
+
+
+def test_split_reading_is_one_rule_and_keeps_fractions_that_sum_to_one():
+    from shards.build import parse_split
+    for text in ("0.8,0.1,0.1", "0.9998,0.0001,0.0001", "0.4,0.3,0.3", "0.8,0,0.2", "1,0,0", "0.5,0.25,0.25"):
+        assert parse_split(text) == tuple(float(x) for x in text.split(","))
+    assert parse_split("8,1,1") == (0.8, 0.1, 0.1) and parse_split("2,1,1") == (0.5, 0.25, 0.25)
+    for bad in ("0,1,1", "1,1", "x,1,1", "1,-1,1", "inf,1,1"):
+        with pytest.raises(ValueError, match="--split"):
+            parse_split(bad)
+
+
+def test_references_resolve_ids_prefixes_and_tags(tmp_path):
+    from shards.store import Store, StoreError, open_version, split_ref
+    assert split_ref("data/x@v1") == ("data/x", "v1") and split_ref("data/x") == ("data/x", None)
+    assert split_ref("s3://b/x@ab12") == ("s3://b/x", "ab12")
+    (tmp_path / "odd@name").mkdir()
+    assert split_ref(str(tmp_path / "odd@name")) == (str(tmp_path / "odd@name"), None)  # a real path stays a path
+    m = _write(tmp_path / "f1")
+    assert open_version(tmp_path / "f1").id == m["version"] == open_version(f"{tmp_path / 'f1'}@{m['version'][:5]}").id
+    with pytest.raises(StoreError, match="format-1 dataset holds one version"):
+        open_version(f"{tmp_path / 'f1'}@ffff")
+    with pytest.raises(StoreError, match="not a vidshard dataset"):
+        Store(tmp_path / "odd@name").resolve()
+    with pytest.raises(StoreError, match="tag 'abcd'"):
+        Store(tmp_path).set_tag("abcd", m["version"])         # would read as a version prefix

@@ -28,15 +28,19 @@ def clip_frames(shard: int, clip: int, channels: int = 3) -> np.ndarray:
     return frames
 
 
+def add_clips(w, s: int, n: int, channels: int = 3) -> None:
+    for c in range(n):
+        w.add(f"src{s}_t0_c{c}", clip_frames(s, c, channels),
+              {"source_id": f"src{s}", "source_path": "synthetic", "track": 0, "clip": c,
+               "frame_indices": list(range(T)), "fps": 25.0, "label": s * 100 + c})
+
+
 def write_dataset(root, sizes=SIZES, channels=3, manifest=True) -> list[str]:
     names = []
     for s, n in enumerate(sizes):
         names.append(f"train-{s:06d}")
         with ShardWriter(root, names[-1]) as w:
-            for c in range(n):
-                w.add(f"src{s}_t0_c{c}", clip_frames(s, c, channels),
-                      {"source_id": f"src{s}", "source_path": "synthetic", "track": 0, "clip": c,
-                       "frame_indices": list(range(T)), "fps": 25.0, "label": s * 100 + c})
+            add_clips(w, s, n, channels)
     if manifest:
         write_manifest(root, name="loader-test", config={"sizes": list(sizes)}, shard_splits={"train": names})
     return names
@@ -338,3 +342,34 @@ def test_clips_shorter_than_the_sampler_are_a_config_error(tmp_path):
                          shuffle_buffer=0)
     with pytest.raises(ClipTooShort, match="train-000000.tar.*clip has 6 frames, the window sampler needs 10"):
         next(iter(loader))
+
+
+def fill_test_shard(unit: dict, w, context: dict) -> None:
+    """A build work function (shards.build): the clips of one test shard."""
+    add_clips(w, unit["job"]["shard"], unit["job"]["clips"])
+
+
+def build_version(root, sizes):
+    from shards.build import Unit, build, recipe_key
+    from shards.store import Store
+    units = [Unit(f"train-{s:06d}", "train", recipe_key("loader-test", s, n), {"shard": s, "clips": n})
+             for s, n in enumerate(sizes)]
+    return build(Store(root), units, "test_loader:fill_test_shard", name="loader-test", config={"sizes": list(sizes)})
+
+
+def test_make_loader_reads_exactly_the_version_named(tmp_path):
+    """Two versions built into one directory by the build core: DIR@VERSION (id, prefix) and DIR read
+    exactly their own samples, whichever is current; shards the versions share are stored once."""
+    root = tmp_path / "d"
+    first = build_version(root, (3, 7, 1))
+    second = build_version(root, (3, 7, 4, 6))
+    assert (second.reused, second.written, second.dropped) == (["train-000000", "train-000001"],
+                                                                ["train-000002", "train-000003"], ["train-000002"])
+    assert len(list((root / "store").glob("*.tar"))) == 5
+    v1, v2 = first.manifest["version"], second.manifest["version"]
+    for ref, sizes in ((f"{root}@{v1}", (3, 7, 1)), (f"{root}@{v2[:6]}", (3, 7, 4, 6)), (root, (3, 7, 4, 6))):
+        loader = make_loader(ref, batch_size=2, n_frames=2, resampled=False, num_workers=0, rank=0, world_size=1)
+        loader.set_epoch(0)
+        assert Counter(k for b in loader for k in b["key"]) == Counter(all_keys(sizes)), ref
+    with pytest.raises(ValueError, match="no version or tag"):
+        make_loader(f"{root}@v9", n_frames=2)

@@ -1,9 +1,10 @@
 """`vidshard prepare` end to end on real videos, real Ray, the real face pipeline and real shards.
 
 Covers: the job on ../shared/data/videos (verify passes, crops hold a centred face), determinism
-(byte-identical shards after the driver is killed and resumed, and after a worker dies mid-task),
-bad inputs recorded with their reasons, the per-video timeout, a shard failing past its retries,
-a remote (fsspec URL) output, and usage errors.
+(byte-identical shards after the driver is killed and resumed, and after a worker dies mid-task, and
+with the local executor instead of Ray), bad inputs recorded with their reasons, the per-video timeout
+(Ray and local), a shard failing past its retries, a remote (fsspec URL) output, and usage errors.
+Versions, incremental builds and the per-video cache: tests/test_versions.py.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from conftest import ROOT, require_shared
 from pipelines import prepare as P
 from shards import iter_samples, load_manifest, verify
+from shards.store import open_version
 
 # Small and fast, but the real pipeline: detector on every 3rd frame, one video per shard.
 FAST = ["--detect-every", "3", "--videos-per-shard", "1", "--no-progress"]
@@ -122,18 +124,18 @@ def test_resume_after_killing_the_driver_is_byte_identical(clean, videos, tmp_pa
            "--workers", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 180
-    while not list(out.glob("*.stats.json")) and proc.poll() is None and time.time() < deadline:
+    while not list(out.glob("units/*.json")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started, mid-run
     proc.wait()
     # Ray's workers notice the dead driver within a few seconds; one may complete its shard meanwhile
-    # (atomically: tar, then stats). Count once nothing moves any more.
+    # (atomically: the shard into the store, then its unit record). Count once nothing moves any more.
     done = -1
-    while done != len(list(out.glob("*.stats.json"))):
-        done = len(list(out.glob("*.stats.json")))
+    while done != len(list(out.glob("units/*.json"))):
+        done = len(list(out.glob("units/*.json")))
         time.sleep(3)
     assert 1 <= done < len(list(ref.glob("*.tar"))), "the kill did not land mid-run"
-    assert not (out / "manifest.json").exists()
+    assert not (out / "manifest.json").exists() and not (out / "current").exists()
     resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == P.EXIT_OK, resumed.stdout + resumed.stderr
     assert f"({done} already done, skipped)" in resumed.stdout
@@ -253,25 +255,27 @@ def test_a_shard_failing_past_its_retries_is_named_and_others_kept(ray_local, as
     rc = run_prepare([astronaut, bad_inputs / "no_face.mp4"], out, "--retries", "1", "--split", "1,1,1")
     printed = capsys.readouterr().out
     assert rc == P.EXIT_SHARD_FAILED
-    assert "SHARD FAILED train-000000" in printed and "no manifest written" in printed
+    assert "SHARD FAILED train-000000" in printed and "no version written" in printed
     assert not (out / "manifest.json").exists() and not (out / "train-000000.tar").exists()
-    others = sorted(p.name for p in out.glob("*.stats.json"))
-    assert len(others) == 1 and others[0] != "train-000000.stats.json"
+    # the other shard is stored and recorded: a rerun reuses it
+    assert len(list(out.glob("units/*.json"))) == 1 and len(list(out.glob("store/*.tar"))) == 1
 
 
 def test_remote_output_is_uploaded_shard_by_shard(ray_local, astronaut, tmp_path):
     remote = tmp_path / "bucket" / "faces"
     rc = run_prepare([astronaut], f"local://{remote}", "--staging", str(tmp_path / "staging"))
     assert rc == P.EXIT_OK
-    assert (remote / "manifest.json").exists() and verify(remote) == []
+    assert (remote / "manifest.json").exists() and verify(remote) == [] and verify(f"local://{remote}") == []
     assert load_manifest(remote)["totals"]["samples"] > 0
+    version = open_version(f"local://{remote}")
+    assert (remote / "current").read_text().strip() == version.id == load_manifest(remote)["version"]
     # staging keeps no tar once it is uploaded: a big job's node (or the driver) never holds the dataset
     assert not list((tmp_path / "staging").glob("*.tar"))
     # ...and the clips follow the demo's known face track (ground truth written beside the video)
     truth = json.loads(astronaut.with_suffix(".json").read_text())["boxes"]
     errors = []
-    for tar in sorted(remote.glob("*.tar")):
-        for _, _, meta in iter_samples(tar):
+    for shard in version.manifest["shards"]:
+        for _, _, meta in iter_samples(remote / shard["object"]):
             for t, (x, y, w, h) in zip(meta["frame_indices"], meta["boxes_smoothed"]):
                 x0, y0, x1, y1 = truth[t]
                 errors.append(np.hypot(x + w / 2 - (x0 + x1) / 2, y + h / 2 - (y0 + y1) / 2) / (x1 - x0))
@@ -329,3 +333,25 @@ def test_rerun_skips_done_shards_overwrite_and_new_config_redo_them(ray_local, a
     assert m["version"] != version and m["parent"] == version and m["config"]["face"]["size"] == 32
     _, frames, _ = next(iter_samples(out / "train-000000.tar"))
     assert frames.shape[1:3] == (32, 32)
+
+
+def test_local_executor_writes_the_bytes_ray_writes(clean, videos, tmp_path):
+    _, ref = clean
+    out = tmp_path / "faces"
+    assert run_prepare([videos], out, "--executor", "local", "--workers", "2") == P.EXIT_OK
+    assert shard_bytes(out) == shard_bytes(ref)
+    assert load_manifest(out)["version"] == load_manifest(ref)["version"]
+
+
+def test_local_executor_kills_a_hung_video_and_goes_on(astronaut, bad_inputs, tmp_path, monkeypatch, capsys):
+    from pipelines.sources import hash_file
+    vid = hash_file(str(astronaut))[0][:16]
+    monkeypatch.setenv(P.FAULT_ENV, f"hang:{vid}")
+    out = tmp_path / "faces"
+    rc = run_prepare([astronaut, bad_inputs / "no_face.mp4"], out, "--video-timeout", "4", "--executor", "local",
+                     "--workers", "1")
+    assert rc == P.EXIT_INPUT_FAILED
+    m = load_manifest(out)
+    assert [f["reason"] for f in m["failures"]] == ["timed out after 4 s"]
+    # the killed process was replaced: the other video ran in a fresh one
+    assert [s["status"] for s in m["sources"] if s["path"].endswith("no_face.mp4")] == ["no_face"]

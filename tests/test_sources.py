@@ -112,16 +112,43 @@ def test_plan_is_deterministic_and_names_come_from_the_plan():
     for split, names in S.shard_splits(a).items():
         assert names == [f"{split}-{i:06d}" for i in range(len(names))]
     for u in a:
-        assert 1 <= len(u.sources) <= 4
+        assert 1 <= len(u.sources) <= 16  # 4 on average, never over 4x
         ids = [s.id for s in u.sources]
         assert ids == sorted(ids)
     assert sorted(s.id for u in a for s in u.sources) == sorted(s.id for s in srcs)
+    assert [len(u.sources) for u in S.plan_units(srcs, (1, 0, 0), 1)] == [1] * 23  # one video per shard
+
+
+def _groups(units) -> set[tuple[str, ...]]:
+    return {tuple(s.id for s in u.sources) for u in units}
+
+
+def test_plan_depends_on_the_source_set_only_so_a_change_touches_one_unit():
+    srcs = _fake_sources(400)
+    base = _groups(S.plan_units(srcs, (0.8, 0.1, 0.1), 8))
+    sizes = [len(g) for g in base]
+    assert 6 <= sum(sizes) / len(sizes) <= 10 and max(sizes) <= 32
+    # a video added (not in the set) or removed changes the unit it falls in, splits one at its boundary or
+    # joins two; a joined unit over the 4x cap is cut again: at most 2 units written, 2 dropped, anywhere
+    extra = [S.Source(path=f"/v/new{i}.mp4", id=hashlib.sha256(f"new{i}".encode()).hexdigest()[:16]) for i in range(40)]
+    changed = []
+    for i in range(40):
+        grown = _groups(S.plan_units(srcs + [extra[i]], (0.8, 0.1, 0.1), 8))
+        shrunk = _groups(S.plan_units(srcs[:i * 10] + srcs[i * 10 + 1:], (0.8, 0.1, 0.1), 8))
+        for after in (grown, shrunk):
+            assert len(after - base) <= 2 and len(base - after) <= 2, i
+            changed.append(len(after - base))
+    assert sum(changed) <= 1.2 * len(changed)  # about one unit rewritten per video added or removed
+    # the plan never depends on history: the same set planned from any order or growth path is the same
+    assert _groups(S.plan_units(list(reversed(srcs)), (0.8, 0.1, 0.1), 8)) == base
 
 
 def test_parse_split():
-    assert S.parse_split("8,1,1") == pytest.approx((0.8, 0.1, 0.1))
-    for bad in ("0.8,0.2", "a,b,c", "0,0.5,0.5", "-1,1,1"):
-        with pytest.raises(S.SourceError):
+    assert S.parse_split("8,1,1") == (0.8, 0.1, 0.1)
+    assert S.parse_split("0.8,0.1,0.1") == (0.8, 0.1, 0.1)  # exactly the floats given, when they sum to 1
+    assert S.parse_split("1,1,1") == (0.333333, 0.333333, 0.333333)
+    for bad in ("0.8,0.2", "a,b,c", "0,0.5,0.5", "-1,1,1", "nan,1,1"):
+        with pytest.raises(S.SourceError, match="--split"):
             S.parse_split(bad)
 
 

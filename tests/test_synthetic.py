@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import ROOT, require_shared
 from pipelines.synthetic import balls, common, counterfactual, moving_mnist, render, sprites
-from pipelines.synthetic.cli import main
+from pipelines.synthetic.cli import build_parser, main
 from shards import iter_samples, load_manifest
 from shards.manifest import verify_main
 
@@ -95,23 +95,31 @@ def test_balls_same_options_same_bytes_any_workers(tmp_path):
         assert load_manifest(tmp_path / f"c{i}")["version"] != va, option
 
 
-def test_resume_skips_complete_shards_and_overwrite_rewrites(tmp_path, capsys):
+def test_resume_reuses_stored_shards_other_options_make_another_version(tmp_path, capsys):
     base = ("balls", "--clips", "20", "--frames", "5", "--shard-size", "5")
     assert synth(tmp_path, *base) == 0
-    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.tar")}
+    objects = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "store").glob("*.tar")}
     version = load_manifest(tmp_path)["version"]
-    (tmp_path / "train-000001.stats.json").unlink()  # as if the run died while writing that shard
     capsys.readouterr()
+    assert synth(tmp_path, *base) == 0                       # everything stored: nothing runs
+    assert "(0 written, 6 reused, 0 dropped)" in capsys.readouterr().out
+    # as if the build had died before recording train-000001: that unit runs again, to the same bytes
+    from pipelines.synthetic.cli import plan_units, resolve_config
+    config = resolve_config(build_parser().parse_args(list(base) + ["--out", str(tmp_path)]))[0]
+    unit = next(u for u in plan_units(config, 5) if u.name == "train-000001")
+    (tmp_path / "units" / f"{unit.key}.json").unlink()
     assert synth(tmp_path, *base) == 0
-    assert "(1 written, 5 resumed)" in capsys.readouterr().out
-    after = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.tar")}
-    assert [n for n in before if before[n] != after[n]] == ["train-000001.tar"]
+    assert "(1 written, 5 reused, 0 dropped)" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "store").glob("*.tar")} == objects
     assert load_manifest(tmp_path)["version"] == version
-    # other options over complete shards: refused without --overwrite, rewritten with it
-    assert synth(tmp_path, *base[:-1], "4") == 2
-    assert "--overwrite" in capsys.readouterr().err
-    assert synth(tmp_path, *base[:-1], "4", "--overwrite") == 0
-    assert verify_main([str(tmp_path)]) == 0
+    # other options: another version in the same directory; the first stays readable by its id
+    assert synth(tmp_path, *base[:-1], "4") == 0
+    m = load_manifest(tmp_path)
+    assert m["version"] != version and m["parent"] == version and verify_main([f"{tmp_path}@{version}"]) == 0
+    capsys.readouterr()
+    assert synth(tmp_path, *base[:-1], "4", "--overwrite") == 0  # written again, to the same bytes
+    assert "(6 written, 0 reused, 0 dropped)" in capsys.readouterr().out
+    assert load_manifest(tmp_path)["version"] == m["version"] and verify_main([str(tmp_path)]) == 0
 
 
 def test_mnist_same_options_same_bytes_and_colors_change_version(tmp_path, mnist_dir, mnist_data):
@@ -378,7 +386,7 @@ def test_generators_import_only_numpy_pil_scipy():
 @pytest.mark.parametrize("args, message", [
     (("balls", "--clips", "0"), "--clips 0"),
     (("balls", "--clips", "5", "--split", "0.8,0.1"), "--split '0.8,0.1'"),
-    (("balls", "--clips", "5", "--split", "0.5,0.5,0.5"), "summing to 1"),
+    (("balls", "--clips", "5", "--split", "0,0.5,0.5"), "train > 0"),
     (("balls", "--clips", "5", "--shard-size", "0"), "--shard-size 0"),
     (("moving-mnist", "--clips", "5", "--mnist", "/nonexistent/dir"), "/nonexistent/dir: no such directory"),
     (("sprites", "--clips", "5"), "needs --sprites DIR"),

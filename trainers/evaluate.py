@@ -21,7 +21,8 @@ from trainers.models import REGISTRY, load_evaluator, load_model_module
 
 EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist
-  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k"""
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist@v1      # a version (id or tag)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,9 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         data = args.data or run["data"]
         from trainers.train import check_data
         check_data(data)
+        from shards.store import local_view, version_warning
+        warning = version_warning(run.get("dataset"), data, "vidshard eval")
+        data = local_view(data)  # DIR@VERSION as a directory the evaluation kit can read
     except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
         print(f"vidshard eval: {e}", file=sys.stderr)
         return 2
+    if warning:
+        print(warning, file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
     out.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):

@@ -105,11 +105,14 @@ class DataError(ValueError):
 # ---- the resolved run ----------------------------------------------------------------------------------------
 
 def check_data(data: str | list) -> None:
-    """A local path that does not exist is an error now, not a hang in a loader worker later."""
+    """A local path that does not exist is an error now, not a hang in a loader worker later; so is a
+    DIR@VERSION or DIR@TAG that names no version (shards.store.StoreError, a ValueError)."""
+    from shards.store import describe, split_ref
     for item in ([data] if isinstance(data, str) else data):
         local = "://" not in item and not item.startswith("pipe:") and "{" not in item and "*" not in item
-        if local and not Path(item).exists():
+        if local and not Path(split_ref(item)[0]).exists():
             raise FileNotFoundError(f"--data {item}: no such file or directory")
+    describe(data)
 
 
 def resolve(args, env: harness.Dist) -> tuple[dict, object, object]:
@@ -157,6 +160,11 @@ def resolve(args, env: harness.Dist) -> tuple[dict, object, object]:
     check_data(run["data"])
     if args.eval_data:
         check_data(args.eval_data)
+    from shards.store import describe, version_warning
+    if not args.resume:  # the dataset version (and split) this run reads: vidshard eval and --resume compare
+        run["dataset"] = {**(describe(run["data"]) or {"ref": run["data"], "version": None}), "split": "train"}
+    elif env.rank == 0 and (warning := version_warning(run.get("dataset"), run["data"], "--resume")):
+        print(warning, file=sys.stderr)
     return run, module, cfg
 
 
@@ -293,6 +301,7 @@ class Trainer:
 
     def evaluate(self) -> None:
         """Rank 0 runs the model's evaluate(); the other ranks wait at the next barrier."""
+        from shards.store import local_view  # DIR@VERSION as a directory the evaluation kit can read
         if self.env.rank == 0:
             out = self.run_dir / "eval" / f"step-{self.step:08d}"
             out.mkdir(parents=True, exist_ok=True)
@@ -300,7 +309,7 @@ class Trainer:
             facts = {"steps": self.step, "seconds": round(self.train_seconds(), 1), "device": self.device.type}
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 result = run_evaluation(self.run["model"], self.model, self.cfg,
-                                        self.args.eval_data or self.run["data"], out, facts)
+                                        local_view(self.args.eval_data or self.run["data"]), out, facts)
             self.model.train()
             scalars = {k: float(v) for k, v in flat_items(result) if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for key, value in scalars.items():

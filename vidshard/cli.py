@@ -15,7 +15,11 @@ COMMANDS = {
     "synth": ("pipelines.synthetic.cli", "main", "generate Moving MNIST, bouncing balls or Sprites shards"),
     "inspect": ("shards.inspect", "main", "summarize a dataset or shard; --dump KEY writes one clip as GIF/PNG"),
     "verify": ("shards.manifest", "verify_main", "recheck every shard hash and sample count against the manifest"),
-    "diff": ("shards.manifest", "diff_main", "compare two dataset versions"),
+    "diff": ("shards.manifest", "diff_main", "compare two dataset versions: config, sources and clips, shards"),
+    "log": ("shards.versions", "log_main", "the versions kept in a dataset directory and what each changed"),
+    "tag": ("shards.versions", "tag_main", "name a version: DIR@NAME then reads it"),
+    "gc": ("shards.versions", "gc_main", "remove shards and cache entries no kept version uses"),
+    "upgrade": ("shards.versions", "upgrade_main", "convert a format-1 dataset directory to format 2 (same version)"),
     "report": ("pipelines.report", "main", "one static HTML page about a dataset: sources, reasons, clips, tracks"),
     "train": ("trainers.train", "main", "train a model on shards (one process; torchrun for DDP)"),
     "eval": ("trainers.evaluate", "main", "evaluate a trained run (writes eval.json and images)"),
@@ -26,7 +30,8 @@ USAGE = """usage: vidshard COMMAND [options]   (vidshard COMMAND --help for deta
 commands:
 {commands}
 
-Docs: README.md, docs/FORMAT.md (shard format), docs/BENCHMARKS.md."""
+A dataset is read as DIR (its current version), DIR@VERSION or DIR@TAG wherever one is read.
+Docs: README.md, docs/FORMAT.md (shard format, versions), docs/BENCHMARKS.md."""
 
 
 def usage() -> str:

@@ -2,17 +2,18 @@
 
 The plan is fixed by the options alone: split sizes from --clips and --split, shards of --shard-size
 clips per split (train-000000, ...), and each clip drawn from its own RNG seeded by (seed, split, index).
-So shards are independent (a resumed or parallel run writes the same names and bytes) and the manifest,
-written last, gets the same version for the same options and assets. Assets are identified by their
+So shards are independent (a resumed or parallel run writes the same names and bytes) and the version,
+written last, gets the same id for the same options and assets. Assets are identified by their
 sha256, never their path: the asset directory goes in the manifest's `synthetic` entry, outside the
-versioned config (like --out).
+versioned config (like --out). The build (resume, the store, versions) is shards/build.py's, shared with
+`vidshard prepare`: a shard whose clips were written before (same settings and clip range) is reused,
+so growing --clips writes only the shards that change.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .common import GENERATORS, SPLIT_IDS, SynthError, clip_rng, generator, split_counts
@@ -27,7 +28,8 @@ EXAMPLES = """examples:
   vidshard synth moving-mnist --out data/mm32 --clips 5000 --mnist ../shared/data/mnist --size 32 --colors palette
   vidshard synth sprites --out data/sprites --clips 9000 --sprites ../shared/data/sprites/li_mandt
 
-A rerun with the same options skips complete shards (resume); --overwrite rewrites them.
+A rerun resumes: shards whose clips are already stored (same settings and clip range) are reused, also
+when --clips grows; other options make another version in the same directory (`vidshard log DIR`).
 Labels per clip (content vs pose keys): docs/SYNTHETIC.md."""
 
 
@@ -39,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         mod = generator(name)
         g = sub.add_parser(name, help=mod.__doc__.split("\n")[0], description=mod.__doc__,
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-        g.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created; holds the shards "
-                       "and manifest.json)")
+        g.add_argument("--out", required=True, metavar="DIR", help="dataset directory or fsspec URL (created; "
+                       "keeps every version built into it: docs/FORMAT.md)")
         g.add_argument("--clips", type=int, required=True, help="clips in all splits together")
         g.add_argument("--frames", type=int, default=mod.DEFAULT_FRAMES,
                        help=f"frames per clip (default: {mod.DEFAULT_FRAMES})")
         g.add_argument("--seed", type=int, default=0, help="base seed; clip i of split s uses "
                        "SeedSequence([seed, s, i]) (default: 0)")
-        g.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions summing to 1 "
-                       "(default: 0.8,0.1,0.1); val and test sizes are rounded, train takes the rest. Sprites "
+        g.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test weights, train > 0, scaled to sum "
+                       "to 1 (default: 0.8,0.1,0.1); val and test sizes are rounded, train takes the rest. Sprites "
                        "characters and MNIST digit images are dealt to the splits by the same fractions, so "
                        "no split shares one with another")
         g.add_argument("--shard-size", type=int, default=1000, metavar="CLIPS",
@@ -55,20 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--name", default=None, help=f"dataset name in the manifest (default: synth-{name})")
         g.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel; the "
                        "bytes do not depend on it (default: 1)")
-        g.add_argument("--overwrite", action="store_true", help="rewrite shards that are already complete")
+        g.add_argument("--overwrite", action="store_true", help="write every shard again instead of reusing "
+                       "stored ones (the same options give the same bytes)")
         mod.add_args(g)
     return p
 
 
 def parse_split(value: str) -> list[float]:
+    """The one reading of --split (shards.build.parse_split): train,val,test weights scaled to sum to 1."""
+    from shards.build import parse_split as parse
     try:
-        fractions = [float(s) for s in value.split(",")]
-    except ValueError:
-        fractions = []
-    if len(fractions) != 3 or any(not 0 <= f <= 1 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise SynthError(f"--split {value!r}: need three fractions train,val,test in [0, 1] summing to 1, "
-                         f"e.g. 0.8,0.1,0.1")
-    return fractions
+        return list(parse(value))
+    except ValueError as e:
+        raise SynthError(str(e)) from None
 
 
 def plan_shards(counts: dict[str, int], shard_size: int) -> list[tuple[str, str, int, int]]:
@@ -121,83 +122,74 @@ def clip_meta(config: dict, split: str, index: int, assets: str | None = None) -
     return make_key(source_id, 0, 0), meta
 
 
-def write_shard(out: str, name: str, split: str, start: int, count: int, config: dict, cfg_hash: str,
-                assets: str | None = None) -> int:
-    """Write one shard (runs in a worker process when --workers > 1). Returns its clip count."""
-    from shards import ShardWriter
+CLIP_KEYS = ("generator", "frames", "seed", "fps", "options")  # what a clip's bytes depend on (not --clips)
+
+
+def plan_units(config: dict, shard_size: int) -> list:
+    """The plan as build units. A unit's recipe is the clip settings and its clip range, never --clips: a
+    grown dataset reuses every full shard it had (clip i of split s is the same whatever the total)."""
+    from shards.build import Unit, recipe_key
+    clip_config = {k: config[k] for k in CLIP_KEYS}
+    return [Unit(name, split, recipe_key("synth", clip_config, split, start, count),
+                 {"split": split, "start": start, "count": count}, weight=count)
+            for name, split, start, count in plan_shards(config["split_counts"], shard_size)]
+
+
+def fill_shard(unit: dict, w, context: dict) -> None:
+    """One shard's clips (the build's work function; runs in a worker process when --workers > 1)."""
+    config, assets, job = context["config"], context["assets"], unit["job"]
     mod = generator(config["generator"])
-    with ShardWriter(out, name) as w:
-        for index in range(start, start + count):
-            key, meta = clip_meta(config, split, index, assets)
-            w.add(key, mod.render(meta, assets), meta)
-        w.extra.update({"config_hash": cfg_hash, "generator": config["generator"], "split": split,
-                        "first_index": start})
-    return count
+    for index in range(job["start"], job["start"] + job["count"]):
+        key, meta = clip_meta(config, job["split"], index, assets)
+        w.add(key, mod.render(meta, assets), meta)
+    w.extra.update({"generator": config["generator"], "split": job["split"], "first_index": job["start"]})
 
 
-def check_existing(out: Path, plan, cfg_hash: str, overwrite: bool) -> list:
-    """The shards still to write; refuses to mix in complete shards made under another config."""
-    from shards import is_done, resumable
-    todo = []
-    for item in plan:
-        name = item[0]
-        if not overwrite and resumable(out, name, cfg_hash):
-            continue
-        if not overwrite and is_done(out, name):
-            raise SynthError(f"{out / name}.tar was written with other options; pass --overwrite or another --out")
-        todo.append(item)
-    return todo
-
-
-def run(args) -> tuple[dict, int, int]:
-    """Write the missing shards, then the manifest. Returns (manifest, shards written, shards resumed)."""
+def run(args):
+    """Write the missing shards, then the version (shards.build). Returns the BuildResult."""
     from tqdm import tqdm
-    from shards import config_hash, write_manifest
+    from shards.build import build, executor_for
+    from shards.store import Store
     config, assets, summary = resolve_config(args)
     assets = None if assets is None else str(assets)
-    cfg_hash = config_hash(config)
-    out = Path(args.out)
     for split, n in config["split_counts"].items():  # a split that cannot be drawn fails before any writing
         if n:
             clip_meta(config, split, 0, assets)
-    plan = plan_shards(config["split_counts"], args.shard_size)
-    todo = check_existing(out, plan, cfg_hash, args.overwrite)
-    done_clips = sum(c for *_, c in plan) - sum(c for *_, c in todo)
-    bar = tqdm(total=args.clips, initial=done_clips, unit="clip", desc=f"synth {args.generator}",
-               disable=None, file=sys.stderr)
-    jobs = [(str(out), name, split, start, count, config, cfg_hash, assets) for name, split, start, count in todo]
-    if args.workers == 1:
-        for job in jobs:
-            bar.update(write_shard(*job))
-    else:
-        with ProcessPoolExecutor(args.workers) as pool:
-            for n in pool.map(write_shard, *zip(*jobs)) if jobs else ():
-                bar.update(n)
-    bar.close()
+    units = plan_units(config, args.shard_size)
+    bar = tqdm(total=args.clips, unit="clip", desc=f"synth {args.generator}", disable=None, file=sys.stderr)
     mod = generator(args.generator)
-    shard_splits = {s: [name for name, split, *_ in plan if split == s] for s in SPLIT_IDS}
-    manifest = write_manifest(out, name=args.name or f"synth-{args.generator}", config=config,
-                              shard_splits=shard_splits, software=("pillow",),
-                              extra={"synthetic": {"generator": args.generator,
-                                                   "content_keys": list(mod.CONTENT_KEYS),
-                                                   "pose_keys": list(mod.POSE_KEYS),
-                                                   **({"assets_dir": assets} if assets else {}),
-                                                   **summary}})
-    return manifest, len(todo), len(plan) - len(todo)
+    result = build(Store(args.out), units, "pipelines.synthetic.cli:fill_shard", name=args.name or f"synth-{args.generator}",
+                   config=config, executor=executor_for(args.workers), context={"config": config, "assets": assets},
+                   overwrite=args.overwrite, software=("pillow",), splits=tuple(SPLIT_IDS),
+                   extra={"synthetic": {"generator": args.generator, "content_keys": list(mod.CONTENT_KEYS),
+                                        "pose_keys": list(mod.POSE_KEYS),
+                                        **({"assets_dir": assets} if assets else {}), **summary}},
+                   planned=lambda todo, reused: bar.update(args.clips - sum(u.job["count"] for u in todo)),
+                   on_unit=lambda unit, record: bar.update(record["samples"]))
+    bar.close()
+    return result
 
 
 def main(argv=None) -> int:
+    from shards.build import build_summary
+    from shards.store import StoreError
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2): return the code, tests call main in-process
         return int(e.code or 0)
     try:
-        m, written, resumed = run(args)
-    except SynthError as e:
+        result = run(args)
+    except (SynthError, StoreError) as e:
         print(f"vidshard synth: {e}", file=sys.stderr)
         return 2
+    if result.manifest is None:
+        for name, why in sorted(result.failed.items()):
+            print(f"vidshard synth: shard {name} failed: {why}", file=sys.stderr)
+        print(f"vidshard synth: no version written; rerun the same command to resume", file=sys.stderr)
+        return 1
+    m = result.manifest
     per_split = ", ".join(f"{s} {v['samples']}" for s, v in m["splits"].items())
     print(f"{m['name']} version {m['version']}: {per_split} clips in {m['totals']['shards']} shards "
-          f"({written} written, {resumed} resumed) -> {args.out}")
+          f"({len(result.written)} written, {len(result.reused)} reused, {len(result.dropped)} dropped) -> {args.out}")
     return 0
