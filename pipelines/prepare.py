@@ -629,7 +629,12 @@ class LocalVideos:
                 while self.queue and (self.idle or len(self.busy) + len(self.idle) < self.size):
                     fut, job = self.queue.popleft()
                     worker = self.idle.pop() if self.idle else self._spawn()
-                    worker[1].send(job)
+                    try:
+                        worker[1].send(job)
+                    except OSError:                 # it died while idle: drop it, the job waits for another
+                        worker[0].join()
+                        self.queue.appendleft((fut, job))
+                        continue
                     self.busy[worker] = fut
                 watched = list(self.busy)
             if not watched:

@@ -24,6 +24,7 @@ import concurrent.futures as cf
 import hashlib
 import importlib
 import multiprocessing as mp
+import time
 from dataclasses import asdict, dataclass, field
 
 from .faults import fault_point
@@ -81,6 +82,7 @@ class BuildResult:
     failed: dict[str, str]         # shard name -> why
     new_version: bool = False
     previous: str | None = None
+    seconds: dict = field(default_factory=dict)   # wall time of the phases: check, units, version
 
 
 def run_unit(work: str, unit: dict, store: dict, context: dict) -> dict:
@@ -174,6 +176,7 @@ def build(store: Store, units: list[Unit], work: str, *, name: str, config: dict
         raise BuildError("the plan names a shard twice")
     executor = executor or Inline()
     with store.lock("build"):
+        t0 = time.perf_counter()
         fmt = store.format()
         if fmt == 1:
             raise StoreError(f"{store.root} holds a format-1 dataset: convert it first with `vidshard upgrade "
@@ -191,9 +194,12 @@ def build(store: Store, units: list[Unit], work: str, *, name: str, config: dict
         fault_point("plan")
         if planned:
             planned(todo, reused)
+        t1 = time.perf_counter()
         failed = _run(todo, work, store, context or {}, executor, retries, records, tick, on_unit)
         written = [u.name for u in units if u.name not in failed and u.name not in reused]
         result = BuildResult(None, records, reused, written, [], failed, previous=previous)
+        t2 = time.perf_counter()
+        result.seconds = {"check": round(t1 - t0, 3), "units": round(t2 - t1, 3)}
         if failed:
             return result
         shards = [(u.name, u.split, records[u.name]) for u in units]
@@ -209,8 +215,9 @@ def build(store: Store, units: list[Unit], work: str, *, name: str, config: dict
         stats = {u.name: {**records[u.name], "shard": u.name, "config_hash": chash} for u in units}
         result.new_version = store.publish(manifest, stats)
         result.manifest = store.manifest(manifest["version"])   # the first build of a version keeps its lineage
+        result.seconds["version"] = round(time.perf_counter() - t2, 3)
         store.write_build_record({"version": manifest["version"], "previous": previous, "finished": now_utc(),
-                                  "new_version": result.new_version, **manifest["build"],
+                                  "new_version": result.new_version, **manifest["build"], "seconds": result.seconds,
                                   "reused": reused, "written": written, "dropped": result.dropped})
         return result
 

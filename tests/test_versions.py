@@ -241,6 +241,29 @@ def test_log_and_diff_tell_what_changed(grown, capsys):
     assert "shards: 2 shared (same bytes), 1 added, 1 removed" in diff
 
 
+def test_an_upgraded_format_1_faces_dataset_grows_decoding_only_new_videos(grown, tmp_path, monkeypatch):
+    """A format-1 faces directory (here: C's 3 videos, flattened) upgraded in place keeps its version id; the
+    next build fills the per-video cache from its records and shards, so adding a video decodes just it."""
+    _, tmp, _ = grown
+    source = open_version(tmp / "scratch_c")
+    old = tmp_path / "old"
+    old.mkdir()
+    for path in source.view.iterdir():
+        if path.name != "manifest.json":
+            (old / path.name).write_bytes(path.read_bytes())
+    m = {k: v for k, v in source.manifest.items() if k not in ("created", "build", "cache_config")}
+    m.update(format_version=1, shards=[{k: v for k, v in e.items() if k != "object"} for e in m["shards"]])
+    (old / "manifest.json").write_text(json.dumps(m))
+    assert cli(["upgrade", str(old)]) == 0 and ids(old) == source.id and verify(old) == []
+    monkeypatch.setattr(P, "PROCESSOR", "test_versions:counting_processor")   # what made these clips
+    rc, text, decoded = Faces(tmp_path, monkeypatch).build(old, VIDEOS)
+    added = require_shared("faces", VIDEOS[1])
+    assert rc == P.EXIT_OK and decoded == [next(s["id"] for s in open_version(old).manifest["sources"]
+                                                if s["path"] == str(added))]
+    assert "videos: 1 decoded, 3 from the per-video cache" in text
+    assert ids(old) == ids(tmp / "scratch_b") and version_bytes(old) == version_bytes(tmp / "scratch_b")
+
+
 # ----------------------------------------------------------------------------------------- synthetic builds
 
 def synth(out, *args) -> int:
