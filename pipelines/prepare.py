@@ -802,11 +802,17 @@ def cache_report(result, store: Store, fhash: str) -> str:
 
 def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
     """The job; `processor` ('module:function' with process_video's signature) is for tests and forks."""
-    global LOCAL_VIDEOS
     check_args(args)
-    cfg = face_config(args)
     fractions = S.parse_split(args.split)
     paths = S.list_sources(args.input)
+    store = Store(args.out, staging=args.staging)
+    with store.lock("build"):   # a second build into this directory refuses now, not after hashing and Ray
+        return _prepare(args, processor, store, fractions, paths)
+
+
+def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) -> int:
+    global LOCAL_VIDEOS
+    cfg = face_config(args)
     from pipelines.faces.model import face_model_path
     model = face_model_path(cfg.detector, args.face_model)
     model_sha = S.hash_file(str(model))[0]
@@ -814,7 +820,6 @@ def prepare(args: argparse.Namespace, processor: str = PROCESSOR) -> int:
     fhash = face_hash(cfg.to_dict(), model_sha, processor)
     sources = S.dedupe(S.hash_sources(paths, progress=not args.no_progress))
     units = plan(sources, fractions, args.videos_per_shard, fhash)
-    store = Store(args.out, staging=args.staging)
     if not args.overwrite:
         seed_cache(store, fhash, processor)
     context = {"cfg": cfg.to_dict(), "fhash": fhash, "model_path": args.face_model, "processor": processor,

@@ -413,8 +413,9 @@ class Store:
     def lock(self, what: str = "build"):
         """Exclusive use of a local directory by one build or gc: a second one refuses at once (Busy),
         naming the holder. The lock is the kernel's (flock): it goes away with its process, crash or not.
-        fsspec URLs have no lock (docs/FORMAT.md says what is guaranteed there)."""
-        if self.local is None:
+        Nested use on the same Store is a no-op (a pipeline takes it before its slow start-up, the build core
+        again). fsspec URLs have no lock (docs/FORMAT.md says what is guaranteed there)."""
+        if self.local is None or getattr(self, "_locked", False):   # a URL, or held already by this Store
             yield
             return
         import fcntl
@@ -432,8 +433,10 @@ class Store:
             f.truncate(0)
             f.write(f"{what}, pid {os.getpid()} on {socket.gethostname()}, since {now_utc()}\n")
             f.flush()
+            self._locked = True
             yield
         finally:
+            self._locked = False
             fcntl.flock(f, fcntl.LOCK_UN)
             f.close()
 

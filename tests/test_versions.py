@@ -306,31 +306,29 @@ def test_a_build_killed_at_a_seeded_random_point_keeps_the_current_version_and_r
 
 
 def test_two_builds_into_one_directory_the_second_refuses_at_once(tmp_path):
-    out = tmp_path / "d"
-    first = subprocess.Popen(synth_cmd(out, "--clips", "1600", "--frames", "30", "--shard-size", "100"), cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, gate = tmp_path / "d", tmp_path / "gate"
+    gate.touch()   # the first build waits at its first step on disk (holding the lock) until the gate goes
+    env = {**os.environ, "VIDSHARD_TEST_FAULT": f"wait:{gate}"}
+    first = subprocess.Popen(synth_cmd(out, "--clips", "40"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and first.poll() is None:
-        if (out / LOCK).exists():
-            with open(out / LOCK) as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(f, fcntl.LOCK_UN)
-                except BlockingIOError:
-                    break                                         # the first build holds the lock
+        if (out / LOCK).exists() and "pid" in (out / LOCK).read_text():
+            break
         time.sleep(0.05)
-    assert first.poll() is None, "the first build finished before the second could start"
+    with open(out / LOCK) as f, pytest.raises(BlockingIOError):
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)           # held by the first build
     second = subprocess.run(synth_cmd(out, "--clips", "40", "--seed", "1"), cwd=ROOT, capture_output=True, text=True)
-    assert first.poll() is None, "the second build waited for the first"
     assert second.returncode == 2 and "is being written by another process" in second.stderr
-    assert f"pid {first.pid}" in second.stderr
+    assert f"pid {first.pid}" in second.stderr and first.poll() is None
+    assert not list((out / "store").glob("*")) and not list((out / "tmp").glob("*"))  # nothing written by either yet
+    gate.unlink()
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     v_first = ids(out)
-    assert not list((out / "tmp").iterdir())                   # the refused build wrote nothing
     assert synth(out, "--clips", "40", "--seed", "1") == 0       # once the first is done, the second runs
     assert ids(out) != v_first and verify(f"{out}@{v_first}") == [] and verify(out) == []
-    assert len(loader_keys(f"{out}@{v_first}")) == open_version(f"{out}@{v_first}").manifest["splits"]["train"]["samples"]
+    assert loader_keys(f"{out}@{v_first}") == manifest_keys(f"{out}@{v_first}")
 
 
 def test_growing_clips_reuses_full_shards_and_any_version_equals_scratch(tmp_path, capsys):

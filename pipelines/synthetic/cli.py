@@ -147,18 +147,24 @@ def fill_shard(unit: dict, w, context: dict) -> None:
 
 def run(args):
     """Write the missing shards, then the version (shards.build). Returns the BuildResult."""
-    from tqdm import tqdm
-    from shards.build import build, executor_for
     from shards.store import Store
     config, assets, summary = resolve_config(args)
     assets = None if assets is None else str(assets)
     for split, n in config["split_counts"].items():  # a split that cannot be drawn fails before any writing
         if n:
             clip_meta(config, split, 0, assets)
+    store = Store(args.out)
+    with store.lock("build"):   # a second build into this directory refuses before it draws anything
+        return _run(args, store, config, assets, summary)
+
+
+def _run(args, store, config: dict, assets: str | None, summary: dict):
+    from tqdm import tqdm
+    from shards.build import build, executor_for
     units = plan_units(config, args.shard_size)
     bar = tqdm(total=args.clips, unit="clip", desc=f"synth {args.generator}", disable=None, file=sys.stderr)
     mod = generator(args.generator)
-    result = build(Store(args.out), units, "pipelines.synthetic.cli:fill_shard", name=args.name or f"synth-{args.generator}",
+    result = build(store, units, "pipelines.synthetic.cli:fill_shard", name=args.name or f"synth-{args.generator}",
                    config=config, executor=executor_for(args.workers), context={"config": config, "assets": assets},
                    overwrite=args.overwrite, software=("pillow",), splits=tuple(SPLIT_IDS),
                    extra={"synthetic": {"generator": args.generator, "content_keys": list(mod.CONTENT_KEYS),
