@@ -448,9 +448,7 @@ def cached_video(store: Store, src: dict, entry: dict, w) -> tuple[dict, dict | 
     if rec.get("clips"):
         sha = next(s for s in entry["shards"] if store.has_object(s))
         prefix, n = f"{src['id']}_", 0
-        for key, members in iter_raw_samples(object_rel(sha), open_stream=store.open):
-            if not key.startswith(prefix):
-                continue
+        for key, members in iter_raw_samples(object_rel(sha), open_stream=store.open, want=lambda k: k.startswith(prefix)):
             meta = decode_json(members[META])
             meta["source_path"] = src["path"]
             w.add_members(key, [(f"{key}.{FRAMES}", members[FRAMES]), (f"{key}.{META}", encode_json(meta))])

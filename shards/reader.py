@@ -24,13 +24,14 @@ def split_member(name: str) -> tuple[str, str]:
     return key, suffix
 
 
-def iter_raw_samples(source, open_stream=None) -> Iterator[tuple[str, dict[str, bytes]]]:
+def iter_raw_samples(source, open_stream=None, want=None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {suffix: bytes}) per sample, streaming; a broken tar raises ShardError naming shard and key.
 
     `source` is a path, or any URL that `open_stream(source)` turns into a binary stream (the loader passes
     one that knows pipe: and fsspec URLs). Tar member names only become (key, suffix) strings, never paths.
     A sample is complete when the next key starts, so at a truncation the sample being read is the one
-    named (if it already has every member it is kept: the tar broke after it).
+    named (if it already has every member it is kept: the tar broke after it). `want(key)` False skips a
+    sample without reading its data (a seekable file seeks past it).
     """
     open_stream = open_stream or (lambda src: open(src, "rb"))
     key, members = None, {}
@@ -41,6 +42,8 @@ def iter_raw_samples(source, open_stream=None) -> Iterator[tuple[str, dict[str, 
                 if not info.isfile():
                     raise ValueError(f"member {info.name!r} is not a regular file")
                 k, suffix = split_member(info.name)
+                if want is not None and not want(k):
+                    continue
                 if k != key:
                     if key is not None:
                         yield key, members

@@ -92,8 +92,9 @@ class Store:
         return f"Store({self.root!r})"
 
     def spec(self) -> dict:
-        """What a worker process needs to open the same store."""
-        return {"root": self.root, "staging": self.staging}
+        """What a worker process needs to open the same store (a local path made absolute: workers may run
+        in another directory)."""
+        return {"root": str(self.local) if self.local is not None else self.root, "staging": self.staging}
 
     @classmethod
     def from_spec(cls, spec: dict) -> "Store":
@@ -191,6 +192,11 @@ class Store:
                     return True
                 except FileExistsError:
                     return False
+                except OSError:                          # no hard links on this filesystem
+                    if dest.exists():
+                        return False
+                    os.replace(src, dest)
+                    return True
             dest, tmp = self._r(rel), self._r(f"{TMP}/{_unique()}")
             if exclusive and self.fs.exists(dest):
                 return False
@@ -450,6 +456,7 @@ class StoreShardWriter(TarWriter):
         super().__init__(name, unique_tmp(store.tmp_dir() / f"{name}.tar"))
 
     def finish(self) -> None:
+        self.tmp_path.chmod(0o444)   # stored shards are shared by versions: read-only, like the tar's members
         self.store.put_file(self.tmp_path, object_rel(self.stats["sha256"]), exclusive=True)
         fault_point("object")
 
