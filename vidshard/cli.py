@@ -11,7 +11,7 @@ import sys
 
 COMMANDS = {
     # name: (module, function, one-line help)
-    "prepare": ("pipelines.prepare", "main", "raw videos -> tracked face clips -> shards (a Ray job)"),
+    "prepare": ("pipelines.prepare", "main", "raw videos -> tracked face clips -> shards (Ray, or local processes)"),
     "synth": ("pipelines.synthetic.cli", "main", "generate Moving MNIST, bouncing balls or Sprites shards"),
     "inspect": ("shards.inspect", "main", "summarize a dataset or shard; --dump KEY writes one clip as GIF/PNG"),
     "verify": ("shards.manifest", "verify_main", "recheck every shard hash and sample count against the manifest"),
