@@ -153,6 +153,11 @@ def test_zf_bound():
     with torch.no_grad():
         gv.out.weight.mul_(100)
         assert gv(z).abs().max() > 10  # unbounded: linear
+    gv = model(phase="video", zf_sphere=True).gv.eval()
+    with torch.no_grad():
+        gv.out.weight.mul_(100)
+        norms = gv(z).norm(dim=-1)
+    assert torch.allclose(norms, torch.full_like(norms, 100 ** 0.5), rtol=1e-5)  # every z_F on the prior's shell
 
 
 # ---- batched = looped ----------------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ class Config:
     lstm_size: int = 256          # per direction
     lstm_layers: int = 2
     zf_bound: float = 3.0         # z_F = b * tanh(x / b) (0: linear); the reference's tanh is b = 1, see above
+    zf_sphere: bool = False       # instead, scale each z_F to norm sqrt(z_dim), where N(0, I) samples lie
     # video discriminators
     n_vdisc: int = 16
     vd_widths: tuple[int, ...] = (256, 512, 768)  # 3-D conv channels after the (30, 9, 9) projection
@@ -114,8 +115,11 @@ PRESETS: dict[str, dict] = {
     # win easily against an early G_V, so stage 2 keeps the paper's 1).
     "cpu-frames": dict(phase="frames", batch_size=64, n_disc=48, gf_widths=(64, 64, 32, 16), d_widths=(8, 16, 32),
                        gf_out_bias=-1.5, mbstd=True, disc_lr_mult=3.0),
+    # Stage 2 at CPU scale: with the soft bound G_V drifted to |z_F| ~ 27 (the prior's ~ 10), where G_F draws
+    # empty frames that the video discriminators then reject forever; zf_sphere keeps every z_F on the
+    # shell where G_F's training inputs lie.
     "cpu-video": dict(phase="video", batch_size=8, gf_widths=(64, 64, 32, 16), gv_widths=(256, 512), gv_step=32,
-                      lstm_size=64, n_vdisc=16, vd_widths=(8, 16, 32), mbstd=True),
+                      lstm_size=64, n_vdisc=16, vd_widths=(8, 16, 32), mbstd=True, zf_sphere=True),
     # test size: seconds on a CPU
     "tiny": dict(batch_size=8, n_disc=4, gf_widths=(16, 16, 8, 8), d_widths=(4, 8, 8), gv_widths=(32,),
                  gv_step=8, lstm_size=16, n_vdisc=3, vd_widths=(4, 4, 8)),
@@ -200,11 +204,13 @@ class VideoGenerator(nn.Module):
                                   for a, b in zip(dims[:-1], dims[1:])])
         self.lstm = nn.LSTM(cfg.gv_step, cfg.lstm_size, cfg.lstm_layers, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * cfg.lstm_size, cfg.z_dim)
-        self.frames, self.bound = cfg.frames, cfg.zf_bound
+        self.frames, self.bound, self.sphere = cfg.frames, cfg.zf_bound, cfg.zf_sphere
 
     def forward(self, z):
         h = self.fc(z).view(z.shape[0], self.frames, -1)
         zf = self.out(self.lstm(h)[0])
+        if self.sphere:
+            return F.normalize(zf, dim=-1) * math.sqrt(zf.shape[-1])
         return self.bound * torch.tanh(zf / self.bound) if self.bound > 0 else zf
 
 
