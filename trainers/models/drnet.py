@@ -64,6 +64,7 @@ class Config:
                                   # term can shrink its scale until h_c is constant across clips
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
+    rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
     alpha: float = 1.0            # similarity weight
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
@@ -112,6 +113,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: phase must be 'drnet' or 'predictor', got {cfg.phase!r}")
     if cfg.max_step < 2:
         raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
+    if cfg.rec_loss not in ("mse", "bce"):
+        raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
     if cfg.probe not in ("logistic", "mlp"):
         raise ValueError(f"drnet: probe must be 'logistic' or 'mlp', got {cfg.probe!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
@@ -216,6 +219,13 @@ def init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean squared error, or binary cross-entropy with the decoder's sigmoid outputs as Bernoulli means."""
+    if kind == "bce":
+        return F.binary_cross_entropy(rec.clamp(1e-6, 1 - 1e-6), target)
+    return F.mse_loss(rec, target)
 
 
 # ---- frame selection -----------------------------------------------------------------------------------------
@@ -362,7 +372,7 @@ class Model(nn.Module):
                 hp, _ = self.pose_enc(torch.cat([target, take(x, t["pair"])]))
                 hp1, hp2 = hp.split(B)
                 rec = self.decoder(hc1, hp1, [s[:B] for s in skips])
-                rec_loss = F.mse_loss(rec.float(), target)
+                rec_loss = reconstruction_loss(rec.float(), target, c.rec_loss)
                 # the Lua code holds the second content vector as a fixed target
                 sim_loss = F.mse_loss(hc1.float(), hc2.detach().float())
                 logits = self.scene_disc(hp1, hp2).float()
