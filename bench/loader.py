@@ -15,9 +15,9 @@ Each (method, workers) runs --repeats times over the same clips; the table shows
 wall-clock rate (the machine is shared, so the best is the least disturbed) and the CPU time per clip
 summed over the process and its workers (the least of the repeats). Writes bench/results/loader.json.
 
-    .venv/bin/python bench/loader.py                          # ~4 minutes on 2 busy cores
+    .venv/bin/python bench/loader.py                          # every figure
     .venv/bin/python bench/loader.py --workers 0 --repeats 1  # a quick look
-    .venv/bin/python bench/loader.py --data /tmp/mm --clips 4000 --batch-size 64
+    .venv/bin/python bench/loader.py --data data/mm --clips 4000 --batch-size 64
 
 The Moving MNIST shards are made once with `vidshard synth moving-mnist` under --work (kept between runs).
 """
@@ -32,6 +32,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +48,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from shards import iter_samples, load_manifest  # noqa: E402
 from shards.loader import Output, make_loader  # noqa: E402
+from vidshard.io import save_image  # noqa: E402
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 METHODS = ("memory", "png", "wds", "wds-iter", "loader", "loader-u8")
@@ -79,7 +81,7 @@ def make_png_folders(urls: list[str], out: Path, clips: int) -> list[Path]:
                 folder = out / key
                 folder.mkdir(parents=True, exist_ok=True)
                 for t, frame in enumerate(frames):
-                    Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).save(folder / f"{t:03d}.png")
+                    save_image(frame, folder / f"{t:03d}.png")
                 n += 1
                 if n == clips:
                     break
@@ -167,7 +169,7 @@ def machine() -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", type=Path, default=Path("/tmp/vidshard-bench-loader"),
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidshard-bench-loader",
                    help="where the clips and PNG folders are made and kept (default: %(default)s)")
     p.add_argument("--data", type=Path, default=None, help="an existing Moving MNIST dataset dir (default: WORK/mmnist)")
     p.add_argument("--clips", type=int, default=2000, help="clips to make when there is no dataset (default: %(default)s)")

@@ -9,7 +9,7 @@ ru_maxrss that the job records per video in the shard stats. The claim to check:
 not grow with video length (the decoder holds one chunk of frames; clips stream to disk).
 
     python bench/memory.py                          # writes bench/results/memory.json
-    python bench/memory.py --minutes 1 3 --work /tmp/vidshard-memory
+    python bench/memory.py --minutes 1 3 --work memory-work
 """
 from __future__ import annotations
 

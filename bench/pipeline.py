@@ -12,7 +12,7 @@ machine's speed does not land on one of them. CPU ms per frame counts every thre
               CLI run (Ray start, imports, model load included) is reported beside it.
 
     python bench/pipeline.py                                  # ../shared/data/videos, writes bench/results/pipeline.json
-    python bench/pipeline.py --videos DIR --repeat 3 --out /tmp/pipeline.json
+    python bench/pipeline.py --videos DIR --repeat 3 --out pipeline.json
 
 Targets (docs/BENCHMARKS.md): vidshard >= 2x naive, and per worker >= half of ffmpeg's one-thread rate.
 """
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         # One local Ray of 2 CPUs; --workers caps how many videos run at once. Idle workers are kept: in
         # a long job they never idle, but here the other methods' turns would idle them long enough for
         # Ray to kill the one above its pool size, and each run would pay a worker's cold start (imports
-        # and model load, ~1.3 s of CPU) inside one video's figures.
+        # and model load) inside one video's figures.
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  _system_config={"kill_idle_workers_interval_ms": 0})
         try:

@@ -1,6 +1,6 @@
 """The report page at scale: `vidshard report` on a generated dataset of 10^5 clips (docs/BENCHMARKS.md).
 
-    python bench/report.py [--clips 100000] [--out /tmp/report_bench]
+    python bench/report.py [--clips 100000] [--out DIR]
 
 make_dataset() writes what `vidshard prepare` would leave for that many clips (manifest.json and every
 shard's stats file with its clip and track tables: 12 candidate clips a source, one in 12 dropped, 16
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def make_dataset(root: Path, clips: int = 100_000, seed: int = 0) -> dict:
     """Write a generated face dataset of `clips` candidate clips to root; returns its manifest."""
     from pipelines import report as R
     from shards import ShardWriter
-    from shards.writer import write_json_atomic
+    from vidshard.io import atomic_write_json
     from skimage import data
     import cv2
     rng = np.random.default_rng(seed)
@@ -90,7 +91,7 @@ def make_dataset(root: Path, clips: int = 100_000, seed: int = 0) -> dict:
                                              "padding": [[0, 0, 0, 0]] * 16, "detect_attempts": [0, 4, 8, 12],
                                              "quality": r["quality"]})
         st.update(bytes=w.stats["bytes"], sha256=w.stats["sha256"])
-        write_json_atomic(root / f"{st['shard']}.stats.json", {**w.stats, **{k: st[k] for k in (
+        atomic_write_json(root / f"{st['shard']}.stats.json", {**w.stats, **{k: st[k] for k in (
             "samples", "sources", "failures", "clip_table", "track_table", "cut_frames")}})
     shards = [{"name": st["shard"], "file": f"{st['shard']}.tar", "split": "train", "sha256": st["sha256"],
                "samples": st["samples"], "bytes": st["bytes"]} for st in stats]
@@ -101,14 +102,14 @@ def make_dataset(root: Path, clips: int = 100_000, seed: int = 0) -> dict:
                 "splits": {"train": {"shards": [s["name"] for s in shards], "samples": written}},
                 "totals": {"shards": len(shards), "samples": written, "bytes": sum(s["bytes"] for s in shards),
                            "failures": 0}}
-    write_json_atomic(root / "manifest.json", manifest)
+    atomic_write_json(root / "manifest.json", manifest)
     return manifest
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--clips", type=int, default=100_000)
-    p.add_argument("--out", default="/tmp/vidshard_report_bench")
+    p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "vidshard_report_bench"))
     args = p.parse_args(argv)
     from pipelines.report import build, check_page
     root = Path(args.out) / "data"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import dataclasses
 import hashlib
 import importlib
 import multiprocessing as mp
@@ -25,67 +24,28 @@ import tempfile
 import time
 from pathlib import Path
 
-from shards import ShardWriter
+from shards import ShardWriter, faults
 from shards.build import Pool, Unit, build, build_summary, recipe_key
 from shards.reader import iter_raw_samples
 from shards.sample import FRAMES, MEMBERS, META, decode_json, encode_json
-from shards.store import CACHE, Store, StoreError, object_rel
+from shards.store import CACHE, Store, object_rel
 from shards.versions import human_bytes
 
 from pipelines.faces.config import FaceConfig
-from pipelines.faces.model import ModelError
 from pipelines import sources as S
+from vidshard.cli import entry
+from vidshard.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401 -- the statuses prepare documents
+from vidshard.io import sha256_file
+from vidshard.options import add_flags, values_from
 
-EXIT_OK = 0
-EXIT_ERROR = 1          # an unexpected error (traceback printed)
-EXIT_USAGE = 2          # bad arguments: a path that does not exist, a bad --split, ...
 EXIT_INPUT_FAILED = 3   # the dataset was written, but some inputs could not be read (listed)
 EXIT_SHARD_FAILED = 4   # some shards failed past their retries (named); no manifest was written
 
 PROCESSOR = "pipelines.faces.video:process_video"
 SOFTWARE = ("decord2", "mediapipe", "ray", "dlib-bin")
-FAULT_ENV = "VIDSHARD_TEST_FAULT"
+FAULT_ENV = faults.ENV   # the test hook (shards/faults.py)
 RAW_STREAM_REASON = ("raw H.264 elementary stream (no container: no timestamps, frame rate or index); "
                      "remux it first: ffmpeg -r FPS -i IN.264 -c copy OUT.mp4")
-
-# Help for the FaceConfig flags (fields added later still get a flag, with a generic help line).
-FACE_HELP = {
-    "detector": "BlazeFace model: short (faces within ~2 m, fast) or full (small/far faces)",
-    "detect_every": "run the detector on every k-th frame; the smoothing spline fills the frames between "
-                    "(default: 4 for short range; 2 for full range, whose small faces are found less "
-                    "reliably: every 4th frame keeps 5 instead of 9 clips of a 1080p crowd)",
-    "detect_retry": "after an attempt that missed a tracked face, detect again this many frames later "
-                    "(default: none, = --detect-every)",
-    "detect_size": "longest side (px) of the downscaled copy the detector sees (default: 256 for short, 640 for full)",
-    "min_score": "drop detections scoring below this",
-    "fps": "resample clips to this frame rate (default: none, the source's own rate)",
-    "chunk": "kept for older configs; no effect (frames are streamed one at a time)",
-    "max_gap": "frames without a detection before a track is split",
-    "iou_match": "minimum IoU for a detection to continue a track",
-    "scene_cut": "mean absolute frame difference (0..1) above which a scene cut splits tracks",
-    "smooth": "spline smoothing strength (0: interpolate the detections; larger: smoother)",
-    "outlier": "reject detections whose residual exceeds this many robust sigmas",
-    "margin": "crop side = MARGIN x face size",
-    "size": "output crop side in pixels",
-    "gray": "write grayscale clips (C=1) instead of RGB",
-    "frames": "T: frames per clip",
-    "stride": "frames between clip starts (default: none, = --frames: no overlap)",
-    "min_face": "quality gate 'small': drop a clip whose smoothed face is below this many source pixels in any frame",
-    "max_padded": "quality gate 'padded': drop a clip whose crops lie outside the frame by more than this "
-                  "fraction on average",
-    "min_coverage": "quality gate 'coverage': drop a clip in which the detector found the face in fewer than "
-                    "this fraction of its attempts",
-    "min_clip_score": "quality gate 'score': drop a clip whose mean detector score is below this",
-    "min_sharpness": "quality gate 'blur': drop a clip whose face (output crop, grey) has a median variance of "
-                     "the Laplacian below this",
-    "min_contrast": "quality gate 'flat': drop a clip whose face (output crop, grey) has a median standard "
-                    "deviation below this",
-    "min_face_check": "quality gate 'face_check': drop a clip unless dlib's HOG detector finds a centred "
-                      "face in at least this fraction of its checked crops (0: no check)",
-    "face_check_frames": "crops per clip the face check looks at",
-    "identity": "split a track when its face's appearance distance from the track's reference exceeds this "
-                "(two detections running; 0: never)",
-}
 
 EPILOG = """\
 inputs (--input, repeatable; local paths or fsspec URLs s3:// gs:// https://):
@@ -130,37 +90,9 @@ examples:
 
 # ----------------------------------------------------------------------------------------- arguments
 
-def _field_type(f: dataclasses.Field) -> tuple[type, bool]:
-    """(base type, optional?) of a FaceConfig field; annotations are strings (postponed evaluation)."""
-    text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    optional = "None" in text
-    base = text.replace("| None", "").replace("Optional[", "").strip(" ]")
-    return {"int": int, "float": float, "bool": bool, "str": str}.get(base, str), optional
-
-
-def _optional(kind: type):
-    def parse(text: str):
-        return None if text.lower() in ("none", "") else kind(text)
-    parse.__name__ = kind.__name__
-    return parse
-
-
 def add_face_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per FaceConfig field (--detect-every for detect_every), default from the dataclass."""
-    g = p.add_argument_group("face pipeline (FaceConfig; these version the dataset)")
-    for f in dataclasses.fields(FaceConfig):
-        kind, optional = _field_type(f)
-        flag = "--" + f.name.replace("_", "-")
-        help_text = FACE_HELP.get(f.name, f"FaceConfig.{f.name}")
-        if "default" not in help_text:
-            help_text += f" (default: {f.default})"
-        if kind is bool:
-            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
-        elif f.name == "detector":
-            g.add_argument(flag, dest=f.name, choices=("short", "full"), default=f.default, help=help_text)
-        else:
-            g.add_argument(flag, dest=f.name, type=_optional(kind) if optional else kind, default=f.default,
-                           metavar=f.name.upper(), help=help_text)
+    """One flag per FaceConfig field (--detect-every for detect_every): help and default from the field."""
+    add_flags(p.add_argument_group("face pipeline (FaceConfig; these version the dataset)"), FaceConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="times Ray retries a work unit whose worker died or raised (default: %(default)s)")
     p.add_argument("--staging", metavar="DIR",
                    help="local folder for shards of a remote --out before upload "
-                        "(default: ~/.cache/vidshard/staging/<hash of --out>)")
+                        "(default: $VIDSHARD_CACHE/staging/<hash of --out>; the cache is ~/.cache/vidshard unless "
+                        "$VIDSHARD_CACHE is set)")
     p.add_argument("--overwrite", action="store_true", help="process every video and write every shard again "
                    "instead of reusing stored ones (the same inputs and settings give the same bytes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
@@ -202,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def face_config(args: argparse.Namespace) -> FaceConfig:
-    return FaceConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(FaceConfig)})
+    return FaceConfig(**values_from(FaceConfig, args))
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -231,27 +164,16 @@ def resolved_config(cfg: FaceConfig, fractions, videos_per_shard: int, model_sha
 
 # ----------------------------------------------------------------------------------------- tasks
 
-def _faults(spec: str | None, kind: str) -> set[str]:
-    """Test-only fault injection ($VIDSHARD_TEST_FAULT, read by the driver and passed to tasks):
-    'crash-once:SHARD' (the unit task's worker dies once), 'crash:SHARD' (dies every time),
-    'hang:VIDEOID' (the video task hangs in a sleep, to exercise --video-timeout). Comma-separated."""
-    out = set()
-    for item in (spec or "").split(","):
-        k, _, v = item.strip().partition(":")
-        if k == kind and v:
-            out.add(v)
-    return out
-
-
 def fault_marker(root: str, shard: str) -> Path:
     """The file that makes 'crash-once' crash only once (left in place: the test checks it, then removes it)."""
     return Path(tempfile.gettempdir()) / f"vidshard-fault-{hashlib.sha256((root + shard).encode()).hexdigest()[:16]}"
 
 
 def _maybe_crash(fault: str | None, shard: str, root: str) -> None:
-    if shard in _faults(fault, "crash"):
+    """The test hook's crash kinds (shards/faults.py), from the spec the driver handed over."""
+    if shard in faults.values("crash", fault):
         os._exit(1)
-    if shard in _faults(fault, "crash-once"):
+    if shard in faults.values("crash-once", fault):
         marker = fault_marker(root, shard)
         if not marker.exists():
             marker.touch()
@@ -283,7 +205,7 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
     Runs in its own task so the parent can kill it on timeout; it never raises for bad input."""
     from pipelines.faces.decode import VideoError
     Path(part_dir, f"{src['id']}.started").touch()  # starts the parent's timeout clock (not queue time)
-    if src["id"] in _faults(fault, "hang"):
+    if src["id"] in faults.values("hang", fault):
         time.sleep(10 ** 6)
     t0, cpu0, stats, clips = time.time(), _usage()["cpu"], {}, 0
     process_video = _load(processor)
@@ -813,7 +735,7 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     cfg = face_config(args)
     from pipelines.faces.model import face_model_path
     model = face_model_path(cfg.detector, args.face_model)
-    model_sha = S.hash_file(str(model))[0]
+    model_sha = sha256_file(model)
     config = resolved_config(cfg, fractions, args.videos_per_shard, model_sha)
     fhash = face_hash(cfg.to_dict(), model_sha, processor)
     sources = S.dedupe(S.hash_sources(paths, progress=not args.no_progress))
@@ -821,7 +743,7 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     if not args.overwrite:
         seed_cache(store, fhash, processor)
     context = {"cfg": cfg.to_dict(), "fhash": fhash, "model_path": args.face_model, "processor": processor,
-               "video_timeout": args.video_timeout, "fault": os.environ.get(FAULT_ENV), "workers": args.workers,
+               "video_timeout": args.video_timeout, "fault": faults.spec(), "workers": args.workers,
                "overwrite": args.overwrite, "runner": args.executor}
     from tqdm import tqdm
     bar = tqdm(total=len(sources), unit="video", desc="prepare", disable=args.no_progress, dynamic_ncols=True)
@@ -877,16 +799,13 @@ def _show(bar, counts: dict, seconds: float) -> None:
     bar.refresh()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return prepare(args)
-    except (S.SourceError, StoreError) as e:
-        print(f"vidshard prepare: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ModelError as e:
-        print(f"vidshard prepare: {e}", file=sys.stderr)
-        return EXIT_ERROR
+def prepare_command(argv: list[str]) -> int:
+    """`vidshard prepare`: a SourceError or StoreError is a usage error (exit 2), a ModelError exit 1, each one
+    line (vidshard.cli.run); the job itself returns 0, 3 or 4."""
+    return prepare(build_parser().parse_args(argv))
+
+
+main = entry("prepare")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,15 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from vidshard.cli import entry
+from vidshard.errors import InputError
+from vidshard.io import save_animation
 
 THUMBS = 120           # animated clips on the page at most
 TRACK_PLOTS = 6        # tracks plotted at most
@@ -53,7 +58,7 @@ FIGURES = ("face_px", "face_px_min", "sharpness", "contrast", "brightness", "cov
            "score_min", "padded", "face_check")
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """Not a dataset, or nothing to report."""
 
 
@@ -138,13 +143,10 @@ def esc(v) -> str:
 
 def webp_data_uri(frames: np.ndarray, fps: float) -> str:
     """An animated WebP (THUMB_FRAMES frames spread over the clip, looping) as a data URI."""
-    from PIL import Image
     idx = np.unique(np.linspace(0, len(frames) - 1, min(THUMB_FRAMES, len(frames))).round().astype(int))
-    imgs = [Image.fromarray(frames[i].squeeze(-1) if frames.shape[-1] == 1 else frames[i]) for i in idx]
     step_ms = int(round(1000 * len(frames) / max(fps, 1e-3) / len(idx)))
     buf = io.BytesIO()
-    imgs[0].save(buf, format="WEBP", save_all=True, append_images=imgs[1:], duration=max(step_ms, 20), loop=0,
-                 quality=70, method=4)
+    save_animation([frames[i] for i in idx], buf, frame_ms=max(step_ms, 20), format="WEBP", quality=70, method=4)
     return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -465,7 +467,7 @@ class _Pipe:
         self.proc = subprocess.Popen(
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
              "--hide-scrollbars", "--disable-extensions", f"--window-size={width},{height}",
-             f"--user-data-dir={os.environ.get('TMPDIR', '/tmp')}/vidshard-chromium-{os.getpid()}", "about:blank"],
+             f"--user-data-dir={tempfile.gettempdir()}/vidshard-chromium-{os.getpid()}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(3, 4), preexec_fn=lambda: _onto_3_4(r_in, w_out))
         os.close(r_in)
@@ -523,7 +525,7 @@ class _Pipe:
             self.proc.wait()
         os.close(self.w)
         os.close(self.r)
-        shutil.rmtree(f"{os.environ.get('TMPDIR', '/tmp')}/vidshard-chromium-{os.getpid()}", ignore_errors=True)
+        shutil.rmtree(f"{tempfile.gettempdir()}/vidshard-chromium-{os.getpid()}", ignore_errors=True)
 
 
 def check_page(path: str | Path, width: int = 1280, height: int = 2000, timeout: float = 120) -> dict:
@@ -565,7 +567,7 @@ def check_page(path: str | Path, width: int = 1280, height: int = 2000, timeout:
 
 # ------------------------------------------------------------------------------------------------ command
 
-def main(argv=None) -> int:
+def report_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard report", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Write one static HTML page about a dataset: totals, every source's "
                                             "status and reasons, a sampled grid of clips (animated), per-track "
@@ -582,14 +584,12 @@ def main(argv=None) -> int:
     p.add_argument("--screenshot", metavar="PNG", help="with --check: save the first screen as this PNG")
     args = p.parse_args(argv)
     if "@" in args.dir and not Path(args.dir).exists():
-        print(f"vidshard report: {args.dir}: DIR@VERSION is not supported yet (a dataset directory holds one "
-              "version)", file=sys.stderr)
-        return 2
+        raise ReportError(f"{args.dir}: DIR@VERSION is not supported yet; report its directory "
+                          f"DIR/versions/<id> (vidshard log DIR lists them)")
     try:
         page = build(args.dir, args.thumbs, args.tracks)
-    except (ReportError, OSError, json.JSONDecodeError) as e:
-        print(f"vidshard report: {e}", file=sys.stderr)
-        return 2
+    except (OSError, json.JSONDecodeError) as e:   # a stats file or shard that cannot be read
+        raise ReportError(f"{args.dir}: {e}") from e
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
@@ -603,6 +603,9 @@ def main(argv=None) -> int:
             print(f"  {e}")
         return 1 if r["errors"] else 0
     return 0
+
+
+main = entry("report")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from pathlib import Path
 import fsspec
 
 from shards import shard_name
+from vidshard.errors import UsageError
+from vidshard.io import file_digest, is_url, local_path
 
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
               ".264", ".h264")
@@ -41,7 +43,7 @@ SPLITS = ("train", "val", "test")
 ID_DIGITS = 16
 
 
-class SourceError(ValueError):
+class SourceError(UsageError):
     """An input argument that names nothing usable (a usage error: exit status 2)."""
 
 
@@ -66,10 +68,6 @@ class WorkUnit:
     sources: list[Source]
 
 
-def is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
 def is_raw_stream(path: str) -> bool:
     return path.lower().endswith(RAW_STREAM_EXTS)
 
@@ -85,10 +83,6 @@ def _has_glob(path: str) -> bool:
 def url_fs(url: str):
     fs, root = fsspec.core.url_to_fs(url)
     return fs, root, fs.unstrip_protocol
-
-
-def local_path(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def read_list_file(path: str) -> list[str]:
@@ -183,21 +177,11 @@ def list_sources(inputs: list[str]) -> list[str]:
     return out
 
 
-def hash_file(path: str, chunk: int = 1 << 20) -> tuple[str, int]:
-    """(sha256 hex, size in bytes) of a local file or URL, streamed."""
-    h, n = hashlib.sha256(), 0
-    with fsspec.open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-            n += len(block)
-    return h.hexdigest(), n
-
-
 def hash_sources(paths: list[str], threads: int = 4, progress: bool = True) -> list[Source]:
     """Hash every source (threads: hashing is I/O bound, remote sources most of all)."""
     from tqdm import tqdm
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        results = list(tqdm(pool.map(hash_file, paths), total=len(paths), desc="hashing", unit="file",
+        results = list(tqdm(pool.map(file_digest, paths), total=len(paths), desc="hashing", unit="file",
                             disable=not progress, leave=False))
     return [Source(path=p, id=digest[:ID_DIGITS], sha256=digest, bytes=n) for p, (digest, n) in zip(paths, results)]
 

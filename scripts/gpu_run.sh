@@ -11,19 +11,19 @@
 #   faces       the same on .gpu/faces (preset faces); faces-eval -> $OUT/faces/
 #
 # Every step needs setup's work and does it first if it is missing, so any step may start a call. State
-# (installs, data, runs under $WORK) lives only as long as the machine stays warm (30 s between calls).
+# (installs, data, runs under $WORK) lives only as long as the machine stays warm between calls.
 # The whole call is kept under $CALL_BUDGET seconds (default 555): training phases get what is left after
 # a reserve for what follows them. Output: $OUT/run.log (everything printed) plus the files above.
 #
-# CPU smoke test (here): DEVICE=cpu PYTHON=.venv/bin/python OUT=/tmp/gpu-out plus the small-size overrides
+# CPU smoke test (here): DEVICE=cpu PYTHON=.venv/bin/python OUT=gpu-out plus the small-size overrides
 # in scripts/gpu_session.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
-OUT=${OUT:-/tmp/gpu-out}
-WORK=${WORK:-/tmp/vidshard}                    # data and runs on the machine's own disk
+OUT=${OUT:-gpu-out}
+WORK=${WORK:-${TMPDIR:-/tmp}/vidshard}         # data and runs on the machine's own disk (its temp folder)
 SITE=${SITE:-$WORK/site}                       # where missing wheels are installed
 CALL_BUDGET=${CALL_BUDGET:-555}
 NPROC=$(nproc)

@@ -10,16 +10,18 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .manifest import ManifestError
-from .reader import ShardError, iter_samples
+from vidshard.cli import entry
+from vidshard.errors import DataError, UsageError
+from vidshard.io import save_animation, save_image
+
+from .reader import iter_samples
 from .sample import REQUIRED_META
-from .store import StoreError, Version, is_dataset_ref, open_version
+from .store import Version, is_dataset_ref, open_version
 
 # Keys every face clip carries per frame; summarizing them as "labels" would only be noise.
 _PER_FRAME_PROVENANCE = {"boxes_raw", "boxes_smoothed", "scores", "padding"}
@@ -111,7 +113,7 @@ def find_clip(target: str, key: str):
         for k, frames, meta in iter_samples(f):
             if k == key:
                 return frames, meta
-    raise KeyError(f"no clip with key {key!r} in {target}")
+    raise DataError(f"no clip with key {key!r} in {target}")
 
 
 def upscale(frames: np.ndarray, min_side: int) -> np.ndarray:
@@ -121,25 +123,20 @@ def upscale(frames: np.ndarray, min_side: int) -> np.ndarray:
 
 
 def write_clip(frames: np.ndarray, out: Path, fps: float = 10.0, min_side: int = 128) -> None:
-    from PIL import Image
-
-    frames = upscale(frames, min_side)
-    if frames.shape[-1] == 1:
-        frames = frames[..., 0]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """One clip as a looping .gif or a .png strip of its frames, enlarged to at least min_side pixels."""
     suffix = out.suffix.lower()
+    if suffix not in (".gif", ".png"):
+        raise UsageError(f"--out {out}: use a .gif (animation) or .png (frame strip) file name")
+    frames = upscale(frames, min_side)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
-        imgs = [Image.fromarray(f) for f in frames]
-        imgs[0].save(out, save_all=True, append_images=imgs[1:], duration=int(1000 / max(fps, 1)), loop=0)
-    elif suffix == ".png":
-        gap = np.zeros((frames.shape[1], 2) + frames.shape[3:], np.uint8)
-        strip = np.concatenate([x for f in frames for x in (f, gap)][:-1], axis=1)
-        Image.fromarray(strip).save(out)
+        save_animation(frames, out, frame_ms=1000 / max(fps, 1))
     else:
-        raise ValueError(f"--out {out}: use a .gif (animation) or .png (frame strip) file name")
+        gap = np.zeros((frames.shape[1], 2) + frames.shape[3:], np.uint8)
+        save_image(np.concatenate([x for f in frames for x in (f, gap)][:-1], axis=1), out)
 
 
-def main(argv=None) -> int:
+def inspect_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard inspect", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", help="a dataset (DIR, DIR@VERSION or DIR@TAG) or one .tar shard")
@@ -150,30 +147,22 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     target = args.target
     if not is_dataset_ref(target) and not Path(target).exists():
-        print(f"vidshard inspect: {target}: no such file or directory", file=sys.stderr)
-        return 2
+        raise UsageError(f"{target}: no such file or directory")
     if args.dump and not args.out:
-        print("vidshard inspect: --dump needs --out F.gif or F.png", file=sys.stderr)
-        return 2
-    try:
-        if args.dump:
-            frames, meta = find_clip(target, args.dump)
-            write_clip(frames, args.out, fps=float(meta.get("fps") or 10.0))
-            print(f"wrote {args.out} ({frames.shape[0]} frames of {frames.shape[1]}×{frames.shape[2]})")
-            return 0
-        if args.keys:
-            for f in shard_files(target):
-                for k, _, _ in iter_samples(f):
-                    print(k)
-            return 0
-        if is_dataset_ref(target):
-            print("\n".join(dataset_summary(open_version(target), args.peek)))
-        else:
-            print("\n".join(shard_summary(Path(target))))
-    except StoreError as e:
-        print(f"vidshard inspect: {e}", file=sys.stderr)
-        return 2
-    except (ManifestError, ShardError, KeyError, ValueError) as e:
-        print(f"vidshard inspect: {e}", file=sys.stderr)
-        return 1
+        raise UsageError("--dump needs --out F.gif or F.png")
+    if args.dump:
+        frames, meta = find_clip(target, args.dump)
+        write_clip(frames, args.out, fps=float(meta.get("fps") or 10.0))
+        print(f"wrote {args.out} ({frames.shape[0]} frames of {frames.shape[1]}×{frames.shape[2]})")
+    elif args.keys:
+        for f in shard_files(target):
+            for k, _, _ in iter_samples(f):
+                print(k)
+    elif is_dataset_ref(target):
+        print("\n".join(dataset_summary(open_version(target), args.peek)))
+    else:
+        print("\n".join(shard_summary(Path(target))))
     return 0
+
+
+main = entry("inspect")

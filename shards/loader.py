@@ -607,7 +607,7 @@ class ClipLoader:
 def uint8_to_float(frames: torch.Tensor, pin: bool) -> torch.Tensor:
     """frames / 255 as float32 in one pass (the same float32 multiply as Output.collate, so the values are
     identical), into pinned memory when the DataLoader pins. numpy, not torch: torch's threaded kernel
-    was 2-6x slower on this shared 2-core machine (bench/loader.py)."""
+    was slower on a shared 2-core machine (bench/loader.py, docs/BENCHMARKS.md)."""
     out = torch.empty(frames.shape, dtype=torch.float32, pin_memory=pin)
     np.multiply(frames.numpy(), np.float32(1 / 255), out=out.numpy())
     return out
@@ -671,9 +671,9 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
         plan.check_exact()
     clip_sampler = ClipSampler(sampler, int(n_frames), bool(random), bool(sorted_frames))
     # Where frames become float: a float batch is 4x the bytes to move between processes. With spare cores
-    # the workers convert (the main process, which feeds the model, only receives: 0.4 ms/clip here); when
-    # the workers have no core of their own, sending uint8 and converting on arrival costs less in all
-    # (measured on 2 busy cores, 64x64x3x20 clips, one worker: 2.1 -> 1.6 CPU ms/clip in all, main 0.4 -> 0.75).
+    # the workers convert (the main process, which feeds the model, only receives); when the workers have
+    # no core of their own, sending uint8 and converting on arrival costs less in all (bench/loader.py,
+    # docs/BENCHMARKS.md "Loader").
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     to_float = not as_uint8 and 0 < num_workers and cores <= num_workers + 1
     output = Output(as_uint8 or to_float, with_meta)

@@ -9,20 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import sys
 from importlib import metadata
 from pathlib import Path
 
+from vidshard.cli import entry
+from vidshard.errors import InputError
+from vidshard.io import atomic_write_json, is_url, sha256_stream
+
 from .reader import ShardError, iter_raw_samples
 from .sample import encode_json
-from .writer import read_stats, shard_paths, write_json_atomic
+from .writer import read_stats, shard_paths
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     pass
 
 
@@ -116,7 +119,7 @@ def write_manifest(root: str | Path, *, name: str, config: dict, shard_splits: d
     if parent is None and previous is not None:
         version = manifest["version"]
         manifest["parent"] = previous.get("parent") if previous.get("version") == version else previous.get("version")
-    write_json_atomic(root / MANIFEST, manifest)
+    atomic_write_json(root / MANIFEST, manifest)
     return manifest
 
 
@@ -149,7 +152,7 @@ def verify_version(version, deep: bool = True, hashes: dict | None = None) -> li
         url = version.store.url(rel)
         if url not in hashes:
             with version.store.open(rel) as f:
-                hashes[url] = hashlib.file_digest(f, "sha256").hexdigest()
+                hashes[url] = sha256_stream(f)[0]
         if hashes[url] != s["sha256"]:
             problems.append(f"{s['name']}: sha256 {hashes[url][:12]}… does not match manifest {s['sha256'][:12]}…")
         if deep:
@@ -228,7 +231,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def verify_main(argv=None) -> int:
+def verify_command(argv) -> int:
     import argparse
     from .store import StoreError, Store, open_version, split_ref
     p = argparse.ArgumentParser(prog="vidshard verify",
@@ -240,16 +243,14 @@ def verify_main(argv=None) -> int:
     p.add_argument("--all", action="store_true", help="every version kept in DIR (each shared shard hashed once)")
     args = p.parse_args(argv)
     root, _ = split_ref(args.dir)
-    if "://" not in root and not Path(root).is_dir():
-        print(f"vidshard verify: {root}: no such directory", file=sys.stderr)
-        return 2
+    if not is_url(root) and not Path(root).is_dir():
+        raise StoreError(f"{root}: no such directory")
     try:
         store = Store(root)
         refs = [f"{root}@{v}" for v in store.version_ids()] if args.all and store.format() == 2 else [args.dir]
         versions = [open_version(ref) for ref in refs]
-    except (ManifestError, StoreError, OSError, ValueError) as e:
-        print(f"vidshard verify: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:   # a manifest that cannot be read
+        raise StoreError(f"{args.dir}: {e}") from e
     bad, hashes = 0, {}
     for version in versions:
         problems = verify_version(version, deep=not args.quick, hashes=hashes)
@@ -262,7 +263,7 @@ def verify_main(argv=None) -> int:
     return 1 if bad else 0
 
 
-def diff_main(argv=None) -> int:
+def diff_command(argv) -> int:
     import argparse
     from .store import StoreError, open_version
     p = argparse.ArgumentParser(prog="vidshard diff",
@@ -273,8 +274,10 @@ def diff_main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         lines = diff(open_version(args.a).manifest, open_version(args.b).manifest)
-    except (ManifestError, StoreError, OSError) as e:
-        print(f"vidshard diff: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:   # a manifest that cannot be read
+        raise StoreError(f"{args.a} / {args.b}: {e}") from e
     print("\n".join(lines))
     return 0
+
+
+verify_main, diff_main = entry("verify"), entry("diff")

@@ -9,10 +9,12 @@ import tarfile
 from pathlib import Path
 from typing import Iterator
 
+from vidshard.errors import DataError
+
 from .sample import MEMBERS, decode_sample
 
 
-class ShardError(ValueError):
+class ShardError(DataError):
     """A shard that cannot be read; the message names the shard (and the key where there is one)."""
 
 

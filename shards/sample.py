@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+from vidshard.errors import DataError
+
 FRAMES = "frames.npy"
 META = "json"
 MEMBERS = (FRAMES, META)  # the fixed order members are written in
@@ -22,7 +24,7 @@ REQUIRED_META = ("source_id", "source_path", "track", "clip", "frame_indices", "
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class SampleError(ValueError):
+class SampleError(DataError):
     """A sample that does not follow the format; the message names the key."""
 
 

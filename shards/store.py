@@ -30,8 +30,11 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidshard.errors import InputError
+from vidshard.io import cache_dir, is_url, json_bytes, local_path, unique_tmp
+
 from .faults import fault_point
-from .writer import STATS_SUFFIX, TarWriter, unique_tmp
+from .writer import STATS_SUFFIX, TarWriter
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
@@ -41,20 +44,12 @@ LOCK = ".lock"
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """Not a dataset, an unknown version or tag, a directory in another format: one line, naming the path."""
 
 
 class Busy(StoreError):
     """Another build (or gc) holds the directory's lock."""
-
-
-def is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def local_path(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def object_rel(sha256: str) -> str:
@@ -68,10 +63,6 @@ def now_utc() -> str:
 
 def _unique(prefix: str = "") -> str:
     return f"{prefix}{os.getpid()}-{secrets.token_hex(6)}"
-
-
-def dumps(obj) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
 class Store:
@@ -127,7 +118,10 @@ class Store:
         return (self.local / rel).read_bytes() if self.local is not None else self.fs.cat_file(self._r(rel))
 
     def read_json(self, rel: str):
-        return json.loads(self.read_bytes(rel))
+        try:
+            return json.loads(self.read_bytes(rel))
+        except ValueError as e:   # not JSON (UnicodeDecodeError is a ValueError too)
+            raise StoreError(f"{self.url(rel)}: not valid JSON ({e})") from None
 
     def read_json_or_none(self, rel: str):
         try:
@@ -159,15 +153,15 @@ class Store:
 
     def tmp_dir(self) -> Path:
         """Where this process writes files before they are moved into place: DIR/tmp (local), a staging
-        folder (remote: --staging, default ~/.cache/vidshard/staging/<hash of the URL>)."""
+        folder (remote: --staging, default $VIDSHARD_CACHE/staging/<hash of the URL>, the cache being
+        ~/.cache/vidshard unless $VIDSHARD_CACHE says otherwise)."""
         if self.local is not None:
             path = self.local / TMP
         elif self.staging:
             path = Path(self.staging)
         else:
             import hashlib
-            digest = hashlib.sha256(self.root.encode()).hexdigest()[:16]
-            path = Path.home() / ".cache" / "vidshard" / "staging" / digest
+            path = cache_dir("staging", hashlib.sha256(self.root.encode()).hexdigest()[:16])
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -218,7 +212,7 @@ class Store:
         return self.put_file(tmp, rel, exclusive)
 
     def write_json(self, rel: str, obj, exclusive: bool = False) -> bool:
-        return self.write_bytes(rel, dumps(obj), exclusive)
+        return self.write_bytes(rel, json_bytes(obj), exclusive)
 
     # ------------------------------------------------------------------------------------- shards, units, cache
 
@@ -377,8 +371,8 @@ class Store:
         staged.mkdir()
         for s in manifest["shards"]:
             os.symlink(f"../../{object_rel(s['sha256'])}", staged / s["file"])
-            (staged / f"{s['name']}{STATS_SUFFIX}").write_bytes(dumps(stats[s["name"]]))
-        (staged / MANIFEST).write_bytes(dumps(manifest))
+            (staged / f"{s['name']}{STATS_SUFFIX}").write_bytes(json_bytes(stats[s["name"]]))
+        (staged / MANIFEST).write_bytes(json_bytes(manifest))
         (self.local / VERSIONS).mkdir(exist_ok=True)
         try:
             os.rename(staged, self.local / VERSIONS / vid)
@@ -537,13 +531,14 @@ def is_dataset_ref(data) -> bool:
 
 def local_view(data: str | os.PathLike) -> str:
     """A local directory that reads as a plain dataset of the version `data` names (what readers that open
-    DIR/manifest.json and DIR/NAME.tar need); `data` itself when it is no dataset reference."""
+    DIR/manifest.json and DIR/NAME.tar need); `data` itself when it is no dataset reference. Relative
+    when `data` is (what evaluations record stays free of this machine's paths)."""
     if not is_dataset_ref(data):
         return os.fspath(data)
     version = open_version(data)
     if version.view is None:
         raise StoreError(f"{data}: a dataset at a URL has no local view; read it with make_loader")
-    return str(version.view)
+    return str(version.view) if os.path.isabs(local_path(split_ref(data)[0])) else os.path.relpath(version.view)
 
 
 def describe(data) -> dict | None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
+
+from vidshard.cli import entry
+from vidshard.io import sha256_file
 
 from .inspect import human_bytes
-from .manifest import MANIFEST, ManifestError, dataset_version, diff_sources
+from .manifest import MANIFEST, dataset_version, diff_sources
 from .store import CACHE, TAGS, TMP, UNITS, VERSIONS, Store, StoreError, object_rel
-from .writer import STATS_SUFFIX, sha256_file
+from .writer import STATS_SUFFIX
 
 
 def _versioned_store(root: str) -> Store:
@@ -200,8 +202,9 @@ def upgrade(root: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------- commands
+# Each raises StoreError (one line, exit 2) for what the user can fix; vidshard.cli.run says how it ends.
 
-def tag_main(argv=None) -> int:
+def tag_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard tag", description="Name a version of a dataset: DIR@NAME then reads "
                                 "it wherever a dataset is read. A tagged version is never dropped by gc.")
     p.add_argument("dir", help="dataset directory")
@@ -210,45 +213,37 @@ def tag_main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="move the tag if it names another version")
     p.add_argument("--delete", action="store_true", help="remove the tag")
     args = p.parse_args(argv)
-    try:
-        store = _versioned_store(args.dir)
-        tags = store.tags()
-        if args.delete:
-            if args.name not in tags:
-                raise StoreError(f"{args.dir}: no tag {args.name!r}")
-            store.remove(f"{TAGS}/{args.name}")
-            print(f"removed tag {args.name} ({tags[args.name]})")
-            return 0
-        vid = store.resolve(args.version)
-        if args.name in tags and tags[args.name] != vid and not args.force:
-            raise StoreError(f"tag {args.name} names {tags[args.name]}; --force moves it to {vid}")
-        store.set_tag(args.name, vid)
-    except StoreError as e:
-        print(f"vidshard tag: {e}", file=sys.stderr)
-        return 2
+    store = _versioned_store(args.dir)
+    tags = store.tags()
+    if args.delete:
+        if args.name not in tags:
+            raise StoreError(f"{args.dir}: no tag {args.name!r}")
+        store.remove(f"{TAGS}/{args.name}")
+        print(f"removed tag {args.name} ({tags[args.name]})")
+        return 0
+    vid = store.resolve(args.version)
+    if args.name in tags and tags[args.name] != vid and not args.force:
+        raise StoreError(f"tag {args.name} names {tags[args.name]}; --force moves it to {vid}")
+    store.set_tag(args.name, vid)
     print(f"{args.dir}@{args.name} = {vid}")
     return 0
 
 
-def log_main(argv=None) -> int:
+def log_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard log", description="The versions kept in a dataset directory, newest "
                                 "first: id, tags, date, parent, clips, shards, bytes and what changed from the parent.")
     p.add_argument("dir", help="dataset directory")
     args = p.parse_args(argv)
-    try:
-        store = Store(args.dir)
-        if store.format() == 1:
-            m = store.format1_manifest()
-            print(f"version {m['version']}  (format 1: one version; `vidshard upgrade {args.dir}` keeps several)")
-            return 0
-        print("\n".join(log_lines(_versioned_store(args.dir))))
-    except (StoreError, ManifestError) as e:
-        print(f"vidshard log: {e}", file=sys.stderr)
-        return 2
+    store = Store(args.dir)
+    if store.format() == 1:
+        m = store.format1_manifest()
+        print(f"version {m['version']}  (format 1: one version; `vidshard upgrade {args.dir}` keeps several)")
+        return 0
+    print("\n".join(log_lines(_versioned_store(args.dir))))
     return 0
 
 
-def gc_main(argv=None) -> int:
+def gc_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard gc", description=gc.__doc__.split("\n\n")[0].replace("\n    ", " "))
     p.add_argument("dir", help="dataset directory")
     p.add_argument("--drop", action="append", default=[], metavar="VERSION",
@@ -257,11 +252,7 @@ def gc_main(argv=None) -> int:
                    "tagged versions are always kept)")
     p.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
     args = p.parse_args(argv)
-    try:
-        report = gc(_versioned_store(args.dir), tuple(args.drop), args.keep_last, args.dry_run)
-    except StoreError as e:
-        print(f"vidshard gc: {e}", file=sys.stderr)
-        return 2
+    report = gc(_versioned_store(args.dir), tuple(args.drop), args.keep_last, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"vidshard gc {args.dir}: {verb} {len(report['versions'])} version(s), {len(report['shards'])} shard(s) "
           f"({human_bytes(report['bytes'])}), {len(report['units'])} unit record(s), "
@@ -272,15 +263,16 @@ def gc_main(argv=None) -> int:
     return 0
 
 
-def upgrade_main(argv=None) -> int:
+def upgrade_command(argv) -> int:
     p = argparse.ArgumentParser(prog="vidshard upgrade", description=upgrade.__doc__.split("\n\n")[0])
     p.add_argument("dir", help="a format-1 dataset directory (manifest.json beside its shards)")
     args = p.parse_args(argv)
     try:
         vid = upgrade(args.dir)
-    except (StoreError, OSError) as e:
-        print(f"vidshard upgrade: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:   # a file the conversion cannot read or link: the directory is left readable
+        raise StoreError(f"{args.dir}: {e}") from e
     print(f"{args.dir}: format 2, current version {vid}")
     return 0
 
+
+tag_main, log_main, gc_main, upgrade_main = (entry(n) for n in ("tag", "log", "gc", "upgrade"))

@@ -15,12 +15,13 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import tarfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from vidshard.io import atomic_write_json, unique_tmp
 
 from .sample import encode_sample
 
@@ -37,31 +38,6 @@ def shard_paths(out_dir: str | Path, name: str) -> tuple[Path, Path]:
 def is_done(out_dir: str | Path, name: str) -> bool:
     tar, stats = shard_paths(out_dir, name)
     return tar.exists() and stats.exists()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def unique_tmp(path: str | Path) -> Path:
-    """PATH.<pid>-<random>.tmp: a temp name no other process (or retry of this one) can be writing."""
-    path = Path(path)
-    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    path = Path(path)
-    tmp = unique_tmp(path)
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -172,7 +148,7 @@ class ShardWriter(TarWriter):
 
     def finish(self) -> None:
         os.replace(self.tmp_path, self.tar_path)
-        write_json_atomic(self.stats_path, self.stats)
+        atomic_write_json(self.stats_path, self.stats)
 
 
 def read_stats(out_dir: str | Path, name: str) -> dict:

@@ -28,7 +28,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray for the whole session: ray.init() costs ~10 s here."""
+    """One local Ray for the whole session: ray.init() is slow, so it is paid once."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,

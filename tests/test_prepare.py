@@ -238,8 +238,8 @@ def test_bad_inputs_are_recorded_with_reasons(ray_local, bad_inputs, tmp_path, c
 
 
 def test_a_hung_video_times_out_and_is_recorded(ray_local, astronaut, tmp_path, monkeypatch, capsys):
-    from pipelines.sources import hash_file
-    vid = hash_file(str(astronaut))[0][:16]
+    from vidshard.io import sha256_file
+    vid = sha256_file(astronaut)[:16]
     monkeypatch.setenv(P.FAULT_ENV, f"hang:{vid}")
     out = tmp_path / "faces"
     assert run_prepare([astronaut], out, "--video-timeout", "4") == P.EXIT_INPUT_FAILED
@@ -344,8 +344,8 @@ def test_local_executor_writes_the_bytes_ray_writes(clean, videos, tmp_path):
 
 
 def test_local_executor_kills_a_hung_video_and_goes_on(astronaut, bad_inputs, tmp_path, monkeypatch, capsys):
-    from pipelines.sources import hash_file
-    vid = hash_file(str(astronaut))[0][:16]
+    from vidshard.io import sha256_file
+    vid = sha256_file(astronaut)[:16]
     monkeypatch.setenv(P.FAULT_ENV, f"hang:{vid}")
     out = tmp_path / "faces"
     rc = run_prepare([astronaut, bad_inputs / "no_face.mp4"], out, "--video-timeout", "4", "--executor", "local",

@@ -6,6 +6,7 @@ import hashlib
 import pytest
 
 from pipelines import sources as S
+from vidshard.io import file_digest
 
 
 def _write(path, data: bytes):
@@ -158,5 +159,5 @@ def test_local_url_goes_through_fsspec(tree):
     found = S.expand_input(url)
     assert sorted(p.rsplit("/", 1)[-1] for p in found) == ["a.mp4", "b.MOV", "c.264"]
     assert all(p.startswith("file://") for p in found)  # fsspec's canonical local URL, read as a local path
-    digest, n = S.hash_file(next(p for p in found if p.endswith("a.mp4")))
+    digest, n = file_digest(next(p for p in found if p.endswith("a.mp4")))
     assert digest == hashlib.sha256(b"video a").hexdigest() and n == 7

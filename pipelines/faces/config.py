@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+from vidshard.errors import UsageError
 
 DETECT_SIZE = {"short": 256, "full": 640}   # detect_size None resolves to these
 DETECT_EVERY = {"short": 4, "full": 2}      # detect_every None resolves to these
@@ -9,59 +12,86 @@ DETECT_EVERY = {"short": 4, "full": 2}      # detect_every None resolves to thes
 
 @dataclass(frozen=True)
 class FaceConfig:
+    """Every setting of the face pipeline. Each field's docstring (below it) is the one place that says what
+    it does and why its default; `vidshard prepare --help` and `python -m pipelines.faces.video --help` show
+    them (vidshard.options.add_flags)."""
     # detection
-    detector: str = "short"          # "short" (BlazeFace short range) or "full" (full range, small faces)
-    detect_every: int | None = None  # run the detector on every k-th frame; splines fill the rest. None:
-                                     # by detector (DETECT_EVERY). Short range 4: on OTB Girl the same
-                                     # centre error as every frame, 85% of its coverage
-                                     # (tests/test_tracks_otb.py), for a quarter of BlazeFace's cost, the
-                                     # largest in the pipeline (docs/BENCHMARKS.md). Full range 2: small
-                                     # faces' detections flicker; every 4th frame keeps fewer of their
-                                     # tracks (1080p crowd: 5 clips instead of 9)
-    detect_retry: int | None = None  # frames to the next attempt after one that missed an open track
-                                     # (tracks.DetectSchedule); None: detect_every (a fixed schedule)
-    detect_size: int | None = None   # longest side of the downscaled copy the detector sees (never upscaled);
-                                     # None: by detector (DETECT_SIZE): 256 for short range, whose model
-                                     # sees 128 px (a copy twice that lets its own resize antialias), 640
-                                     # for full range (384 saves ~15% CPU at 1080p but fragments the
-                                     # crowd's small faces' tracks)
-    min_score: float = 0.5           # detections below this score are dropped
+    detector: Literal["short", "full"] = "short"
+    """BlazeFace model: short (faces within ~2 m of the camera) or full (small, far faces)"""
+    detect_every: int | None = None
+    """run the detector on every k-th frame; the smoothing splines fill the frames between. Default: by detector,
+    4 for short range (on OTB Girl no worse a centre error than detecting every frame, at 83% of its coverage,
+    tested; BlazeFace is the largest cost after decoding, so this is the main speed setting), 2 for full range
+    (small faces' detections flicker: every 4th frame keeps 5 instead of 9 clips of the 1080p crowd)"""
+    detect_retry: int | None = None
+    """after an attempt that missed a tracked face, detect again this many frames later (1: more coverage on hard
+    footage, 427 vs 405 of 486 frames on OTB Girl, for 1.8x the detector calls). Default: none, =
+    --detect-every (a fixed schedule)"""
+    detect_size: int | None = None
+    """longest side (px) of the downscaled copy the detector sees (never upscaled). Default: by detector, 256 for
+    short range, whose model sees 128 px (a copy twice that lets its own resize antialias), 640 for full range
+    (192-px model; 384 gives the same detections on close faces for ~15% less CPU at 1080p, but the crowd's
+    small faces are found less consistently: more, shorter tracks)"""
+    min_score: float = 0.5
+    """drop detections scoring below this"""
     # decoding
-    fps: float | None = None         # resample to this rate (None: the source's own rate)
-    chunk: int = 64                  # unused since frames stream one at a time (decode.stream_frames); kept so
-                                     # that `vidshard prepare --chunk` and older manifests still load
+    fps: float | None = None
+    """resample clips to this frame rate (default: none, the source's own rate)"""
+    chunk: int = 64
+    """kept so that older configs and `--chunk` still load; no effect (frames stream one at a time)"""
     # tracking and smoothing
-    max_gap: int = 12                # frames without a detection before a track is split
-    iou_match: float = 0.2           # minimum IoU to continue a track
-    scene_cut: float = 0.12          # mean abs difference of 32×32 gray thumbnails (0..1) that declares a cut
-    smooth: float = 1.0              # spline time scale in frames (0: linear interpolation; larger: smoother,
-                                     # more lag). 1.0: best accuracy/jitter on OTB Girl (docs/BENCHMARKS.md)
-    outlier: float = 3.0             # reject detections whose residual (RMS over cx, cy, log size) exceeds
-                                     # this many robust sigmas, then refit
+    max_gap: int = 12
+    """frames without a detection before a track is split"""
+    iou_match: float = 0.2
+    """minimum IoU for a detection to continue a track"""
+    scene_cut: float = 0.12
+    """mean absolute difference (0..1) of 32x32 grey thumbnails of consecutive frames that declares a scene cut,
+    which splits tracks (motion in the test videos stays below 0.10, cuts between them give 0.17-0.20)"""
+    smooth: float = 1.0
+    """spline time scale in frames (0: interpolate the detections; larger: smoother, more lag); 1 is the best
+    accuracy/jitter trade-off on OTB Girl (docs/BENCHMARKS.md)"""
+    outlier: float = 3.0
+    """reject detections whose residual (RMS over centre x, y and log size) exceeds this many robust sigmas, then
+    refit"""
     # crops and clips
-    margin: float = 1.6              # crop side = margin × face size
-    size: int = 64                   # output side in pixels
+    margin: float = 1.6
+    """crop side = MARGIN x face size"""
+    size: int = 64
+    """output crop side in pixels"""
     gray: bool = False
-    frames: int = 16                 # T: frames per clip
-    stride: int | None = None        # frames between clip starts (None: = frames, no overlap)
-    min_face: int = 24               # gate "small": a clip whose smoothed face is smaller (source pixels) in
-                                     # any frame is dropped
-    # quality gates (pipelines/faces/quality.py): a clip failing one is dropped and counted by reason
-    # (defaults and the figures behind them: docs/PIPELINE.md "Quality gates")
-    max_padded: float = 0.6          # gate "padded": mean fraction of the crop outside the frame (tight
-                                     # close-ups are legitimately 30-54% padded: corpus 034)
-    min_coverage: float = 0.3        # gate "coverage": detections / detector attempts over the clip
-    min_clip_score: float = 0.0      # gate "score": mean detector score over the clip's detections (off)
-    min_sharpness: float = 100.0     # gate "blur": median variance of the Laplacian of the face (output
-                                     # crop, grey; real faces in the corpus: 243 and up)
-    min_contrast: float = 8.0        # gate "flat": median grey standard deviation of the face (output crop;
-                                     # real faces: 15 and up)
-    min_face_check: float = 1.0      # gate "face_check": fraction of the checked crops in which dlib's HOG
-                                     # detector finds a face near the centre; 0 turns the check off
-    face_check_frames: int = 3       # crops of each clip the face check looks at (first, middle, last)
+    """write grayscale clips (C=1) instead of RGB"""
+    frames: int = 16
+    """T: frames per clip"""
+    stride: int | None = None
+    """frames between clip starts (default: none, = --frames: no overlap)"""
+    # quality gates (pipelines/faces/quality.py): a clip failing one is dropped and counted by reason; the
+    # figures behind the defaults: docs/PIPELINE.md "Quality gates"
+    min_face: int = 24
+    """quality gate 'small': drop a clip whose smoothed face is below this many source pixels in any frame (below
+    that, 64-px crops are upscaled mush)"""
+    max_padded: float = 0.6
+    """quality gate 'padded': drop a clip whose crops lie outside the frame by more than this fraction on average
+    (tight close-ups are legitimately 30-54% padded: corpus 034)"""
+    min_coverage: float = 0.3
+    """quality gate 'coverage': drop a clip in which the detector found the face in fewer than this fraction of
+    its attempts"""
+    min_clip_score: float = 0.0
+    """quality gate 'score': drop a clip whose mean detector score is below this (0: off)"""
+    min_sharpness: float = 100.0
+    """quality gate 'blur': drop a clip whose face (output crop, grey) has a median variance of the Laplacian
+    below this (real faces in the corpus: 243 and up)"""
+    min_contrast: float = 8.0
+    """quality gate 'flat': drop a clip whose face (output crop, grey) has a median standard deviation below this
+    (real faces: 15 and up)"""
+    min_face_check: float = 1.0
+    """quality gate 'face_check': drop a clip unless dlib's HOG detector finds a centred face in at least this
+    fraction of its checked crops (0: no check)"""
+    face_check_frames: int = 3
+    """crops per clip the face check looks at (first, middle, last)"""
     # identity (tracks.AppearanceCheck): split a track whose face changes
-    identity: float = 0.6            # appearance distance (identity.py) that splits a track when two
-                                     # detections in a row exceed it; 0 turns the check off
+    identity: float = 0.6
+    """split a track when its face's appearance distance (identity.py) from the track's reference exceeds this
+    for two detections running (0: never; figures: docs/PIPELINE.md, Identity-safe tracks)"""
 
     def __post_init__(self):
         # a bad setting fails here, naming itself, not deep inside a worker
@@ -93,7 +123,7 @@ class FaceConfig:
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, not {getattr(self, name)!r}")
         if problems:
-            raise ValueError("face pipeline settings: " + "; ".join(problems))
+            raise UsageError("face pipeline settings: " + "; ".join(problems))
 
     def detect_interval(self) -> int:
         """Frames between detections: detect_every, or the detector's default when it is None."""
@@ -111,5 +141,5 @@ class FaceConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown face pipeline settings: {', '.join(sorted(unknown))}")
+            raise UsageError(f"unknown face pipeline settings: {', '.join(sorted(unknown))}")
         return cls(**d)

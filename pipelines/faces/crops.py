@@ -1,4 +1,4 @@
-"""Square face crops (padded at frame borders, padding recorded) and the cutting of tracks into clips.
+"""Square face crops: padded at frame borders (the padding recorded), shrunk to the output size.
 
 Only the crop is touched: the square is sliced out of the frame (a view when it lies inside; a padded copy
 only at frame borders) and shrunk (shrink: bilinear to a power-of-two multiple of the output size, then
@@ -8,8 +8,6 @@ bytes); grayscale conversion runs on the small output. Whole frames are never co
 from __future__ import annotations
 
 import numpy as np
-
-from .tracks import SmoothTrack
 
 
 def crop_box(cx: float, cy: float, face: float, margin: float) -> tuple[int, int, int]:
@@ -39,7 +37,7 @@ def shrink(img: np.ndarray, size: int) -> np.ndarray:
     """A square image (side×side, optionally ×C) resized to size×size, antialiased and cheap.
 
     cv2's area filter is a true box filter but fast only at integer factors: straight from 450 to 64 px it
-    costs 0.77 ms, 4x more than this. So: bilinear to the largest size·2^k not above the side (a factor
+    costs several times more than this. So: bilinear to the largest size·2^k not above the side (a factor
     below 2, where bilinear barely aliases), then exact 2x area halvings. Within a few grey levels of the
     direct area resize (tests/test_faces.py). Upscaling (side < size) is cv2's area (bilinear) resize.
     """
@@ -62,31 +60,3 @@ def resize(crop: np.ndarray, size: int, gray: bool) -> np.ndarray:
     if gray and out.shape[2] == 3:
         out = cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(out.reshape(size, size, -1), dtype=np.uint8)
-
-
-def face_crop(frame: np.ndarray, track: SmoothTrack, t: int, cfg) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """The output crop of `track` at frame t and its padding, following cfg.margin, cfg.size, cfg.gray."""
-    i = t - track.t0
-    x0, y0, side = crop_box(track.cx[i], track.cy[i], track.size[i], cfg.margin)
-    crop, pad = crop_square(frame, x0, y0, side)
-    return resize(crop, cfg.size, cfg.gray), pad
-
-
-def valid_runs(track: SmoothTrack, min_face: float) -> list[tuple[int, int]]:
-    """Maximal runs [a, b] of frames where the smoothed face is at least min_face pixels."""
-    ok = np.concatenate([[False], track.size >= min_face, [False]])
-    edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
-    return [(track.t0 + int(a), track.t0 + int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
-
-
-def clip_spans(track: SmoothTrack, frames: int, stride: int | None, min_face: float) -> list[tuple[int, int]]:
-    """(first, last) frame of every clip the video pipeline keeps by size (video.TrackClips): windows of
-    `frames` frames starting every `stride` frames from the track's first frame, in which the smoothed
-    face is at least min_face in every frame (the others are candidates dropped by the gate "small").
-
-    A track shorter than one clip gives none.
-    """
-    step = stride or frames
-    ok = track.size >= min_face
-    return [(track.t0 + s, track.t0 + s + frames - 1) for s in range(0, len(track) - frames + 1, step)
-            if ok[s:s + frames].all()]

@@ -19,9 +19,12 @@ from typing import Iterator
 
 import numpy as np
 
+from vidshard.errors import EXIT_ERROR, VidshardError
 
-class VideoError(RuntimeError):
+
+class VideoError(VidshardError, RuntimeError):
     """A video that cannot be opened or decoded; str(e) is a short human sentence naming the reason."""
+    exit_code = EXIT_ERROR
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ def read_rate(reader) -> tuple[int, float]:
 
 
 def read_info(reader) -> VideoInfo:
-    """Frame count, rate and size of an open full-resolution reader (decodes the first frame: ~20 ms,
-    which the face pipeline saves by taking the size from the first frame it streams)."""
+    """Frame count, rate and size of an open full-resolution reader (decodes the first frame, which the
+    face pipeline saves by taking the size from the first frame it streams)."""
     try:
         height, width = reader[0].shape[:2]
     except Exception as e:
@@ -161,8 +164,8 @@ def stream_frames(path: str | os.PathLike, indices: np.ndarray, threads: int = 1
     PyAV (FFmpeg's libraries) in the calling thread: a frame is decoded only when asked for, so memory is
     one frame whatever the consumer's speed. decord cannot promise that: it decodes ahead on a thread of
     its own into an unbounded queue (dmlc/decord #208) and no seek empties it for good; with a consumer
-    slower than the decoder (the face pipeline: 2.2 ms of BlazeFace every 2nd frame) RSS grew by 0.6 GiB
-    per 500 frames of 844x844 in our tests. Frames are the same bytes as decord's (checked by the tests);
+    slower than the decoder (the face pipeline, waiting on BlazeFace) RSS grew by hundreds of MiB per 500
+    frames of 844x844 in our tests. Frames are the same bytes as decord's (checked by the tests);
     frames not in `indices` are decoded (the codec needs them) but never converted to RGB. The file must
     have been opened with open_reader first (it gives the clear errors for unreadable files).
     """
@@ -254,9 +257,9 @@ class YuvPicture:
 
     def gray(self, short_side: int = 128) -> np.ndarray:
         """A grey image of the frame from the luma plane alone, subsampled to about `short_side` pixels
-        on its short side (for scene-cut thumbnails: a strided copy costs ~0.05 ms where converting or
-        area-filtering the whole frame costs 0.3-1.5 ms). 128: thumbnails cost 0.09 ms a frame against
-        0.29 at 256, and ordinary motion still stays well below the cut threshold (tracks.CutDetector)."""
+        on its short side (for scene-cut thumbnails: a strided copy costs a fraction of converting or
+        area-filtering the whole frame). 128: a third of the cost of 256, and ordinary motion still stays
+        well below the cut threshold (tracks.CutDetector; figures: docs/BENCHMARKS.md "Face pipeline")."""
         import cv2
         step = max(1, min(self.height, self.width) // short_side)
         y = np.ascontiguousarray(self.y[::step, ::step])
@@ -292,8 +295,8 @@ class YuvPicture:
 
         A big square (side >= 2·size) is shrunk plane by plane before any colour conversion: luma to
         2·size, chroma to size, converted to RGB at 2·size and halved. The colour conversion then costs
-        (2·size)² pixels instead of side², and the resize runs on 1.5 bytes a pixel instead of 3: on a
-        450-px face 0.2 ms instead of 0.9. Chroma squares start at x0 // 2, y0 // 2 (half a source pixel
+        (2·size)² pixels instead of side², and the resize runs on 1.5 bytes a pixel instead of 3 (on a
+        450-px face about a quarter of the time: docs/BENCHMARKS.md "Face pipeline"). Chroma squares start at x0 // 2, y0 // 2 (half a source pixel
         off for odd corners: a fraction of an output pixel). gray: the luma plane alone.
         """
         import cv2
@@ -331,8 +334,8 @@ Picture = RgbPicture | YuvPicture
 def downscale(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     """`frame` resized to width×height for the detector, cheaply but without aliasing.
 
-    cv2's area filter is fast only at integer factors (0.7 ms for 1080p -> 960×540, 10 ms for an arbitrary
-    factor), and a bilinear resize aliases beyond 2×: so halve with the area filter while the frame is
+    cv2's area filter is fast only at integer factors (an arbitrary factor costs an order of magnitude more),
+    and a bilinear resize aliases beyond 2×: so halve with the area filter while the frame is
     more than twice too big, then finish bilinearly (a factor below 2).
     """
     import cv2

@@ -13,7 +13,8 @@ import numpy as np
 
 from .model import ModelError, face_model_path
 
-# A detector costs ~50 ms to build; Ray workers process many videos, so keep one per (model, threshold).
+# Building a detector costs more than detecting on many frames; Ray workers process many videos, so keep
+# one per (model, threshold).
 _DETECTORS: dict[tuple[str, float], object] = {}
 
 

@@ -4,7 +4,7 @@ changes the frame-difference cut detector does not see, and that IoU association
 
 The descriptor (`descriptor`) is the CIE Lab colour layout of the face: the square of CONTEXT × the
 detection's size around its centre (face, hair, ears, collar: what the crop will show), shrunk to 32 px
-(YuvPicture.crop_resized: a big face costs ~0.1 ms), then 4×4 cells of mean L, a, b over that square and
+(YuvPicture.crop_resized, which shrinks a big face before converting it), then 4×4 cells of mean L, a, b over that square and
 4×4 over its central 20 px (the face itself), 96 numbers in [0, 1] scaled so that distances are Euclidean.
 It is computed once per detection (every cfg.detect_interval()-th frame), never on frames in between.
 

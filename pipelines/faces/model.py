@@ -19,6 +19,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from vidshard import io
+from vidshard.errors import SetupError
+from vidshard.io import sha256_file
+
 WHEEL = "mediapipe==0.10.21"
 # detector name -> (file name inside the wheel, sha256)
 MODELS = {
@@ -29,22 +33,13 @@ MODELS = {
 }
 
 
-class ModelError(RuntimeError):
+class ModelError(SetupError):
     """The face model cannot be fetched, found or loaded; the message says which file and why."""
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("VIDSHARD_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "vidshard"
-    return base / "models"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    """Where the models are cached: $VIDSHARD_CACHE/models (~/.cache/vidshard/models by default)."""
+    return io.cache_dir("models")
 
 
 def check_detector(detector: str) -> None:
@@ -85,10 +80,7 @@ def extract_models(wheel: Path, out: Path, detectors) -> None:
                 raise ModelError(f"{wheel.name} has no {member}") from None
             if hashlib.sha256(data).hexdigest() != digest:
                 raise ModelError(f"{member} from {wheel.name} fails its sha256 check (expected {digest[:12]}...)")
-            target = cached_path(det)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)  # atomic: concurrent workers never see half a file
+            io.atomic_write(cached_path(det), data)  # concurrent workers never see half a file
 
 
 def fetch(detectors=tuple(MODELS)) -> dict[str, Path]:
@@ -112,7 +104,7 @@ def face_model_path(detector: str = "short", override: str | os.PathLike | None 
     return fetch((detector,))[detector]
 
 
-def main(argv=None) -> int:
+def model_command(argv) -> int:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.faces.model",
         description="Fetch and cache the BlazeFace face-detector models (from the mediapipe 0.10.21 wheel on "
@@ -126,14 +118,15 @@ def main(argv=None) -> int:
     if not (args.fetch or args.path):
         p.print_help()
         return 0
-    try:
-        paths = fetch(tuple(MODELS) if args.fetch else (args.path,))
-    except ModelError as e:
-        print(f"face model: {e}", file=sys.stderr)
-        return 1
+    paths = fetch(tuple(MODELS) if args.fetch else (args.path,))   # a ModelError: one line, exit 1
     for det, path in paths.items():
         print(path if args.path else f"{det}: {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    from vidshard.cli import run
+    return run("python -m pipelines.faces.model", model_command, argv)
 
 
 if __name__ == "__main__":

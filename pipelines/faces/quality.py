@@ -108,8 +108,8 @@ _HOG: list = []
 
 
 def hog_detector():
-    """dlib's HOG face detector, built once per process (building it costs ~0.3 s: more than checking the
-    clips of a short video)."""
+    """dlib's HOG face detector, built once per process (building it costs more than checking the clips
+    of a short video)."""
     if not _HOG:
         import dlib
         _HOG.append(dlib.get_frontal_face_detector())

@@ -16,6 +16,8 @@ import math
 import sys
 from pathlib import Path
 
+from vidshard.cli import entry
+
 from .common import GENERATORS, SPLIT_IDS, SynthError, clip_rng, generator, split_counts
 
 FPS = 10.0  # nominal playback rate recorded in every clip (the generators have no real time base)
@@ -176,19 +178,15 @@ def _run(args, store, config: dict, assets: str | None, summary: dict):
     return result
 
 
-def main(argv=None) -> int:
-    from shards.build import build_summary
-    from shards.store import StoreError
+def synth_command(argv) -> int:
+    """`vidshard synth`: a SynthError or StoreError is one line, exit 2 (vidshard.cli.run); a shard that
+    failed leaves no version (exit 1)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2): return the code, tests call main in-process
         return int(e.code or 0)
-    try:
-        result = run(args)
-    except (SynthError, StoreError) as e:
-        print(f"vidshard synth: {e}", file=sys.stderr)
-        return 2
+    result = run(args)
     if result.manifest is None:
         for name, why in sorted(result.failed.items()):
             print(f"vidshard synth: shard {name} failed: {why}", file=sys.stderr)
@@ -199,3 +197,6 @@ def main(argv=None) -> int:
     print(f"{m['name']} version {m['version']}: {per_split} clips in {m['totals']['shards']} shards "
           f"({len(result.written)} written, {len(result.reused)} reused, {len(result.dropped)} dropped) -> {args.out}")
     return 0
+
+
+main = entry("synth")

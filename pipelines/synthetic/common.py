@@ -24,11 +24,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from vidshard.errors import UsageError
+from vidshard.io import atomic_write, cache_dir, sha256_file
 
 GENERATORS = {
     "moving-mnist": "pipelines.synthetic.moving_mnist",
@@ -38,7 +39,7 @@ GENERATORS = {
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}  # part of every clip's seed: splits never share clips
 
 
-class SynthError(ValueError):
+class SynthError(UsageError):
     """Bad options or assets; the message is one line naming the file or option and the reason."""
 
 
@@ -52,16 +53,6 @@ def generator(name: str):
 def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     """Each clip has its own stream, so any shard can be (re)made alone and gives the same bytes."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_IDS[split], int(index)]))
-
-
-def cache_dir() -> Path:
-    """Where downloaded assets live: $VIDSHARD_CACHE, else ~/.cache/vidshard."""
-    return Path(os.environ.get("VIDSHARD_CACHE") or Path.home() / ".cache" / "vidshard")
-
-
-def sha256_file(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def split_counts(total: int, fractions) -> dict[str, int]:
@@ -91,17 +82,14 @@ def assets_digest(files: dict[str, str]) -> str:
 
 def registry_dir() -> Path:
     """Where `vidshard synth` notes the asset directory of each asset digest it used."""
-    return cache_dir() / "synth-assets"
+    return cache_dir("synth-assets")
 
 
 def remember_assets(digest: str, directory: Path) -> None:
     """Note where the assets with this digest are, so render(meta) finds them without assets=DIR.
     Best effort: an unwritable cache only means callers must pass assets=DIR."""
     try:
-        registry_dir().mkdir(parents=True, exist_ok=True)
-        tmp = registry_dir() / f"{digest}.{os.getpid()}.tmp"
-        tmp.write_text(str(Path(directory).resolve()) + "\n")
-        tmp.replace(registry_dir() / digest)
+        atomic_write(registry_dir() / digest, str(Path(directory).resolve()) + "\n")
     except OSError:
         pass
 

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .common import (SPLIT_IDS, SynthError, assets_digest, cache_dir, locate_assets, remember_assets,
-                     sha256_file, split_pools)
+from vidshard.io import atomic_write, cache_dir, sha256_file
+
+from .common import SPLIT_IDS, SynthError, assets_digest, locate_assets, remember_assets, split_pools
 
 NAME = "moving-mnist"
 DEFAULT_FRAMES = 20  # DrNet's clip length
@@ -115,23 +116,23 @@ def digit_alpha(directory: str, mnist_set: str, index: int, digit_size: int) -> 
 def download_mnist(directory: Path, mnist_set: str) -> Path:
     """Fetch one standard MNIST set into DIR (md5-checked, atomic); a file already there is kept."""
     import urllib.request
-    directory.mkdir(parents=True, exist_ok=True)
     for name, md5 in MNIST_FILES[mnist_set]:
         dest = directory / name
         if dest.exists():
             continue
-        tmp = dest.with_name(name + ".part")
         print(f"downloading {MNIST_URL}{name} -> {dest}", file=sys.stderr)
-        try:
-            urllib.request.urlretrieve(MNIST_URL + name, tmp)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise SynthError(f"cannot download {MNIST_URL}{name} ({e}); pass --mnist DIR with the idx files") from e
-        got = hashlib.md5(tmp.read_bytes()).hexdigest()
-        if got != md5:
-            tmp.unlink()
-            raise SynthError(f"{MNIST_URL}{name}: md5 {got} does not match the published {md5}")
-        tmp.replace(dest)
+
+        def fetch(f, url=MNIST_URL + name, md5=md5):
+            try:
+                with urllib.request.urlopen(url) as response:
+                    data = response.read()
+            except OSError as e:
+                raise SynthError(f"cannot download {url} ({e}); pass --mnist DIR with the idx files") from e
+            got = hashlib.md5(data).hexdigest()
+            if got != md5:
+                raise SynthError(f"{url}: md5 {got} does not match the published {md5}")
+            f.write(data)
+        atomic_write(dest, write=fetch)   # a failed or wrong download leaves nothing under the name
     return directory
 
 
@@ -181,7 +182,7 @@ def options(args, fractions) -> tuple[dict, Path, dict]:
         raise SynthError(f"--digits {args.digits}: palette mode has only {len(PALETTE)} distinct colours")
     mnist_set = args.mnist_set
     if args.mnist is None:
-        directory = cache_dir() / "mnist"
+        directory = cache_dir("mnist")
         for s in (("train", "t10k") if mnist_set == "auto" else (mnist_set,)):
             download_mnist(directory, s)
     else:
@@ -280,7 +281,7 @@ def sample(rng: np.random.Generator, frames: int, opts: dict, split: str, assets
 def render(labels: dict, assets=None) -> np.ndarray:
     """uint8 T×size×size×C: digits composited back to front (labels['depth_order']) at their positions."""
     directory = str(locate_assets(f"MNIST {labels['mnist_set']}", labels["mnist_sha256"], labels["mnist_files"],
-                                  assets, defaults=(cache_dir() / "mnist",)))
+                                  assets, defaults=(cache_dir("mnist"),)))
     size, d = labels["size"], labels["digit_size"]
     positions = np.asarray(labels["positions"], dtype=np.int64)
     if positions.ndim != 3 or positions.shape[1] != len(labels["mnist_indices"]):

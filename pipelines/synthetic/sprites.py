@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .common import SPLIT_IDS, SynthError, assets_digest, locate_assets, remember_assets, sha256_file, split_pools
+from vidshard.io import sha256_file
+
+from .common import SPLIT_IDS, SynthError, assets_digest, locate_assets, remember_assets, split_pools
 
 NAME = "sprites"
 DEFAULT_FRAMES = 8  # Li & Mandt's clip length
