@@ -15,7 +15,7 @@ step on one core, so it runs one variant at a time with fewer steps).
 
     python bench/framegan.py                                   # writes bench/results/framegan.json
     python bench/framegan.py --widths cpu --rounds 9
-    python bench/framegan.py --widths paper --paper-rounds 1 --out /tmp/framegan.json
+    python bench/framegan.py --widths paper --paper-rounds 1 --out framegan.json
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.synthetic import balls  # noqa: E402
 from trainers import harness  # noqa: E402
+from trainers.runconfig import build_config  # noqa: E402
 from trainers.eval.data import write_json  # noqa: E402
 from trainers.models import framegan  # noqa: E402
 
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
     batch = {"frames": ball_frames(args.batch), "key": [str(i) for i in range(args.batch)]}
     results = {"machine": machine(), "k": args.k, "batch": args.batch, "threads": args.threads, "widths": {}}
     for name in args.widths.split(","):
-        cfg = replace(harness.build_config(framegan, "framegan", PRESETS[name], []), n_disc=args.k,
+        cfg = replace(build_config(framegan, "framegan", PRESETS[name], []), n_disc=args.k,
                       batch_size=args.batch)
         fields = {k: v for k, v in asdict(cfg).items() if k in ("gf_widths", "d_widths", "n_disc", "batch_size",
                                                                    "optimizer")}

@@ -15,7 +15,7 @@ does not depend on what the pixels show: frames are stored as raw .npy); --data 
 
     python bench/train.py                                    # writes bench/results/train.json
     python bench/train.py --presets mnist --steps 50 --device cuda --workers 0,4,8
-    python bench/train.py --presets tiny --no-harness --out /tmp/train.json
+    python bench/train.py --presets tiny --no-harness --out train.json
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from shards import ShardWriter, make_key, shard_name, write_manifest  # noqa: E402
 from trainers import harness  # noqa: E402
+from trainers.runconfig import build_config  # noqa: E402
 from trainers.models import load_model_module  # noqa: E402
 
 ANCHOR_MS = 20.7  # MODELS.md: fp32+TF32 eager re-implementation, 64x64, nf 64, c 128, p 10, batch 100, H100
@@ -159,7 +160,7 @@ def parse_args(argv):
     p.add_argument("--workers", default=None, help="loader worker counts, comma-separated (default: 0,2 on CPU; 0,4,8 on CUDA)")
     p.add_argument("--loader-batches", type=int, default=30, help="batches timed per loader setting (default 30)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice). On a CPU shared with other "
-                   "jobs use 1: OpenMP threads that wait on a descheduled sibling make 2 threads ~10x slower than 1")
+                   "jobs use 1: OpenMP threads that wait on a descheduled sibling make 2 threads much slower than 1")
     p.add_argument("--no-harness", action="store_true", help="skip the end-to-end `vidshard train` measurement")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train.json"), help="JSON results (default bench/results/train.json)")
     return p.parse_args(argv)
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
                "presets": {}}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         for preset in args.presets.split(","):
-            cfg = harness.build_config(module, "drnet", preset, [])
+            cfg = build_config(module, "drnet", preset, [])
             data = args.data or str(make_data(Path(tmp) / preset, cfg.image_size, cfg.channels, args.clips))
             row = {"config": {k: getattr(cfg, k) for k in ("image_size", "channels", "batch_size", "max_step", "nf",
                                                            "content_dim", "pose_dim", "skip")}}

@@ -25,13 +25,14 @@ from trainers import checkpoint as ckpt
 from trainers import harness
 from trainers.eval import balls
 from trainers.models import framegan as fg
+from trainers.runconfig import build_config
 from trainers.train import main as train_main
 
 TINY = ["--preset", "tiny", "batch_size=4"]
 
 
 def tiny(**over) -> fg.Config:
-    return replace(harness.build_config(fg, "framegan", "tiny", []), **over)
+    return replace(build_config(fg, "framegan", "tiny", []), **over)
 
 
 def model(seed: int = 0, **over) -> fg.Model:
@@ -276,7 +277,7 @@ def frames_run(tmp_path_factory, data) -> Path:
     return path
 
 
-def test_video_phase_loads_and_freezes_the_frame_generator(tmp_path, data, frames_run):
+def test_video_phase_loads_and_freezes_the_frame_generator(tmp_path, data, frames_run, capsys):
     over = ["phase=video", f"frames_run={frames_run}"]
     run(tmp_path / "v", data, *TINY, *over, "--steps", "2", "--ckpt-every", "2", "--sample-every", "2")
     stage1 = ckpt.load_state(ckpt.latest(frames_run))["model"]
@@ -284,8 +285,11 @@ def test_video_phase_loads_and_freezes_the_frame_generator(tmp_path, data, frame
     gf = [k for k in stage1 if k.startswith("gf.")]
     assert gf and all(torch.equal(stage1[k], stage2[k]) for k in gf)  # weights and BN statistics untouched
     assert any(k.startswith("gv.") for k in stage2) and (tmp_path / "v" / "samples" / "videos-00000002.png").is_file()
-    with pytest.raises(FileNotFoundError, match="no checkpoint found"):
-        run(tmp_path / "none", data, *TINY, "phase=video", f"frames_run={tmp_path / 'missing'}")
+    # a frames_run that names no checkpoint is the user's to fix: one line, exit 2, no traceback
+    assert train_main(["framegan", "--data", str(data), "--run-dir", str(tmp_path / "none"), "--workers", "0",
+                       "--no-progress", "--threads", "1", *TINY, "phase=video", f"frames_run={tmp_path / 'missing'}"]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint found" in err and "Traceback" not in err
 
 
 def test_video_phase_resumes_exactly_in_time_limit_pieces(tmp_path, data, frames_run):

@@ -15,7 +15,9 @@ import torch
 from shards import ShardWriter, make_key, shard_name, write_manifest
 from trainers import checkpoint as ckpt
 from trainers import harness
+from trainers import runconfig as rc
 from trainers.train import main as train_main
+from vidshard.options import parse_assignments
 
 # DrNet's tiny preset, made smaller still: 4 clips a batch, 6-frame windows of 32x32 clips
 TINY = ["--preset", "tiny", "batch_size=4", "max_step=6", "eval_clips=8"]
@@ -76,10 +78,10 @@ class Cfg:
 
 
 def test_overrides_are_parsed_as_the_dataclass_field_types():
-    got = harness.parse_overrides(Cfg, ["lr=1e-3", "steps=7", "amp=true", "name=abc", "dims=3,4,5",
+    got = parse_assignments(Cfg, ["lr=1e-3", "steps=7", "amp=true", "name=abc", "dims=3,4,5",
                                         "size=(8, 9)", "maybe=none"])
     assert got == {"lr": 1e-3, "steps": 7, "amp": True, "name": "abc", "dims": (3, 4, 5), "size": (8, 9), "maybe": None}
-    assert harness.parse_overrides(Cfg, ["maybe=3"]) == {"maybe": 3}
+    assert parse_assignments(Cfg, ["maybe=3"]) == {"maybe": 3}
     assert Cfg(**got).dims == (3, 4, 5)
 
 
@@ -92,31 +94,31 @@ def test_overrides_are_parsed_as_the_dataclass_field_types():
 ])
 def test_bad_overrides_name_the_key_and_the_valid_ones(item, words):
     with pytest.raises(ValueError) as e:
-        harness.parse_overrides(Cfg, [item])
+        parse_assignments(Cfg, [item])
     for w in words:
         assert w in str(e.value)
 
 
 def test_preset_then_overrides_on_top_of_the_paper_defaults():
     from trainers.models import drnet
-    cfg = harness.build_config(drnet, "drnet", "tiny", ["nf=8", "beta=0"])
+    cfg = rc.build_config(drnet, "drnet", "tiny", ["nf=8", "beta=0"])
     assert (cfg.image_size, cfg.nf, cfg.beta, cfg.batch_size) == (32, 8, 0.0, drnet.PRESETS["tiny"]["batch_size"])
     assert isinstance(cfg.beta, float)
-    assert harness.build_config(drnet, "drnet", None, []) == drnet.Config()
+    assert rc.build_config(drnet, "drnet", None, []) == drnet.Config()
     with pytest.raises(ValueError, match="unknown preset 'nope' for drnet; presets: .*tiny"):
-        harness.build_config(drnet, "drnet", "nope", [])
+        rc.build_config(drnet, "drnet", "nope", [])
 
 
 def test_yaml_presets_join_the_module_presets(tmp_path, monkeypatch):
     from trainers.models import drnet
     (tmp_path / "drnet_small64.yaml").write_text("image_size: 64\nnf: 8\nbeta: 0\ndims_unused_is_refused: false\n")
     (tmp_path / "drnet_ok.yaml").write_text("nf: 8\nbeta: 0\n")
-    monkeypatch.setattr(harness, "PRESET_DIR", tmp_path)
-    assert {"tiny", "small64", "ok"} <= set(harness.presets_of(drnet, "drnet"))
-    cfg = harness.build_config(drnet, "drnet", "ok", ["nf=12"])
+    monkeypatch.setattr(rc, "PRESET_DIR", tmp_path)
+    assert {"tiny", "small64", "ok"} <= set(rc.presets_of(drnet, "drnet"))
+    cfg = rc.build_config(drnet, "drnet", "ok", ["nf=12"])
     assert (cfg.nf, cfg.beta) == (12, 0.0) and isinstance(cfg.beta, float)
     with pytest.raises(ValueError, match="preset drnet/small64 sets unknown key 'dims_unused_is_refused'"):
-        harness.build_config(drnet, "drnet", "small64", [])
+        rc.build_config(drnet, "drnet", "small64", [])
 
 
 def test_cli_errors_are_clear_and_exit_2(tmp_path, data, capsys):
@@ -300,6 +302,74 @@ def test_run_directory_layout_and_weights_only_checkpoints(tmp_path, data, capsy
     assert train_main(["drnet", "--data", str(data), "--run-dir", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "differs from the run's 7" in err and f"continue it with --resume {run}" in err
+
+
+def test_resume_refuses_a_changed_model_config_naming_each_key(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2", "nf=8")
+    before = (run / "config.json").read_text()
+    capsys.readouterr()
+    assert train_main(["drnet", "--resume", str(run), "nf=12", "beta=0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "keeps its model config" in err and "nf (8 -> 12)" in err and "beta (0.1 -> 0.5)" in err
+    # a preset whose values differ from the run's (the run set nf=8 on top of tiny) is a change too
+    assert train_main(["drnet", "--resume", str(run), "--preset", "tiny", "--no-progress"]) == 2
+    assert "nf (8 -> " in capsys.readouterr().err
+    assert (run / "config.json").read_text() == before and ckpt.latest(run).name == "step-00000002"
+    # naming the run's own values changes nothing: the resume goes ahead
+    assert train_main(["drnet", "--resume", str(run), "nf=8", "--steps", "3", "--no-progress", "--threads", "1"]) == 0
+    assert ckpt.latest(run).name == "step-00000003"
+
+
+def test_the_config_layer_lets_loader_settings_change_and_the_loader_refuses_them(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2")
+    capsys.readouterr()
+    saved = rc.load(run)
+    resumed = rc.resumed(saved, str(run), "drnet", [], {"workers": 3, "steps": 9}, world_size=2)
+    assert (resumed.workers, resumed.world_size, resumed.loader["num_workers"], resumed.steps) == (3, 2, 3, 9)
+    assert set(rc.changes(saved, resumed, rc.LOADER)) == {"workers", "world_size", "loader"}
+    assert rc.changes(saved, resumed, rc.KEEP) == {}
+    with pytest.raises(ValueError, match=r"--seed 5 differs from the run's 0"):
+        rc.resumed(saved, str(run), "drnet", [], {"seed": 5}, world_size=1)
+    # the loader cannot yet resume an epoch mid-way with other workers: refused, clearly, in one line
+    assert train_main(["drnet", "--resume", str(run), "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 1 (the run: 0)" in err and "the loader resumes an epoch mid-way exactly only" in err
+
+
+def old_layout(run_dir: Path) -> dict:
+    """config.json exactly as vidshard wrote it before RunConfig (16 keys, intervals nested; the runs under
+    runs/ were written so), with this run's values."""
+    new = json.loads((run_dir / "config.json").read_text())
+    return {"amp": False, "channels_last": False, "compile": False, "config": new["config"], "data": new["data"],
+            "dataset": new["dataset"], "device": "cpu",
+            "intervals": {"ckpt_every": new["ckpt_every"], "eval_every": new["eval_every"], "keep": new["keep"],
+                          "log_every": new["log_every"], "sample_every": new["sample_every"]},
+            "loader": new["loader"], "model": "drnet", "preset": "tiny", "run_dir": str(run_dir), "seed": new["seed"],
+            "steps": new["steps"], "torch": new["torch"], "workers": new["workers"], "world_size": 1}
+
+
+def test_run_directories_written_before_runconfig_resume_exactly_and_evaluate(tmp_path, data, capsys):
+    from trainers.evaluate import main as eval_main
+    run_train(tmp_path / "full", data, *TINY, "--steps", "8", "--ckpt-every", "4")
+    run_train(tmp_path / "old", data, *TINY, "--steps", "4", "--ckpt-every", "4")
+    layout = old_layout(tmp_path / "old")
+    del layout["dataset"]   # the first runs predate the dataset record too
+    (tmp_path / "old" / "config.json").write_text(json.dumps(layout, indent=2, sort_keys=True) + "\n")
+    loaded = rc.load(tmp_path / "old")
+    assert (loaded.log_every, loaded.ckpt_every, loaded.keep, loaded.dataset) == (1, 4, 3, None)
+    assert train_main(["drnet", "--resume", str(tmp_path / "old"), "--steps", "8", "--no-progress", "--threads", "1"]) == 0
+    assert train_losses(tmp_path / "full") == train_losses(tmp_path / "old")
+    a, b = (ckpt.load_state(ckpt.latest(tmp_path / r)) for r in ("full", "old"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["format"] == rc.FORMAT   # rewritten
+    # an old run directory evaluates as it is
+    (tmp_path / "old" / "config.json").write_text(json.dumps(old_layout(tmp_path / "old")))
+    assert eval_main(["drnet", str(tmp_path / "old"), "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["steps"] == 8
+    capsys.readouterr()
 
 
 def test_eval_cli_errors_name_what_is_wrong(tmp_path, data, capsys):

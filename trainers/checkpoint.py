@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidshard.io import atomic_write
+
 FORMAT = 1
 STATE = "state.pt"
 _STEP_RE = re.compile(r"^step-(\d{8})$")
@@ -59,12 +61,7 @@ def latest(run_dir: str | Path) -> Path | None:
 
 def _save(obj, path: Path) -> None:
     """torch.save to a temp name, fsync, rename: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, write=lambda f: torch.save(obj, f), mkdir=False)
 
 
 def begin(run_dir: str | Path, step: int) -> Path:

@@ -16,8 +16,11 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
+from trainers import runconfig as rc
 from trainers.eval.data import write_json
-from trainers.models import REGISTRY, load_evaluator, load_model_module
+from trainers.models import REGISTRY, load_evaluator
+from vidshard.cli import entry
+from vidshard.errors import InputError, UsageError
 
 EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist
@@ -43,32 +46,30 @@ def find_checkpoint(run_dir: Path, name: str | None) -> Path:
     if name is None:
         path = ckpt.latest(run_dir)
         if path is None:
-            raise FileNotFoundError(f"{run_dir}: no complete checkpoint under {ckpt.checkpoints_root(run_dir)}")
+            raise InputError(f"{run_dir}: no complete checkpoint under {ckpt.checkpoints_root(run_dir)}")
         return path
     for path in (Path(name), ckpt.checkpoints_root(run_dir) / name):
         if (path / ckpt.STATE).is_file():
             return path
-    raise FileNotFoundError(f"--checkpoint {name}: not a checkpoint (no {ckpt.STATE}) in {run_dir} or as a path")
+    raise InputError(f"--checkpoint {name}: not a checkpoint (no {ckpt.STATE}) in {run_dir} or as a path")
 
 
 def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None, device="cpu"):
-    """(module, cfg, model with the checkpoint's weights, run config dict, checkpoint path, facts: the
-    checkpoint's step, the run's training seconds up to it, the device it trained on)."""
+    """(module, cfg, model with the checkpoint's weights, the run's RunConfig, checkpoint path, facts: the
+    checkpoint's step, the run's training seconds up to it, the device it trained on). Run directories of
+    either config.json layout load (trainers/runconfig.py)."""
     run_dir = Path(run_dir)
-    module = load_model_module(model_name)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no config.json (not a run directory of `vidshard train`)")
-    run = json.loads(config_path.read_text())
-    if run["model"] != model_name:
-        raise ValueError(f"{run_dir} trains {run['model']!r}, not {model_name!r}")
-    cfg = harness.config_from_dict(module, run["config"])
+    module = rc.load_model(model_name)
+    run = rc.load(run_dir)
+    if run.model != model_name:
+        raise UsageError(f"{run_dir} trains {run.model!r}, not {model_name!r}")
+    cfg = run.config
     path = find_checkpoint(run_dir, checkpoint)
     state = ckpt.load_state(path, map_location=device)
     model = module.Model(cfg).to(device)
     model.load_state_dict(state["model"])
     model.eval()
-    facts = {"steps": state["step"], "seconds": state.get("train_seconds"), "device": run.get("device"),
+    facts = {"steps": state["step"], "seconds": state.get("train_seconds"), "device": run.device,
              "checkpoint": path.name}
     return module, cfg, model, run, path, facts
 
@@ -82,21 +83,18 @@ def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict) ->
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        device = harness.pick_device(args.device, 0)
-        harness.seed_all(args.seed)
-        module, cfg, model, run, path, facts = load_run(args.model, args.run_dir, args.checkpoint, device)
-        data = args.data or run["data"]
-        from trainers.train import check_data
-        check_data(data)
-        from shards.store import local_view, version_warning
-        warning = version_warning(run.get("dataset"), data, "vidshard eval")
-        data = local_view(data)  # DIR@VERSION as a directory the evaluation kit can read
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
-        print(f"vidshard eval: {e}", file=sys.stderr)
-        return 2
+def eval_command(argv: list[str]) -> int:
+    """`vidshard eval`: usage and input errors are VidshardErrors (one line, exit 2: vidshard.cli.run)."""
+    args = build_parser().parse_args(argv)
+    device = harness.pick_device(args.device, 0)
+    harness.seed_all(args.seed)
+    module, cfg, model, run, path, facts = load_run(args.model, args.run_dir, args.checkpoint, device)
+    data = args.data or run.data
+    from trainers.train import check_data
+    check_data(data)
+    from shards.store import local_view, version_warning
+    warning = version_warning(run.dataset, data, "vidshard eval")
+    data = local_view(data)  # DIR@VERSION as a directory the evaluation kit can read
     if warning:
         print(warning, file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
@@ -106,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+main = entry("eval")
 
 
 if __name__ == "__main__":

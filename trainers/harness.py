@@ -1,4 +1,5 @@
-"""The DDP harness: process group, seeding, the `ctx` a model trains through, config resolution, image grids.
+"""The DDP harness: process group, seeding, the `ctx` a model trains through, image grids (the run
+configuration: trainers/runconfig.py).
 
 One process (`vidshard train ...`) or one per GPU/CPU slot (`torchrun --nproc_per_node N -m trainers.train`)
 run the same code; torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) picks
@@ -15,13 +16,14 @@ import datetime
 import hashlib
 import os
 import random
-import types
-import typing
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from vidshard.errors import UsageError
+from vidshard.io import save_image
 
 # ---- process group ------------------------------------------------------------------------------------------
 
@@ -44,12 +46,12 @@ def pick_device(requested: str | None, local_rank: int) -> torch.device:
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
+            raise UsageError("--device cuda: no CUDA device is available (use --device cpu)")
         device = torch.device("cuda", local_rank if requested == "cuda" else torch.device(requested).index)
         torch.cuda.set_device(device)
         return device
     if requested != "cpu":
-        raise ValueError(f"--device {requested!r}: expected cpu, cuda or cuda:N")
+        raise UsageError(f"--device {requested!r}: expected cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 
@@ -269,134 +271,6 @@ def state_hash(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-# ---- config: dataclass defaults <- preset <- key=value ------------------------------------------------------
-
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
-
-
-def presets_of(module, model_name: str) -> dict[str, dict]:
-    """The module's PRESETS plus trainers/presets/<model>_<preset>.yaml files (YAML wins on a clash)."""
-    found = {name: dict(values) for name, values in getattr(module, "PRESETS", {}).items()}
-    if PRESET_DIR.is_dir():
-        import yaml
-        for path in sorted(PRESET_DIR.glob(f"{model_name}_*.yaml")):
-            with open(path) as f:
-                values = yaml.safe_load(f) or {}
-            if not isinstance(values, dict):
-                raise ValueError(f"{path}: a preset must be a mapping of Config fields to values")
-            found[path.stem[len(model_name) + 1:]] = values
-    return found
-
-
-def config_fields(cfg_cls) -> dict[str, typing.Any]:
-    """Field name -> resolved type (handles `from __future__ import annotations`)."""
-    hints = typing.get_type_hints(cfg_cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cfg_cls)}
-
-
-def parse_value(text: str, tp):
-    """Parse a command-line string as the dataclass field type `tp` (int, float, bool, str, tuples,
-    lists, Optional, Literal); raises ValueError saying what was expected."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if text.strip().lower() in ("none", "null") and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return parse_value(text, arg)
-            except ValueError as e:
-                errors.append(str(e))
-        raise ValueError(" or ".join(errors))
-    if origin is typing.Literal:
-        for choice in args:
-            if str(choice) == text:
-                return choice
-        raise ValueError(f"one of {', '.join(map(str, args))}")
-    if origin in (tuple, list) or tp in (tuple, list):
-        items = [s.strip() for s in text.strip().strip("()[]").split(",") if s.strip()]
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            item_types = [args[0]] * len(items)
-        elif origin is tuple and args:
-            if len(items) != len(args):
-                raise ValueError(f"{len(args)} comma-separated values")
-            item_types = list(args)
-        else:
-            item_types = [args[0] if args else str] * len(items)
-        values = [parse_value(s, t) for s, t in zip(items, item_types)]
-        return tuple(values) if (origin or tp) is tuple else values
-    if tp is bool:
-        low = text.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("a boolean (true/false)")
-    if tp in (int, float):
-        try:
-            return tp(text)
-        except ValueError:
-            raise ValueError(f"{'an integer' if tp is int else 'a number'}, got {text!r}") from None
-    if tp is str:
-        return text
-    raise ValueError(f"a value of type {tp} (not settable from the command line)")
-
-
-def coerce_value(value, tp):
-    """A preset value (from Python or YAML) as the field type: ints for floats, lists for tuples."""
-    if isinstance(value, str) and tp is not str:
-        return parse_value(value, tp)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if typing.get_origin(tp) is tuple and isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-def parse_overrides(cfg_cls, items: list[str]) -> dict:
-    """['lr=0.001', 'channels=1'] -> {'lr': 0.001, 'channels': 1}; errors name the key and the valid ones."""
-    fields = config_fields(cfg_cls)
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"bad override {item!r}: expected key=value (valid keys: {', '.join(fields)})")
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r} in {item!r}; valid keys: {', '.join(fields)}")
-        try:
-            out[key] = parse_value(text, fields[key])
-        except ValueError as e:
-            raise ValueError(f"bad value for {key} in {item!r}: expected {e}") from None
-    return out
-
-
-def build_config(module, model_name: str, preset: str | None, overrides: list[str]):
-    """Config defaults (the paper's), then the preset's overrides, then key=value from the command line."""
-    cfg_cls = module.Config
-    fields = config_fields(cfg_cls)
-    values = {}
-    if preset:
-        presets = presets_of(module, model_name)
-        if preset not in presets:
-            raise ValueError(f"unknown preset {preset!r} for {model_name}; presets: {', '.join(sorted(presets)) or '(none)'}")
-        for key, value in presets[preset].items():
-            if key not in fields:
-                raise ValueError(f"preset {model_name}/{preset} sets unknown key {key!r}; valid keys: {', '.join(fields)}")
-            values[key] = coerce_value(value, fields[key])
-    values.update(parse_overrides(cfg_cls, overrides))
-    return cfg_cls(**values)
-
-
-def config_from_dict(module, values: dict):
-    """Rebuild a Config from a saved config.json (lists back to tuples where the field is a tuple)."""
-    fields = config_fields(module.Config)
-    unknown = [k for k in values if k not in fields]
-    if unknown:
-        raise ValueError(f"saved config has keys this {module.__name__}.Config lacks: {', '.join(unknown)}")
-    return module.Config(**{k: coerce_value(v, fields[k]) for k, v in values.items()})
-
-
 # ---- image grids --------------------------------------------------------------------------------------------
 
 def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> torch.Tensor:
@@ -417,6 +291,4 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> torch.Tensor
 
 
 def save_png(grid: torch.Tensor, path: str | Path) -> None:
-    from PIL import Image
-    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    Image.fromarray(arr).save(path)
+    save_image((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), path)

@@ -24,8 +24,14 @@ import torch
 
 from trainers import checkpoint as ckpt
 from trainers import harness
+from trainers import runconfig as rc
 from trainers.evaluate import run_evaluation
 from trainers.models import REGISTRY, load_model_module
+from trainers.runconfig import RunConfig
+from vidshard.cli import entry
+from vidshard.errors import InputError, UsageError
+from vidshard.io import is_url, local_path
+from vidshard.options import add_flags, field_types, values_from
 
 EXAMPLES = """examples:
   vidshard train drnet --data data/mmnist --preset mnist                 # one process (GPU if present)
@@ -39,43 +45,17 @@ true/false, comma-separated tuples, none); they apply on top of --preset. `batch
 so the global batch is batch_size x world size."""
 
 
-# how often things happen; saved with the run, so a resume keeps them unless given again
-INTERVALS = {"ckpt_every": 1000, "keep": 3, "eval_every": 0, "sample_every": 500, "log_every": 10}
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The model, key=value overrides and --resume; every other flag is a RunConfig field (its help is
+    written there, once). Flags not given stay out of the namespace: a resumed run keeps its own values."""
     p = argparse.ArgumentParser(prog="vidshard train", description=__doc__.split("\n")[0],
                                 epilog=EXAMPLES + "\n\n" + describe_models(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help=f"registered model: {', '.join(sorted(REGISTRY))}")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Config overrides (see below)")
-    p.add_argument("--data", help="dataset dir with manifest.json, or shard URLs/brace pattern "
-                   "(required unless --resume; with --resume, defaults to the run's data)")
-    p.add_argument("--preset", help="named preset of the model (e.g. mnist, faces, tiny); default: the paper's Config")
-    p.add_argument("--run-dir", help="where the run is written (default: runs/MODEL-PRESET-YYYYmmdd-HHMMSS)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint, exactly "
-                   "(same config, seed, world size); --steps may be raised")
-    p.add_argument("--steps", type=int, help="total optimizer steps of the run (default 1000; on resume: the run's)")
-    p.add_argument("--ckpt-every", type=int, help="checkpoint every N steps, and at the end (default 1000)")
-    p.add_argument("--keep", type=int, help="keep the newest K checkpoints (default 3; 0 keeps all)")
-    p.add_argument("--eval-every", type=int, help="evaluate on rank 0 every N steps and at the end (default 0: never)")
-    p.add_argument("--eval-data", help="data for evaluation (default: --data)")
-    p.add_argument("--sample-every", type=int, help="TensorBoard/PNG image grids every N steps (default 500; 0: never)")
-    p.add_argument("--log-every", type=int, help="log rank-averaged losses every N steps (default 10)")
-    p.add_argument("--workers", type=int, help="loader worker processes per rank (default 2)")
-    p.add_argument("--seed", type=int, help="seed of model init (same on all ranks) and, offset per rank, of data (default 0)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if available)")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's choice; torchrun "
-                   "sets 1). On a CPU shared with other jobs 1 can be ~10x faster than 2")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on CUDA (default: on with CUDA; ignored on CPU)")
-    p.add_argument("--channels-last", action="store_true", help="convert the model to channels_last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile every top-level submodule of the model")
-    p.add_argument("--debug-hashes", action="store_true", help="every rank writes a sha256 of its weights and "
-                   "buffers per step to debug/hashes-rankR.jsonl (to check that ranks stay identical)")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this much wall time (counted "
-                   "from the start of the command), with a checkpoint, and exit 0; --resume continues the run")
+                   "(same model config and seed; --steps may be raised)")
+    add_flags(p, RunConfig, unset=True)
     return p
 
 
@@ -85,95 +65,69 @@ def describe_models() -> str:
     for name in sorted(REGISTRY):
         try:
             module = load_model_module(name)
-        except Exception as e:  # a broken model module must not break --help of the others
+        except Exception as e:  # noqa: BLE001 -- a broken model module must not break --help of the others
             lines.append(f"  {name}: cannot be imported ({e})")
             continue
-        presets = ", ".join(sorted(harness.presets_of(module, name))) or "none"
-        fields = ", ".join(harness.config_fields(module.Config))
+        presets = ", ".join(sorted(rc.presets_of(module, name))) or "none"
+        fields = ", ".join(field_types(module.Config))
         lines.append(f"  {name} (presets: {presets})\n    fields: {fields}")
     return "\n".join(lines)
-
-
-def parse_args(argv):
-    return build_parser().parse_intermixed_args(argv)
-
-
-class DataError(ValueError):
-    """The data cannot be loaded as asked (reported without a traceback)."""
 
 
 # ---- the resolved run ----------------------------------------------------------------------------------------
 
 def check_data(data: str | list) -> None:
     """A local path that does not exist is an error now, not a hang in a loader worker later; so is a
-    DIR@VERSION or DIR@TAG that names no version (shards.store.StoreError, a ValueError)."""
+    DIR@VERSION or DIR@TAG that names no version (shards.store.StoreError)."""
     from shards.store import describe, split_ref
     for item in ([data] if isinstance(data, str) else data):
-        local = "://" not in item and not item.startswith("pipe:") and "{" not in item and "*" not in item
-        if local and not Path(split_ref(item)[0]).exists():
-            raise FileNotFoundError(f"--data {item}: no such file or directory")
+        pattern = item.startswith("pipe:") or "{" in item or "*" in item
+        if not pattern and not is_url(item) and not Path(local_path(split_ref(item)[0])).exists():
+            raise InputError(f"--data {item}: no such file or directory")
     describe(data)
 
 
-def resolve(args, env: harness.Dist) -> tuple[dict, object, object]:
-    """The run's config dict (what config.json holds), the model module and its Config instance.
-
-    Fresh run: Config <- preset <- key=value. Resume: config.json of the run, unchanged except --steps
-    (and --data if the data moved); anything that would change the trajectory is refused.
-    """
-    module = load_model_module(args.model)
+def resolve(args: argparse.Namespace, env: harness.Dist) -> RunConfig:
+    """The run's configuration, once: a fresh run from the defaults, the preset and the command line; a
+    resumed one from its config.json and the command line (trainers/runconfig.py says what may change)."""
+    given = values_from(RunConfig, args)
     if args.resume:
-        saved_path = Path(args.resume) / "config.json"
-        if not saved_path.is_file():
-            raise FileNotFoundError(f"--resume {args.resume}: no config.json there (not a run directory)")
-        run = json.loads(saved_path.read_text())
-        if run["model"] != args.model:
-            raise ValueError(f"--resume {args.resume}: the run trains {run['model']!r}, not {args.model!r}")
-        if args.overrides or args.preset:
-            raise ValueError("--resume continues a run with its saved config: drop --preset and key=value "
-                             "(start a new run to change them)")
-        for flag, key in (("seed", "seed"), ("workers", "workers")):
-            given = getattr(args, flag)
-            if given is not None and given != run[key]:
-                raise ValueError(f"--resume: --{flag} {given} differs from the run's {run[key]} (exact resume needs the same)")
-        if run["world_size"] != env.world_size:
-            raise ValueError(f"--resume: the run used {run['world_size']} processes, this launch has "
-                             f"{env.world_size} (exact resume needs the same world size)")
-        cfg = harness.config_from_dict(module, run["config"])
-        run["data"] = args.data or run["data"]
-        run["steps"] = args.steps or run["steps"]
-        run["run_dir"] = str(Path(args.resume))
+        saved = rc.load(args.resume)
+        run = rc.resumed(saved, args.resume, args.model, args.overrides, given, env.world_size)
+        check_loader_resume(saved, run)
     else:
-        if not args.data:
-            raise ValueError("--data is required (a dataset dir with manifest.json, or shard URLs)")
-        if args.run_dir and (Path(args.run_dir) / "config.json").exists():
-            raise ValueError(f"--run-dir {args.run_dir} already holds a run: continue it with --resume {args.run_dir}, "
-                             "or pick another directory")
-        cfg = harness.build_config(module, args.model, args.preset, args.overrides)
-        seed = 0 if args.seed is None else args.seed
-        run = {"model": args.model, "preset": args.preset, "config": _jsonable(cfg), "data": args.data,
-               "seed": seed, "workers": 2 if args.workers is None else args.workers,
-               "world_size": env.world_size, "steps": args.steps or 1000, "run_dir": args.run_dir}
-        run["loader"] = {**module.loader_kwargs(cfg), "seed": seed, "num_workers": run["workers"]}
-    saved = run.get("intervals", INTERVALS)
-    run["intervals"] = {k: saved[k] if getattr(args, k) is None else getattr(args, k) for k in INTERVALS}
-    check_data(run["data"])
-    if args.eval_data:
-        check_data(args.eval_data)
+        if not given.get("data"):
+            raise UsageError("--data is required (a dataset dir with manifest.json, or shard URLs)")
+        if given.get("run_dir") and (Path(given["run_dir"]) / rc.CONFIG_JSON).exists():
+            raise UsageError(f"--run-dir {given['run_dir']} already holds a run: continue it with --resume "
+                             f"{given['run_dir']}, or pick another directory")
+        run = rc.fresh(args.model, args.overrides, given, env.world_size)
+    check_data(run.data)
+    if run.eval_data:
+        check_data(run.eval_data)
     from shards.store import describe, version_warning
     if not args.resume:  # the dataset version (and split) this run reads: vidshard eval and --resume compare
-        run["dataset"] = {**(describe(run["data"]) or {"ref": run["data"], "version": None}), "split": "train"}
-    elif env.rank == 0 and (warning := version_warning(run.get("dataset"), run["data"], "--resume")):
+        dataset = {**(describe(run.data) or {"ref": run.data, "version": None}), "split": "train"}
+        run = dataclasses.replace(run, dataset=dataset)
+    elif env.rank == 0 and (warning := version_warning(run.dataset, run.data, "--resume")):
         print(warning, file=sys.stderr)
-    return run, module, cfg
+    return run
 
 
-def _jsonable(cfg) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+def check_loader_resume(saved: RunConfig, run: RunConfig) -> None:
+    """The run configuration lets a resume change the world size and the workers, but the loader resumes an
+    epoch mid-way exactly (loader.set_epoch(epoch, skip_batches=k)) only as the run dealt it: with the same
+    ranks and the same worker processes. Until the loader can re-deal a partly read epoch, refuse."""
+    fixed = {k: v for k, v in rc.changes(saved, run, rc.LOADER).items() if k in ("world_size", "workers")}
+    if fixed:
+        what = "; ".join(f"{'world size' if k == 'world_size' else '--workers'} {new} (the run: {old})"
+                         for k, (old, new) in fixed.items())
+        raise UsageError(f"--resume {run.run_dir}: {what}: the loader resumes an epoch mid-way exactly only with "
+                         f"the run's world size and workers (start a new run to change them)")
 
 
-def default_run_dir(run: dict) -> str:
-    return str(Path("runs") / f"{run['model']}-{run['preset'] or 'default'}-{time.strftime('%Y%m%d-%H%M%S')}")
+def default_run_dir(run: RunConfig) -> str:
+    return str(Path("runs") / f"{run.model}-{run.preset or 'default'}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 # ---- training ------------------------------------------------------------------------------------------------
@@ -181,19 +135,20 @@ def default_run_dir(run: dict) -> str:
 class Trainer:
     """One rank's training loop; rank 0 also logs, draws grids, evaluates and commits checkpoints."""
 
-    def __init__(self, args, run: dict, module, cfg, env: harness.Dist, started: float | None = None):
-        self.args, self.run, self.module, self.cfg, self.env = args, run, module, cfg, env
-        self.device = harness.pick_device(args.device, env.local_rank)
+    def __init__(self, run: RunConfig, env: harness.Dist, resumed: bool = False, started: float | None = None):
+        self.env, self.resumed = env, resumed
+        self.module, self.cfg = rc.load_model(run.model), run.config
+        self.device = harness.pick_device(run.device, env.local_rank)
         if self.device.type == "cuda":
             harness.enable_tf32()
         harness.init_process_group(env, self.device)
-        if not run.get("run_dir"):
-            run["run_dir"] = harness.broadcast_object(default_run_dir(run) if env.rank == 0 else None)
-        self.run_dir = Path(run["run_dir"])
-        amp = self.device.type == "cuda" if args.amp is None else args.amp
-        self.ctx = harness.Context(self.device, env, run["seed"], amp=amp)
-        run.update(amp=self.ctx.amp, channels_last=args.channels_last, compile=args.compile,
-                   device=self.device.type, torch=torch.__version__)
+        if not run.run_dir:
+            run = dataclasses.replace(run, run_dir=harness.broadcast_object(default_run_dir(run) if env.rank == 0 else None))
+        self.run_dir = Path(run.run_dir)
+        amp = self.device.type == "cuda" if run.amp is None else run.amp
+        self.ctx = harness.Context(self.device, env, run.seed, amp=amp)
+        # what this launch used, recorded in config.json
+        self.run = dataclasses.replace(run, amp=self.ctx.amp, device=self.device.type, torch=torch.__version__)
         self.model = self.build_model()
         self.optimizers = self.model.optimizers()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -204,30 +159,35 @@ class Trainer:
         self.stopped_early = False
 
     def build_model(self):
-        harness.seed_all(self.run["seed"])  # identical init on every rank
-        model = self.module.Model(self.cfg).to(self.device)
-        model = harness.speed_up(model, channels_last=self.args.channels_last)
+        harness.seed_all(self.run.seed)  # identical init on every rank
+        try:
+            model = self.module.Model(self.cfg).to(self.device)
+        except ValueError as e:   # the model refuses its config (the contract: a ValueError naming why)
+            raise UsageError(str(e)) from None
+        except FileNotFoundError as e:   # a file its config names (framegan's frames_run)
+            raise InputError(str(e)) from None
+        model = harness.speed_up(model, channels_last=self.run.channels_last)
         self.ctx.broadcast_module(model)
-        harness.speed_up(model, compile=self.args.compile)  # after the broadcast: it reads plain modules
+        harness.speed_up(model, compile=self.run.compile)  # after the broadcast: it reads plain modules
         # from here on each rank draws from its own streams (data order, augmentation, random offsets)
-        harness.seed_all(harness.rank_seed(self.run["seed"], self.env.rank))
+        harness.seed_all(harness.rank_seed(self.run.seed, self.env.rank))
         return model
 
     def make_loader(self):
         from shards.loader import make_loader
-        kw = dict(self.run["loader"])
-        return make_loader(self.run["data"], split="train", rank=self.env.rank, world_size=self.env.world_size, **kw)
+        return make_loader(self.run.data, split="train", rank=self.env.rank, world_size=self.env.world_size,
+                           **self.run.loader)
 
     # -- run directory, logs
     def open_outputs(self, resumed: bool) -> None:
         if self.env.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(self.run, indent=2, sort_keys=True) + "\n")
+            self.run.save(self.run_dir)
             self.metrics = open(self._truncate_log(self.run_dir / "metrics.jsonl"), "a")
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None)
         harness.barrier()
-        if self.args.debug_hashes:
+        if self.run.debug_hashes:
             path = self.run_dir / "debug" / f"hashes-rank{self.env.rank}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             self.hashes = open(self._truncate_log(path), "a")
@@ -256,15 +216,15 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "world_size": self.env.world_size, "model": self.model.state_dict(),
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-                "config": self.run["config"], "model_name": self.run["model"], "train_seconds": self.train_seconds()})
+                "config": self.run.config_dict(), "model_name": self.run.model, "train_seconds": self.train_seconds()})
         harness.barrier()
         if self.env.rank == 0:
-            ckpt.commit(self.run_dir, self.step, self.run["intervals"]["keep"])
+            ckpt.commit(self.run_dir, self.step, self.run.keep)
 
     def restore(self) -> None:
         path = ckpt.latest(self.run_dir)
         if path is None:
-            raise FileNotFoundError(f"--resume {self.run_dir}: no complete checkpoint under {ckpt.checkpoints_root(self.run_dir)}")
+            raise InputError(f"--resume {self.run_dir}: no complete checkpoint under {ckpt.checkpoints_root(self.run_dir)}")
         state = ckpt.load_state(path, map_location=self.device)
         self.model.load_state_dict(state["model"])
         if set(state["optimizers"]) != set(self.optimizers):
@@ -285,7 +245,7 @@ class Trainer:
 
     # -- periodic work
     def due(self, every: int) -> bool:
-        return every > 0 and (self.step % every == 0 or self.step == self.run["steps"])
+        return every > 0 and (self.step % every == 0 or self.step == self.run.steps)
 
     def draw_samples(self, batch: dict) -> None:
         """Rank 0: the model's image grids to TensorBoard and samples/ (without touching training RNG)."""
@@ -308,8 +268,8 @@ class Trainer:
             self.model.eval()
             facts = {"steps": self.step, "seconds": round(self.train_seconds(), 1), "device": self.device.type}
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                result = run_evaluation(self.run["model"], self.model, self.cfg,
-                                        local_view(self.args.eval_data or self.run["data"]), out, facts)
+                result = run_evaluation(self.run.model, self.model, self.cfg,
+                                        local_view(self.run.eval_data or self.run.data), out, facts)
             self.model.train()
             scalars = {k: float(v) for k, v in flat_items(result) if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for key, value in scalars.items():
@@ -326,7 +286,7 @@ class Trainer:
             self.hashes.write(json.dumps({"step": self.step, "sha256": harness.state_hash(self.model)}) + "\n")
             self.hashes.flush()
         self.pending.add(metrics)
-        if self.due(self.run["intervals"]["log_every"]):
+        if self.due(self.run.log_every):
             # the means over the steps since the last log, averaged over ranks: a collective (every rank
             # reaches it at the same steps) and the one device sync of the window
             mean = self.ctx.mean_metrics(self.pending.take())
@@ -341,53 +301,52 @@ class Trainer:
                 self.writer.add_scalar("speed/samples_per_s", samples, self.step)
                 if bar is not None:
                     bar.set_postfix({**{k: f"{v:.4g}" for k, v in list(mean.items())[:3]}, "samples/s": f"{samples:.0f}"})
-        if self.env.rank == 0 and self.due(self.run["intervals"]["sample_every"]):
+        if self.env.rank == 0 and self.due(self.run.sample_every):
             self.draw_samples(batch)
-        if self.due(self.run["intervals"]["eval_every"]):
+        if self.due(self.run.eval_every):
             self.evaluate()
         late = self.out_of_time()
-        if late or self.due(self.run["intervals"]["ckpt_every"]):
+        if late or self.due(self.run.ckpt_every):
             self.save()
 
     def out_of_time(self) -> bool:
         """--time-limit has run out (checked after every step in one process; with several ranks at log
         steps only, where rank 0's verdict is broadcast, so that every rank stops after the same step)."""
-        limit = self.args.time_limit
+        limit = self.run.time_limit
         if limit is None:
             return False
         late = time.monotonic() - self.started >= limit
         if self.env.world_size > 1:
-            if not self.due(self.run["intervals"]["log_every"]):
+            if not self.due(self.run.log_every):
                 return False
             late = bool(harness.broadcast_object(late))
-        self.stopped_early = late and self.step < self.run["steps"]
+        self.stopped_early = late and self.step < self.run.steps
         return self.stopped_early
 
     def fit(self) -> None:
-        resumed = bool(self.args.resume)
-        if resumed:
+        if self.resumed:
             self.restore()
         try:
             with harness.isolated_rng():
                 loader = self.make_loader()
-        except (ValueError, FileNotFoundError) as e:
-            raise DataError(f"--data {self.run['data']}: {e}") from e
+        except (ValueError, FileNotFoundError) as e:   # make_loader's account of data it cannot read as asked
+            raise InputError(f"--data {self.run.data}: {e}") from e
         steps_per_epoch = len(loader)
         if steps_per_epoch < 1:
-            raise DataError(f"--data {self.run['data']}: the loader yields no batches per epoch "
+            raise InputError(f"--data {self.run.data}: the loader yields no batches per epoch "
                              f"(fewer samples than batch_size x world size?)")
-        self.open_outputs(resumed)
+        self.open_outputs(self.resumed)
         self.model.train()
         bar = None
         self.window = (time.perf_counter(), self.step)
-        if self.env.rank == 0 and not self.args.no_progress:
+        if self.env.rank == 0 and self.run.progress:
             from tqdm import tqdm
-            bar = tqdm(total=self.run["steps"], initial=self.step, unit="step", dynamic_ncols=True)
-        while self.step < self.run["steps"]:
+            bar = tqdm(total=self.run.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        while self.step < self.run.steps:
             with harness.isolated_rng():
                 loader.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
                 batches = iter(loader)
-            while self.step < self.run["steps"]:
+            while self.step < self.run.steps:
                 with harness.isolated_rng():  # prefetching never shifts the model's random draws
                     batch = next(batches, None)
                 if batch is None:
@@ -429,40 +388,33 @@ def flat_items(d: dict, prefix: str = ""):
             yield name, value
 
 
-def main(argv: list[str] | None = None) -> int:
+def train_command(argv: list[str]) -> int:
+    """`vidshard train`: usage and input errors are VidshardErrors (one line, exit 2: vidshard.cli.run)."""
     started = time.monotonic()
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_intermixed_args(argv)
     env = harness.dist_env()
-    try:
-        run, module, cfg = resolve(args, env)
-    except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as e:
-        print(f"vidshard train: {e}", file=sys.stderr)
-        return 2
+    run = resolve(args, env)
     threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    trainer = None
     try:
-        trainer = Trainer(args, run, module, cfg, env, started=started)
-    except (ValueError, FileNotFoundError) as e:  # e.g. the model refuses its config, or no CUDA
-        print(f"vidshard train: {e}", file=sys.stderr)
-        harness.destroy_process_group()
-        torch.set_num_threads(threads)
-        return 2
-    try:
+        trainer = Trainer(run, env, resumed=bool(args.resume), started=started)
         trainer.fit()
-    except DataError as e:
-        print(f"vidshard train: {e}", file=sys.stderr)
-        return 2
     finally:
-        trainer.close()
+        if trainer is not None:
+            trainer.close()
         harness.destroy_process_group()
-        torch.set_num_threads(threads)  # main() is also called in-process (tests, bench)
+        torch.set_num_threads(threads)  # train_command is also called in-process (tests, bench)
     if env.rank == 0 and trainer.stopped_early:
-        print(f"stopped by --time-limit {args.time_limit:g} at step {trainer.step} of {run['steps']} (checkpoint "
-              f"written); continue with: vidshard train {run['model']} --resume {trainer.run_dir}", file=sys.stderr)
+        print(f"stopped by --time-limit {run.time_limit:g} at step {trainer.step} of {run.steps} (checkpoint "
+              f"written); continue with: vidshard train {run.model} --resume {trainer.run_dir}", file=sys.stderr)
     elif env.rank == 0:
         print(f"done: {trainer.step} steps; run directory {trainer.run_dir}", file=sys.stderr)
     return 0
+
+
+main = entry("train")
 
 
 if __name__ == "__main__":

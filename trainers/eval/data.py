@@ -8,6 +8,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from vidshard.io import atomic_write_json
+
 
 def split_shards(data: str, split: str) -> list[Path]:
     """The shard paths of a manifest split of a dataset directory."""
@@ -73,7 +75,4 @@ def synthetic_assets(data) -> str | None:
 
 
 def write_json(obj: dict, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
-    tmp.replace(path)
+    atomic_write_json(path, obj)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.frames import fit_frames
+from vidshard.io import save_animation, save_image
 
 
 def to_uint8_image(img: torch.Tensor) -> np.ndarray:
@@ -19,20 +20,12 @@ def to_uint8_image(img: torch.Tensor) -> np.ndarray:
 
 
 def save_png(img: torch.Tensor, path: str | Path, scale: int = 1) -> None:
-    from PIL import Image
-    im = Image.fromarray(to_uint8_image(img))
-    if scale > 1:
-        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    im.save(path, optimize=False)
+    save_image(to_uint8_image(img), path, scale=scale)
 
 
 def save_gif(frames: list[torch.Tensor], path: str | Path, fps: int = 10, scale: int = 1) -> None:
     """A looping GIF from (C, H, W) frames in [0, 1]."""
-    from PIL import Image
-    ims = [Image.fromarray(to_uint8_image(f)) for f in frames]
-    if scale > 1:
-        ims = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in ims]
-    ims[0].save(path, save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
+    save_animation([to_uint8_image(f) for f in frames], path, frame_ms=1000 / fps, scale=scale)
 
 
 def tile(frames: torch.Tensor, pad: int = 1) -> torch.Tensor:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -37,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainers.frames import fit_frames
+from vidshard.io import atomic_write, atomic_write_json, cache_dir
 
 from . import labels
 from .data import iter_clips, split_shards, to_tensor
@@ -464,8 +464,7 @@ def _occlusion_report(judge: Judge, fs: FrameSet, lp: dict) -> dict:
 # ---------------------------------------------------------------- the cache
 
 def judge_dir() -> Path:
-    from pipelines.synthetic.common import cache_dir
-    return cache_dir() / "judges"
+    return cache_dir("judges")
 
 
 def judge_path(version: str, size: int, channels: int) -> Path:
@@ -475,14 +474,9 @@ def judge_path(version: str, size: int, channels: int) -> Path:
 def save_judge(judge: Judge, path: Path) -> None:
     """Weights (state_dict) then the json, each written to a temporary file and renamed: the json is written
     last, so a judge whose json exists is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in judge.state_dict().items()}, tmp)
-    tmp.replace(path)
-    jpath = path.with_suffix(".json")
-    jtmp = jpath.with_name(f"{jpath.name}.{os.getpid()}.tmp")
-    jtmp.write_text(json.dumps(judge.describe(), indent=2, sort_keys=True) + "\n")
-    jtmp.replace(jpath)
+    state = {k: v.detach().cpu() for k, v in judge.state_dict().items()}
+    atomic_write(path, write=lambda f: torch.save(state, f))
+    atomic_write_json(path.with_suffix(".json"), judge.describe())
 
 
 def load_judge(path: str | Path) -> Judge:

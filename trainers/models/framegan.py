@@ -9,7 +9,7 @@ is trained with the non-saturating loss on its own; G minimises the average of t
 (the paper's Eq. 3), or the reference code's hypervolume variant -mean_k log(eta - l_k), eta = slack * max l_k.
 Stage 2 freezes G_F and trains G_V: z_V ~ N(0, I_100) -> FC stack -> 30 steps -> 2-layer BiLSTM -> Linear
 -> a sequence of z_F, each rendered by G_F, against 16 video discriminators behind 3-D random projections.
-Values the paper's text lost come from /work/shared/MODELS.md §C and the reference code.
+Values the paper's text lost come from ../shared/MODELS.md §C and the reference code.
 
 Two phases of one module (one registry name, "framegan"):
   phase=frames  G_F and the K frame discriminators, on single frames
@@ -61,6 +61,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainers.frames import fit_frames
+from vidshard.errors import InputError
 
 
 @dataclass
@@ -644,13 +645,13 @@ def load_frame_generator(model: Model, path: str) -> None:
     if p.is_dir():
         p = (ckpt.latest(p) or p) / ckpt.STATE
     if not p.is_file():
-        raise FileNotFoundError(f"framegan: frames_run={path}: no checkpoint found (expected a run directory, "
+        raise InputError(f"framegan: frames_run={path}: no checkpoint found (expected a run directory, "
                                 f"a checkpoint directory or a {ckpt.STATE})")
     state = torch.load(p, map_location="cpu", weights_only=True)
     state = {k[3:]: v for k, v in state.get("model", state).items() if k.startswith("gf.")}
     own = model.gf.state_dict()
     if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-        raise ValueError(f"framegan: {p} holds no G_F of this shape (a frames run with the same gf_widths, z_dim "
+        raise InputError(f"framegan: {p} holds no G_F of this shape (a frames run with the same gf_widths, z_dim "
                          f"and channels is needed)")
     model.gf.load_state_dict(state)
 
