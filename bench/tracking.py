@@ -1,9 +1,12 @@
 """Face-tracking benchmark: accuracy and jitter on OTB "Girl", and per-video speed of process_video.
 
 Prints a table and writes bench/results/tracking.json. Not a test (it sweeps settings and times things).
+The tracker measured is the one `vidshard prepare` runs (video.FaceTracking, every frame fed as
+process_video feeds it: pipelines/faces/evaluate.py); BlazeFace runs once per frame, its answers reused
+across the schedules and smoothing strengths of the sweep (the detector is deterministic).
 
-    .venv/bin/python bench/tracking.py                      # everything (~1 minute on 2 busy cores)
-    .venv/bin/python bench/tracking.py --no-videos          # tracking quality only
+    .venv/bin/python bench/tracking.py                      # everything
+    .venv/bin/python bench/tracking.py --no-videos          # tracking quality only (keeps the speed rows)
     .venv/bin/python bench/tracking.py --smooth 0 0.5 1 2 4 # other smoothing strengths
 
 Definitions (pipelines/faces/evaluate.py): lengths are in units of the ground-truth box size; centre
@@ -26,30 +29,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.faces.config import FaceConfig  # noqa: E402
-from pipelines.faces.evaluate import OTB_CONFIG, evaluate_sequence  # noqa: E402
-from pipelines.faces.tracks import scheduled  # noqa: E402
+from pipelines.faces.evaluate import OTB_CONFIG, OtbSequence  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 VIDEOS = [("talking_head_man.mp4", "short"), ("head_turns_glasses.mp4", "short"),
           ("foreman_face_leaves.mp4", "short"), ("crowd_1080p.mp4", "full")]
-KEYS = ("centre_error_raw", "centre_error_smoothed", "centre_error_smoothed_all", "centre_error_debiased_raw", "centre_error_debiased_smoothed",
-        "jitter_raw", "jitter_smoothed", "jitter_smoothed_all", "detected_frames", "covered_frames")
+KEYS = ("centre_error_raw", "centre_error_smoothed", "centre_error_smoothed_all", "centre_error_debiased_raw",
+        "centre_error_debiased_smoothed", "jitter_raw", "jitter_smoothed", "jitter_smoothed_all", "detected_frames",
+        "covered_frames", "detect_frames", "target_tracks", "identity_splits")
 
 
 SCHEDULES = [(1, None), (2, None), (4, None), (4, 1)]   # (detect_every, detect_retry); 4: the default
 
 
-def quality(seq: Path, smooths: list[float]) -> list[dict]:
-    """Metrics per detection schedule and smoothing strength. Detections do not depend on either: the
-    detector runs once on every frame, and each schedule takes the frames it would have asked for."""
+def quality(seq: Path, smooths: list[float], identity: float | None = None) -> list[dict]:
+    """Metrics per detection schedule and smoothing strength, each a run of the pipeline's tracker over
+    the sequence (identity: the appearance-split threshold, default the pipeline's)."""
+    girl = OtbSequence(seq)
+    base = OTB_CONFIG if identity is None else replace(OTB_CONFIG, identity=identity)
     rows = []
-    dets = None
     for every, retry in SCHEDULES:
-        base = replace(OTB_CONFIG, detect_every=every, detect_retry=retry)
         for s in smooths:
-            cfg = replace(base, smooth=s)
-            m, dets_k = evaluate_sequence(seq, cfg, detections=None if dets is None else scheduled(dets, cfg))
-            dets = dets if dets is not None else dets_k
+            m = girl.evaluate(replace(base, detect_every=every, detect_retry=retry, smooth=s))
             rows.append({"detect_every": every, "detect_retry": retry, "smooth": s, **{k: m[k] for k in KEYS},
                          "jitter_groundtruth": m["jitter_groundtruth"]})
     return rows
@@ -81,20 +82,24 @@ def speed(videos_dir: Path) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DATA, help=f"shared data root (default {DATA})")
+    p.add_argument("--data", type=Path, default=DATA, help="shared data root (default ../shared/data)")
     p.add_argument("--smooth", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0, 4.0],
                    help="smoothing strengths to sweep (default: 0 0.5 1 1.5 2 4; 0 = no smoothing)")
-    p.add_argument("--no-videos", action="store_true", help="skip the per-video speed runs")
+    p.add_argument("--identity", type=float, help="appearance-split threshold (default: the pipeline's, "
+                   f"{FaceConfig().identity}; 0 turns identity splits off)")
+    p.add_argument("--no-videos", action="store_true", help="skip the per-video speed runs (the results file "
+                   "keeps the ones it has)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tracking.json")
     args = p.parse_args(argv)
     seq = args.data / "tracking" / "otb_girl"
     if not seq.is_dir():
         print(f"bench/tracking.py: {seq} is missing (see ../shared/data/SOURCES.md)", file=sys.stderr)
         return 2
-    rows = quality(seq, args.smooth)
+    rows = quality(seq, args.smooth, args.identity)
     print(f"OTB Girl ({rows[0]['detected_frames']} of 500 frames detected at detect_every=1); lengths in box sizes")
     print(f"{'every':>5} {'retry':>5} {'smooth':>6} {'err raw':>8} {'err sm':>8} {'err all':>8} {'deb raw':>8} "
-          f"{'deb sm':>8} {'jit raw':>8} {'jit sm':>8} {'ratio':>6} {'jit all':>8} {'covered':>7}")
+          f"{'deb sm':>8} {'jit raw':>8} {'jit sm':>8} {'ratio':>6} {'jit all':>8} {'covered':>7} {'calls':>5} "
+          f"{'tracks':>6} {'splits':>6}")
     for r in rows:
         jr = r["jitter_raw"]
         ratio = r["jitter_smoothed"] / jr if jr == jr and jr > 0 else float("nan")
@@ -102,10 +107,15 @@ def main(argv=None) -> int:
               f"{r['centre_error_raw']:>8.4f} {r['centre_error_smoothed']:>8.4f} {r['centre_error_smoothed_all']:>8.4f} "
               f"{r['centre_error_debiased_raw']:>8.4f} {r['centre_error_debiased_smoothed']:>8.4f} "
               f"{jr:>8.4f} {r['jitter_smoothed']:>8.4f} {ratio:>6.3f} {r['jitter_smoothed_all']:>8.4f} "
-              f"{r['covered_frames']:>7}")
+              f"{r['covered_frames']:>7} {r['detect_frames']:>5} {r['target_tracks']:>6} {r['identity_splits']:>6}")
     print(f"ground-truth annotation jitter: {rows[0]['jitter_groundtruth']:.4f}")
-    result = {"otb_girl": rows, "config": OTB_CONFIG.to_dict(),
+    config = OTB_CONFIG if args.identity is None else replace(OTB_CONFIG, identity=args.identity)
+    result = {"otb_girl": rows, "config": config.to_dict(),
               "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()}}
+    if args.no_videos and args.out.is_file():
+        kept = json.loads(args.out.read_text()).get("videos")
+        if kept:
+            result["videos"] = kept
     if not args.no_videos:
         result["videos"] = speed(args.data / "videos")
         for v in result["videos"]:

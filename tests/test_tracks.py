@@ -1,15 +1,18 @@
 """Unit tests of association, splitting, smoothing, crops and clip cutting on synthetic detections.
 
-No model and no video: these pin down the tracking logic itself, fast.
+No model and no video: these pin down the tracking logic itself, fast. The whole-track fit
+(tests/tracking_oracle.py) is the reference the streaming pieces the pipeline runs (WindowSmoother,
+TrackClips) are checked against.
 """
 import numpy as np
 import pytest
 
 from pipelines.faces.config import FaceConfig
-from pipelines.faces.crops import clip_spans, crop_square, face_crop, valid_runs
+from pipelines.faces.crops import crop_square
 from pipelines.faces.decode import sample_indices
 from pipelines.faces.detect import Detection
-from pipelines.faces.tracks import CutDetector, associate, build_tracks, smooth_track
+from pipelines.faces.tracks import CutDetector
+from tracking_oracle import associate, build_tracks, clip_spans, face_crop, smooth_track, valid_runs
 
 RNG = np.random.default_rng(0)
 

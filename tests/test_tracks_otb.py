@@ -1,18 +1,33 @@
 """Tracking quality on real ground truth: the OTB-2013 "Girl" sequence (head boxes on 500 frames).
 
-The smoothing splines must cut the box's frame-to-frame jitter to a third of the raw detector's or less,
-without moving the box further from the annotated head. Figures: bench/tracking.py, docs/BENCHMARKS.md.
+Measured on the tracker `vidshard prepare` runs (video.FaceTracking, fed frame by frame through
+pipelines/faces/evaluate.py): the smoothing splines must cut the box's frame-to-frame jitter to a third of
+the raw detector's or less, without moving the box further from the annotated head. Figures:
+bench/tracking.py, docs/BENCHMARKS.md.
 """
+from dataclasses import replace
+
 import pytest
 
 from conftest import require_shared
 
-from pipelines.faces.evaluate import OTB_CONFIG, evaluate_sequence, load_otb
+from pipelines.faces.config import FaceConfig
+from pipelines.faces.evaluate import OTB_CONFIG, OtbSequence, load_otb
 
 
 @pytest.fixture(scope="module")
 def otb_girl():
     return require_shared("tracking", "otb_girl")
+
+
+@pytest.fixture(scope="module")
+def girl(otb_girl):
+    return OtbSequence(otb_girl)
+
+
+@pytest.fixture(scope="module")
+def every_frame(girl):
+    return girl.evaluate(OTB_CONFIG)
 
 
 def test_otb_loader_reads_boxes_zero_based(otb_girl):
@@ -21,8 +36,9 @@ def test_otb_loader_reads_boxes_zero_based(otb_girl):
     assert gt[0].tolist() == [56.0, 20.0, 31.0, 45.0]   # file says 57 21 31 45 (1-based)
 
 
-def test_smoothing_cuts_jitter_without_losing_accuracy(otb_girl):
-    m, _ = evaluate_sequence(otb_girl, OTB_CONFIG)
+def test_smoothing_cuts_jitter_without_losing_accuracy(every_frame):
+    m = every_frame
+    assert m["detect_frames"] == m["frames"] == 500
     # the detector finds her face on most frames; turned away (back of the head) it cannot
     assert m["detected_frames"] >= 0.8 * m["frames"]
     assert m["covered_frames"] > m["detected_frames"]          # splines fill the missed frames
@@ -35,21 +51,15 @@ def test_smoothing_cuts_jitter_without_losing_accuracy(otb_girl):
     assert m["centre_error_raw"] < 0.3
 
 
-def test_default_schedule_keeps_accuracy(otb_girl):
+def test_default_schedule_keeps_accuracy(girl, every_frame):
     # the pipeline's default detects every 4th frame (a quarter of BlazeFace's cost): on the frames it
     # covers, the boxes must be as close to the annotated head as the detector on every frame, still
     # smooth, and cover most of what detection on every frame covers
-    from dataclasses import replace
-    from pipelines.faces.config import FaceConfig
-    from pipelines.faces.tracks import scheduled
-    every, dets = evaluate_sequence(otb_girl, OTB_CONFIG)
-    d = FaceConfig()
+    every, d = every_frame, FaceConfig()
     covered = {}
     for retry in (None, 1):
-        cfg = replace(OTB_CONFIG, detect_every=d.detect_interval(), detect_retry=retry)
-        sub = scheduled(dets, cfg)
-        m, _ = evaluate_sequence(otb_girl, cfg, detections=sub)
-        assert d.detect_interval() >= 4 and len(sub) <= 0.5 * len(dets)
+        m = girl.evaluate(replace(OTB_CONFIG, detect_every=d.detect_interval(), detect_retry=retry))
+        assert d.detect_interval() >= 4 and m["detect_frames"] <= 0.5 * every["detect_frames"]
         # the default is no worse; retrying at once after a miss (--detect-retry 1) trades a little
         # accuracy (frames near a miss are the hard ones) for coverage
         slack = 1.0 if retry is None else 1.05
@@ -60,12 +70,26 @@ def test_default_schedule_keeps_accuracy(otb_girl):
     assert covered[1] > covered[None]
 
 
+def test_the_measured_tracker_is_the_one_prepare_runs(girl, monkeypatch):
+    # every frame goes through video.FaceTracking, as in process_video: stop it and nothing is measured
+    from pipelines.faces import video
+    fed = []
+    real = video.FaceTracking.feed
+
+    def counting(self, t, frame):
+        fed.append(t)
+        return real(self, t, frame)
+    monkeypatch.setattr(video.FaceTracking, "feed", counting)
+    m = girl.evaluate(replace(OTB_CONFIG, detect_every=4))
+    assert fed == list(range(500)) and m["covered_frames"] > 300
+
+
 def whole_vs_windowed(per_frame, cfg):
     """Max deviation (centre and size, in face sizes) of the pipeline's windowed smoothing from the
     whole-track fit, over every track with a span; and the number of frames compared."""
-    import numpy as np
-    from pipelines.faces.tracks import Track, WindowSmoother, associate, smooth_track
+    from pipelines.faces.tracks import Track, WindowSmoother
     from pipelines.faces.video import BLOCK, MARGIN
+    from tracking_oracle import associate, smooth_track
     worst, n = 0.0, 0
     for tr in associate(per_frame, [], cfg.max_gap, cfg.iou_match):
         whole = smooth_track(tr, cfg.smooth, cfg.outlier)
@@ -88,17 +112,15 @@ def whole_vs_windowed(per_frame, cfg):
     return worst, n
 
 
-def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(otb_girl):
+def test_windowed_smoothing_stays_within_2_percent_of_the_whole_track_fit(girl):
     # the video pipeline smooths in windows so it can crop while it decodes: on real detections (OTB Girl,
-    # every frame; the talking head, every 2nd frame) its boxes must stay within 2% of the face size of
-    # the whole-track fit that the tracking figures are measured with
+    # every frame; the talking head, every 4th frame) its boxes must stay within 2% of the face size of
+    # one spline fit over the whole track (tests/tracking_oracle.py)
     import numpy as np
-    from pipelines.faces.config import FaceConfig
     from pipelines.faces.decode import detect_shape, downscale, open_reader, stream_frames
     from pipelines.faces.detect import FaceDetector
-    from pipelines.faces.evaluate import detect_images
-    paths, _ = load_otb(otb_girl)
-    worst, n = whole_vs_windowed(detect_images(paths, OTB_CONFIG), OTB_CONFIG)
+    per_frame = [(t, girl.detector.detect(t, frame)) for t, frame in enumerate(girl.frames)]
+    worst, n = whole_vs_windowed(per_frame, OTB_CONFIG)
     assert n >= 400 and worst < 0.02, f"OTB Girl: windowed boxes deviate by up to {worst:.1%} of the face size"
     cfg = FaceConfig()
     path = require_shared("videos", "talking_head_man.mp4")

@@ -1,8 +1,11 @@
 """Tracking quality against ground truth: centre error and jitter of raw detections and smoothed tracks.
 
-Used by bench/tracking.py (figures for docs/BENCHMARKS.md) and by tests/test_tracks_otb.py, on the
-OTB-2013 "Girl" sequence (../shared/data/tracking/otb_girl: 500 JPEG frames of 128×96 and one head box a
-frame, tab-separated x y w h, 1-based).
+What is measured is the tracker `vidshard prepare` runs: each frame of the sequence goes through
+video.FaceTracking (scene cuts, the detection schedule, BlazeFace, appearance descriptors, association,
+windowed smoothing), exactly as process_video feeds it. Used by bench/tracking.py (figures for
+docs/BENCHMARKS.md) and tests/test_tracks_otb.py, on the OTB-2013 "Girl" sequence
+(../shared/data/tracking/otb_girl: 500 JPEG frames of 128×96 and one head box a frame, tab-separated
+x y w h, 1-based).
 
 Definitions (all lengths divided by the ground-truth box size sqrt(w·h) of the frame, so they are
 comparable across scales):
@@ -20,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import FaceConfig
-from .detect import Detection, FaceDetector
-from .tracks import SmoothTrack, build_tracks
+from .decode import RgbPicture
+from .detect import FaceDetector
+from .tracks import FrameBox
 
 # The OTB Girl frames are tiny (heads of 20-47 px in 128×96): detect on every frame (so raw jitter is
 # measurable frame to frame), keep weaker detections, and accept small faces. BlazeFace resizes its input
@@ -48,16 +52,49 @@ def load_otb(seq_dir: str | Path) -> tuple[list[Path], np.ndarray]:
     return frames, gt
 
 
-def detect_images(paths: list[Path], cfg: FaceConfig, model_path=None) -> list[tuple[int, list[Detection]]]:
-    """Run the detector on every cfg.detect_interval()-th image, at native size."""
+def load_images(paths: list[Path]) -> list[np.ndarray]:
+    """The frames as RGB arrays (an image sequence decodes to the pipeline's RGB pictures)."""
     from PIL import Image
-    detector = FaceDetector(cfg.detector, cfg.min_score, model_path)
     out = []
-    for t, p in enumerate(paths):
-        if t % cfg.detect_interval() == 0:
-            with Image.open(p) as im:
-                out.append((t, detector.detect(t, np.asarray(im.convert("RGB")))))
+    for p in paths:
+        with Image.open(p) as im:
+            out.append(np.asarray(im.convert("RGB")))
     return out
+
+
+class RememberingDetector:
+    """A FaceDetector that remembers its answer per frame: the detector is deterministic (IMAGE mode), so
+    runs of the same frames under other schedules or smoothing settings reuse what it found."""
+
+    def __init__(self, detector: FaceDetector):
+        self.detector, self.seen = detector, {}
+
+    def detect(self, t: int, image: np.ndarray, scale_x: float = 1.0, scale_y: float = 1.0):
+        key = (t, image.shape, scale_x, scale_y)
+        if key not in self.seen:
+            self.seen[key] = self.detector.detect(t, image, scale_x, scale_y)
+        return self.seen[key]
+
+
+def track_frames(frames: list[np.ndarray], cfg: FaceConfig, detector) -> tuple[list[dict[int, FrameBox]], dict]:
+    """The pipeline's tracking (video.FaceTracking) over RGB frames: each track's final boxes by frame, and
+    {"detect_frames": detector calls, "identity_splits", "scene_cuts"}."""
+    from .video import FaceTracking
+    h, w = frames[0].shape[:2]
+    tracking = FaceTracking(cfg, detector, w, h)
+    boxes: dict[int, dict[int, FrameBox]] = {}
+
+    def take(final):
+        for track, fbs, _ in final:
+            boxes.setdefault(track.id, {}).update((fb.t, fb) for fb in fbs)
+
+    for t, rgb in enumerate(frames):
+        take(tracking.feed(t, RgbPicture(rgb)))
+        tracking.release(t)
+    take(tracking.finish())
+    counts = {"detect_frames": tracking.detect_frames, "identity_splits": len(tracking.assoc.splits),
+              "scene_cuts": len(tracking.cuts.cuts)}
+    return [b for _, b in sorted(boxes.items()) if b], counts
 
 
 def _centre_size(gt_row: np.ndarray) -> tuple[float, float, float]:
@@ -65,15 +102,17 @@ def _centre_size(gt_row: np.ndarray) -> tuple[float, float, float]:
     return x + w / 2, y + h / 2, float(np.sqrt(w * h))
 
 
-def target_tracks(tracks: list[SmoothTrack], gt: np.ndarray, max_error: float = 0.5) -> list[SmoothTrack]:
-    """Tracks that follow the annotated target: median raw centre error under half a box size.
+def _raw(track: dict[int, FrameBox]) -> dict[int, tuple[float, float, float]]:
+    return {t: (fb.raw.cx, fb.raw.cy, fb.raw.size) for t, fb in track.items() if fb.raw is not None}
 
-    The man who walks in near the end makes a track of its own (median error 0.84 box sizes); the
-    girl's tracks sit at 0.18-0.31 (head box vs face box offset)."""
+
+def target_tracks(tracks: list[dict[int, FrameBox]], gt: np.ndarray, max_error: float = 0.5) -> list[dict]:
+    """Tracks that follow the annotated target: median raw centre error under half a box size (the man who
+    walks in near the end makes tracks of his own; the girl's sit at 0.2-0.3: head box vs face box)."""
     keep = []
     for tr in tracks:
-        errs = [_error(d.cx, d.cy, gt[d.t]) for d in tr.raw.values()]
-        if np.median(errs) < max_error:
+        errs = [_error(cx, cy, gt[t]) for t, (cx, cy, _) in _raw(tr).items()]
+        if errs and np.median(errs) < max_error:
             keep.append(tr)
     return keep
 
@@ -105,7 +144,7 @@ def _mean(v: list[float]) -> float:
     return float(np.mean(v)) if v else float("nan")
 
 
-def tracking_metrics(tracks: list[SmoothTrack], gt: np.ndarray) -> dict:
+def tracking_metrics(tracks: list[dict[int, FrameBox]], gt: np.ndarray) -> dict:
     """Centre error and jitter of the target's raw detections and of its smoothed tracks.
 
     Figures are pooled over the target's tracks, each measured within itself (a frame triple that spans
@@ -116,16 +155,16 @@ def tracking_metrics(tracks: list[SmoothTrack], gt: np.ndarray) -> dict:
     detected, covered = set(), set()
     targets = target_tracks(tracks, gt)
     for tr in targets:
-        raw = {t: (d.cx, d.cy, d.size) for t, d in tr.raw.items()}
-        smooth = {t: (tr.cx[t - tr.t0], tr.cy[t - tr.t0], tr.size[t - tr.t0]) for t in range(tr.t0, tr.t1 + 1)}
+        raw = _raw(tr)
+        smooth = {t: (fb.cx, fb.cy, fb.size) for t, fb in tr.items()}
         err_raw += [_error(*raw[t][:2], gt[t]) for t in raw]
         bias = _bias(raw, gt)
         deb_raw += [_error(*raw[t][:2], gt[t], bias) for t in raw]
-        deb_smooth += [_error(*smooth[t][:2], gt[t], bias) for t in raw if t in smooth]
-        err_smooth += [_error(*smooth[t][:2], gt[t]) for t in raw if t in smooth]
+        deb_smooth += [_error(*smooth[t][:2], gt[t], bias) for t in raw]
+        err_smooth += [_error(*smooth[t][:2], gt[t]) for t in raw]
         err_all += [_error(*smooth[t][:2], gt[t]) for t in smooth]
         acc_raw += _accelerations(raw, gt)
-        acc_smooth += _accelerations({t: smooth[t] for t in raw if t in smooth}, gt)
+        acc_smooth += _accelerations({t: smooth[t] for t in raw}, gt)
         acc_all += _accelerations(smooth, gt)
         detected |= set(raw)
         covered |= set(smooth)
@@ -148,13 +187,28 @@ def tracking_metrics(tracks: list[SmoothTrack], gt: np.ndarray) -> dict:
     }
 
 
-def evaluate_sequence(seq_dir: str | Path, cfg: FaceConfig = OTB_CONFIG, model_path=None,
-                      detections=None) -> dict:
-    """Detect, track and smooth one OTB sequence; return metrics (and the detections, for reuse)."""
-    paths, gt = load_otb(seq_dir)
-    per_frame = detections if detections is not None else detect_images(paths, cfg, model_path)
-    tracks = build_tracks(per_frame, [], cfg)  # an image sequence of one shot: no scene cuts
-    return {"config": cfg.to_dict(), **tracking_metrics(tracks, gt)}, per_frame
+class OtbSequence:
+    """One OTB sequence, loaded once, measured under any number of configs with one detector (its answers
+    remembered per frame: bench/tracking.py sweeps schedules and smoothing strengths)."""
+
+    def __init__(self, seq_dir: str | Path, model_path=None, detector: str = "short", min_score: float = 0.5):
+        paths, self.gt = load_otb(seq_dir)
+        self.frames = load_images(paths)
+        self.model = (detector, min_score)
+        self.detector = RememberingDetector(FaceDetector(detector, min_score, model_path))
+
+    def evaluate(self, cfg: FaceConfig = OTB_CONFIG) -> dict:
+        """Track the sequence as the pipeline would with `cfg`; the metrics, the config and the tracker's
+        counts (detector calls, identity splits, scene cuts)."""
+        if (cfg.detector, cfg.min_score) != self.model:
+            raise ValueError(f"OtbSequence: its detector is {self.model}, cfg asks for {(cfg.detector, cfg.min_score)}")
+        tracks, counts = track_frames(self.frames, cfg, self.detector)
+        return {"config": cfg.to_dict(), **counts, **tracking_metrics(tracks, self.gt)}
+
+
+def evaluate_sequence(seq_dir: str | Path, cfg: FaceConfig = OTB_CONFIG, model_path=None) -> dict:
+    """Track one OTB sequence as the pipeline would with `cfg`, and measure it (OtbSequence.evaluate)."""
+    return OtbSequence(seq_dir, model_path, cfg.detector, cfg.min_score).evaluate(cfg)
 
 
 # ------------------------------------------------------------------------------------------------ crops

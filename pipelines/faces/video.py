@@ -40,14 +40,16 @@ from typing import Iterator
 
 import numpy as np
 
+from vidshard.errors import UsageError
+from vidshard.options import add_flags, values_from
+
 from .config import FaceConfig
 from .crops import crop_box
 from .decode import (Picture, RgbPicture, VideoError, detect_shape, open_reader, pad_of, read_rate, sample_indices,
                      stream_pictures)
 from .detect import FaceDetector
 from .identity import descriptor
-from .model import ModelError
-from .tracks import Associator, CutDetector, DetectSchedule, FrameBox, WindowSmoother
+from .tracks import Associator, CutDetector, DetectSchedule, FrameBox, Track, WindowSmoother
 
 __all__ = ["process_video", "VideoError"]
 
@@ -147,57 +149,92 @@ def clip_meta(clip: Clip, track_no: int, clip_no: int, source_id: str, path, ind
     }
 
 
-class Tracker:
-    """Association, windowed smoothing and clip cutting for one video, fed one frame at a time."""
+class FaceTracking:
+    """The per-frame tracking of `process_video`, and what the tracking figures measure (evaluate.py,
+    bench/tracking.py): scene cuts, the detection schedule, BlazeFace on the detector's copy, appearance
+    descriptors, association and windowed smoothing. Feed every decoded frame in order: `feed(t, frame)`
+    and `finish()` return (track, its frames that became final, whether the track has ended)."""
 
-    def __init__(self, cfg: FaceConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: FaceConfig, detector, width: int, height: int):
+        self.cfg, self.detector = cfg, detector
+        self.dw, self.dh = detect_shape(width, height, cfg.detect_side())
+        self.sx, self.sy = width / self.dw, height / self.dh
+        self.cuts = CutDetector(cfg.scene_cut)
+        self.schedule = DetectSchedule.of(cfg)
         self.smoothers: dict[int, WindowSmoother] = {}
         # an identity split may move a track's last detections to a new track while its smoother has not
         # finalized those frames (it lags by MARGIN frames): always, unless detect_every exceeds MARGIN
         self.assoc = Associator(cfg.max_gap, cfg.iou_match, cfg.identity,
                                 movable=lambda tr, t: tr.id in self.smoothers and t >= self.smoothers[tr.id].next)
-        self.clips: dict[int, TrackClips] = {}
-        self.tracks_all = 0
-        self.next_track_no = 0
-        self.closed: list[tuple] = []   # (track_no, first, last frame, why it ended, candidates) of tracks with a clip
+        self.attempts: set[int] = set()   # frames the detector ran on, not yet released
+        self.tracks_all = self.detect_frames = self.detections = 0
+        self.detect_s = self.identity_s = 0.0
 
-    def detected(self, t: int, dets) -> list[tuple[WindowSmoother, list[FrameBox]]]:
-        """Feed frame t's detections; return (track, frames that became final)."""
-        out = [(self.smoothers.pop(tr.id), None) for tr in self.assoc.step(t, dets)]
-        out = [(sm, sm.close()) for sm, _ in out]
+    def feed(self, t: int, frame: Picture) -> list[tuple[Track, list[FrameBox], bool]]:
+        detecting = self.schedule.due(t)
+        rgb = isinstance(frame, RgbPicture)   # the fallback: its thumbnails come from the detector copy
+        small = frame.small(self.dw, self.dh) if detecting or rgb else None
+        if self.cuts.feed(t, small if rgb else frame.gray()):
+            self.assoc.cut(t)
+        if not detecting:
+            return []
+        t_det = time.perf_counter()
+        dets = self.detector.detect(t, small, self.sx, self.sy)
+        self.detect_s += time.perf_counter() - t_det
+        if self.cfg.identity > 0:
+            t_id = time.thread_time()
+            dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
+            self.identity_s += time.thread_time() - t_id
+        self.attempts.add(t)
+        self.detect_frames += 1
+        self.detections += len(dets)
+        closed = [self.smoothers.pop(tr.id) for tr in self.assoc.step(t, dets)]
+        out = [(sm.track, sm.close(), True) for sm in closed]
         for tr in self.assoc.open:
             if tr.id not in self.smoothers:
                 self.smoothers[tr.id] = WindowSmoother(tr, self.cfg.smooth, self.cfg.outlier, BLOCK, MARGIN)
-                self.clips[tr.id] = TrackClips(tr.id, self.cfg)
                 self.tracks_all += 1
-        return out + [(sm, sm.ready()) for sm in self.smoothers.values()]
+        self.schedule.update(t, self.assoc.open)
+        return out + [(sm.track, sm.ready(), False) for sm in self.smoothers.values()]
 
-    def finish(self) -> list[tuple[WindowSmoother, list[FrameBox]]]:
+    def finish(self) -> list[tuple[Track, list[FrameBox], bool]]:
         closing = [self.smoothers.pop(tr.id) for tr in self.assoc.finish()]
-        return [(sm, sm.close()) for sm in closing]
+        return [(sm.track, sm.close(), True) for sm in closing]
 
-    def oldest_needed(self, t: int) -> int:
-        """No open track will ask for a frame before this one."""
-        return min((sm.next for sm in self.smoothers.values()), default=t + 1)
+    def release(self, t: int) -> int:
+        """Forget what no open track will ask for again after frame t; returns the oldest frame still needed."""
+        oldest = min((sm.next for sm in self.smoothers.values()), default=t + 1)
+        self.attempts.difference_update([a for a in self.attempts if a < oldest])
+        return oldest
 
-    def cut(self, final: list[tuple[WindowSmoother, list[FrameBox]]], pool: FramePool,
+
+class ClipCutter:
+    """Each track's final frames into its candidate clips (TrackClips): tracks are numbered in the order
+    their first candidate completes, clips by their position in the track."""
+
+    def __init__(self, cfg: FaceConfig):
+        self.cfg = cfg
+        self.clips: dict[int, TrackClips] = {}
+        self.next_track_no = 0
+        self.closed: list[tuple] = []   # (track_no, first, last frame, why it ended, candidates) of tracks with a clip
+
+    def cut(self, final: list[tuple[Track, list[FrameBox], bool]], pool: FramePool,
             attempts: set[int]) -> list[tuple[int, int, Clip]]:
         """Crop the final frames into their tracks' clips; (track_no, clip_no, clip) of completed clips.
         `attempts`: the frames the detector ran on (for each clip's detection coverage)."""
         complete = []
-        for sm, boxes in final:
-            tc = self.clips[sm.track.id]
+        for track, boxes, ended in final:
+            tc = self.clips.setdefault(track.id, TrackClips(track.id, self.cfg))
             for fb in boxes:
                 for c in tc.add(fb, pool.held[fb.t], fb.t in attempts):
                     if tc.track_no is None:
                         tc.track_no, self.next_track_no = self.next_track_no, self.next_track_no + 1
                     complete.append((tc.track_no, tc.done, c))
                     tc.done += 1
-            if sm.track.id not in self.smoothers:   # closed: nothing more will come
-                self.clips.pop(sm.track.id)
+            if ended:   # nothing more will come
+                self.clips.pop(track.id)
                 if tc.track_no is not None:
-                    self.closed.append((tc.track_no, tc.start, tc.last, sm.track.end, tc.done))
+                    self.closed.append((tc.track_no, tc.start, tc.last, track.end, tc.done))
         return complete
 
 
@@ -224,13 +261,13 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     from .quality import CropCheck, clip_quality, gate
     cfg = cfg or FaceConfig()
     stats = {} if stats is None else stats
-    # cv2 would spread each small resize over all cores: 2.4x the CPU time for the detector copy of a
-    # 1080p frame (3.6 vs 1.5 ms) on 2 cores. Our parallelism is one video per worker.
+    # cv2 would spread each small resize over all cores, which costs more CPU than it saves
+    # (docs/BENCHMARKS.md "Face pipeline"). Our parallelism is one video per worker.
     cv2.setNumThreads(max(1, threads))
     t_start = time.perf_counter()
     # decord opens and validates (the clear reasons for bad files); its reader is dropped at once: left
-    # open, it would decode the whole video ahead into its queue (dmlc/decord #208; 3.6 GiB on one minute
-    # of 720p). The frame size comes from the first streamed frame (decoding one with decord costs ~20 ms).
+    # open, it would decode the whole video ahead into its queue (dmlc/decord #208: gigabytes for a minute
+    # of 720p). The frame size comes from the first streamed frame, not from a frame decoded with decord.
     n_frames, src_fps = read_rate(open_reader(path, threads=threads))
     indices = sample_indices(n_frames, src_fps, cfg.fps)
     fps = src_fps if cfg.fps is None else min(cfg.fps, src_fps)
@@ -243,12 +280,8 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
     info = {"width": width, "height": height}
     stats.update(frames=0, fps=src_fps, width=width, height=height, detections=0, tracks=0, clips=0,
                  candidates=0, rejected={}, detect_frames=0, scene_cuts=0, rejected_clips=[], warnings=warnings)
-    dw, dh = detect_shape(width, height, cfg.detect_side())
-    sx, sy = width / dw, height / dh
-    cuts, tracker, pool = CutDetector(cfg.scene_cut), Tracker(cfg), FramePool()
-    kept_tracks, detect_s, check_s, identity_s = set(), 0.0, 0.0, 0.0
-    schedule = DetectSchedule.of(cfg)
-    attempts: set[int] = set()
+    tracking, cutter, pool = FaceTracking(cfg, detector, width, height), ClipCutter(cfg), FramePool()
+    kept_tracks, check_s = set(), 0.0
 
     def emit(complete):
         nonlocal check_s
@@ -275,69 +308,45 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
 
     for t, frame in itertools.chain([first], pictures):
         pool.put(t, frame)
-        detecting = schedule.due(t)
-        rgb = isinstance(frame, RgbPicture)   # the fallback: its thumbnails come from the detector copy
-        small = frame.small(dw, dh) if detecting or rgb else None
-        if cuts.feed(t, small if rgb else frame.gray()):
-            tracker.assoc.cut(t)
+        final = tracking.feed(t, frame)
         stats["frames"] += 1
-        if detecting:
-            t_det = time.perf_counter()
-            dets = detector.detect(t, small, sx, sy)
-            detect_s += time.perf_counter() - t_det
-            if cfg.identity > 0:
-                t_id = time.thread_time()
-                dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
-                identity_s += time.thread_time() - t_id
-            attempts.add(t)
-            stats["detect_frames"] += 1
-            stats["detections"] += len(dets)
-            final = tracker.detected(t, dets)
-            schedule.update(t, tracker.assoc.open)
-            yield from emit(tracker.cut(final, pool, attempts))
+        stats["detect_frames"], stats["detections"] = tracking.detect_frames, tracking.detections
+        yield from emit(cutter.cut(final, pool, tracking.attempts))
         del frame
-        oldest = tracker.oldest_needed(t)
-        pool.release_before(oldest)
-        attempts.difference_update([a for a in attempts if a < oldest])
-    yield from emit(tracker.cut(tracker.finish(), pool, attempts))
+        pool.release_before(tracking.release(t))
+    yield from emit(cutter.cut(tracking.finish(), pool, tracking.attempts))
     pool.release_before(len(indices))
-    stats["scene_cuts"] = len(cuts.cuts)
-    stats["tracks_all"] = tracker.tracks_all
-    stats["identity_splits"] = len(tracker.assoc.splits)
-    stats["cut_frames"] = sorted({int(indices[c]) for c in cuts.cuts + tracker.assoc.splits})
+    stats["scene_cuts"] = len(tracking.cuts.cuts)
+    stats["tracks_all"] = tracking.tracks_all
+    stats["identity_splits"] = len(tracking.assoc.splits)
+    stats["cut_frames"] = sorted({int(indices[c]) for c in tracking.cuts.cuts + tracking.assoc.splits})
     stats["track_list"] = [{"track": no, "frames": [int(indices[a]), int(indices[b])], "end": end, "candidates": n}
-                           for no, a, b, end, n in sorted(tracker.closed)]
-    stats["detect_s"] = round(detect_s, 3)
+                           for no, a, b, end, n in sorted(cutter.closed)]
+    stats["detect_s"] = round(tracking.detect_s, 3)
     stats["check_s"] = round(check_s, 3)
-    stats["identity_s"] = round(identity_s, 3)
+    stats["identity_s"] = round(tracking.identity_s, 3)
     stats["total_s"] = round(time.perf_counter() - t_start, 3)
 
 
-def main(argv=None) -> int:
+def video_command(argv) -> int:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.faces.video",
         description="Run the face pipeline on one video and print what it finds (tracks, clips, stats); "
                     "optionally write the clips as one shard. The dataset job is `vidshard prepare`.",
         epilog="examples:\n"
                "  python -m pipelines.faces.video ../shared/data/videos/talking_head_man.mp4\n"
-               "  python -m pipelines.faces.video ../shared/data/videos/crowd_1080p.mp4 --detector full --out /tmp/s\n",
+               "  python -m pipelines.faces.video ../shared/data/videos/crowd_1080p.mp4 --detector full --out crowd\n"
+               "\nexit status: 0 done (also when no face was found), 1 the video cannot be read or the face "
+               "model cannot be loaded, 2 usage error (e.g. --face-model names no file)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    d = FaceConfig()
     p.add_argument("video")
-    p.add_argument("--detector", choices=("short", "full"), default=d.detector,
-                   help=f"BlazeFace short range (faces near the camera) or full range (small faces); default {d.detector}")
     p.add_argument("--face-model", help="a BlazeFace .tflite to use instead of the cached one")
-    p.add_argument("--detect-every", type=int, default=d.detect_every,
-                   help="detect on every k-th frame (default: 4 for short range, 2 for full range)")
-    p.add_argument("--fps", type=float, default=d.fps, help="resample to this frame rate (default: the source's)")
-    p.add_argument("--frames", type=int, default=d.frames, help=f"frames per clip (default {d.frames})")
-    p.add_argument("--size", type=int, default=d.size, help=f"output side in pixels (default {d.size})")
-    p.add_argument("--gray", action="store_true", help="one grayscale channel instead of RGB")
     p.add_argument("--out", help="write the clips to OUT/faces-000000.tar (a vidshard shard)")
-    p.epilog += "\nexit status: 0 done (also when no face was found), 1 the video cannot be read, 2 bad face model"
+    add_flags(p.add_argument_group("face pipeline (FaceConfig)"), FaceConfig)
     args = p.parse_args(argv)
-    cfg = FaceConfig(detector=args.detector, detect_every=args.detect_every, fps=args.fps, frames=args.frames,
-                     size=args.size, gray=args.gray)
+    if args.face_model and not os.path.isfile(args.face_model):
+        raise UsageError(f"--face-model {args.face_model}: no such file")
+    cfg = FaceConfig(**values_from(FaceConfig, args))
     stats = {}
     source_id = "".join(ch if ch.isalnum() else "-" for ch in os.path.splitext(os.path.basename(args.video))[0])
     try:
@@ -352,15 +361,16 @@ def main(argv=None) -> int:
             for key, frames, meta in clips:
                 print(f"{key}: frames {meta['frame_indices'][0]}-{meta['frame_indices'][-1]} {frames.shape}")
     except VideoError as e:
-        print(f"{args.video}: {e}", file=sys.stderr)
-        return 1
-    except ModelError as e:  # one line, not a traceback
-        print(e, file=sys.stderr)
-        return 2
+        raise VideoError(f"{args.video}: {e}") from None
     print(" ".join(f"{k}={v}" for k, v in stats.items() if not isinstance(v, list)))
     for w in stats.get("warnings", []):
         print(f"warning: {w}")
     return 0
+
+
+def main(argv=None) -> int:
+    from vidshard.cli import run
+    return run("python -m pipelines.faces.video", video_command, argv)
 
 
 if __name__ == "__main__":
