@@ -89,3 +89,23 @@ def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
     for rank in (0, 1):
         ckpt.load_rng(ckpt.latest(tmp_path / "cut"), rank)  # one RNG file per rank, weights_only
 
+
+
+def test_a_one_process_run_resumes_on_two_ranks(tmp_path, data):
+    # 24 clips in batches of 4: one process cuts at step 4, mid epoch 0; two ranks deal 3 batches an epoch
+    # of their own, so the resume leaves the rest of epoch 0 out and starts epoch 1; rank 1 has no random
+    # streams in the checkpoint and gets new ones
+    from trainers.train import main as train_main
+    run = tmp_path / "run"
+    assert train_main(["drnet", "--data", str(data), "--run-dir", str(run), "--workers", "1", "--log-every", "1",
+                       "--sample-every", "0", "--no-progress", "--threads", "1", *TINY, "--steps", "4",
+                       "--ckpt-every", "4"]) == 0
+    proc = torchrun("drnet", "--resume", str(run), "--steps", "7", "--no-progress", "--debug-hashes")
+    assert ("dealt again for world size 2 and 1 workers (the checkpoint: world size 1, 1 workers); the rest of "
+            "epoch 0 is left out") in proc.stderr
+    state = ckpt.load_state(ckpt.latest(run))
+    assert state["world_size"] == 2 and (state["step"], state["epoch"], state["batch_in_epoch"]) == (7, 2, 0)
+    losses = train_losses(run)
+    assert sorted(losses) == list(range(1, 8)) and [losses[s]["epoch"] for s in (5, 6, 7)] == [1, 1, 2]
+    h0, h1 = hashes(run, 0), hashes(run, 1)
+    assert sorted(h0) == [5, 6, 7] and h0 == h1   # the ranks hold the same weights after every step

@@ -322,9 +322,10 @@ def test_resume_refuses_a_changed_model_config_naming_each_key(tmp_path, data, c
     assert ckpt.latest(run).name == "step-00000003"
 
 
-def test_the_config_layer_lets_loader_settings_change_and_the_loader_refuses_them(tmp_path, data, capsys):
+def test_a_resume_may_change_the_workers_and_deals_the_epoch_again(tmp_path, data, capsys):
+    # 24 clips in batches of 4: 6 batches an epoch; the run is cut at step 4, mid epoch 0
     run = tmp_path / "run"
-    run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2")
+    run_train(run, data, *TINY, "--steps", "4", "--ckpt-every", "4")
     capsys.readouterr()
     saved = rc.load(run)
     resumed = rc.resumed(saved, str(run), "drnet", [], {"workers": 3, "steps": 9}, world_size=2)
@@ -333,10 +334,27 @@ def test_the_config_layer_lets_loader_settings_change_and_the_loader_refuses_the
     assert rc.changes(saved, resumed, rc.KEEP) == {}
     with pytest.raises(ValueError, match=r"--seed 5 differs from the run's 0"):
         rc.resumed(saved, str(run), "drnet", [], {"seed": 5}, world_size=1)
-    # the loader cannot yet resume an epoch mid-way with other workers: refused, clearly, in one line
-    assert train_main(["drnet", "--resume", str(run), "--workers", "1", "--no-progress"]) == 2
+    # two workers deal the epoch otherwise: the rest of epoch 0 is left out and epoch 1 starts at step 5
+    assert train_main(["drnet", "--resume", str(run), "--workers", "2", "--steps", "6", "--no-progress",
+                       "--threads", "1"]) == 0
     err = capsys.readouterr().err
-    assert "--workers 1 (the run: 0)" in err and "the loader resumes an epoch mid-way exactly only" in err
+    assert ("dealt again for world size 1 and 2 workers (the checkpoint: world size 1, 1 workers); the rest of "
+            "epoch 0 is left out") in err
+    state = ckpt.load_state(ckpt.latest(run))
+    assert (state["step"], state["epoch"], state["batch_in_epoch"], state["loader"]["num_workers"]) == (6, 1, 2, 2)
+    assert [r["epoch"] for _, r in sorted(train_losses(run).items())] == [0, 0, 0, 0, 1, 1]
+    assert rc.load(run).workers == 2
+    # one worker deals as none (one slot a rank): that resume goes on where the checkpoint stopped
+    full = tmp_path / "full"
+    run_train(full, data, *TINY, "--steps", "6", "--ckpt-every", "4")
+    uninterrupted = train_losses(full)
+    shutil.rmtree(ckpt.step_dir(full, 6))
+    assert train_main(["drnet", "--resume", str(full), "--workers", "1", "--steps", "6", "--no-progress",
+                       "--threads", "1"]) == 0
+    assert "dealt again" not in capsys.readouterr().err
+    assert train_losses(full) == uninterrupted
+    state = ckpt.load_state(ckpt.latest(full))
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (6, 1, 0)
 
 
 def old_layout(run_dir: Path) -> dict:

@@ -149,6 +149,12 @@ class Context:
         self.amp = amp and device.type == "cuda"
         self.generator = torch.Generator().manual_seed(rank_seed(seed, env.rank) + 1)
 
+    def reseed(self, seed: int) -> None:
+        """New random streams for this rank from `seed` (the global ones and the generator): a run resumed with
+        another world size, whose checkpoint holds no streams for these ranks."""
+        seed_all(seed)
+        self.generator.manual_seed(seed + 1)
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0

@@ -6,9 +6,9 @@ the command line. A resumed run: the run's saved config.json <- the command line
 
     keep    must equal the run's: a difference is refused naming the field (the model, its Config, seed)
     change  the command line may change it (steps, intervals, the data at a new place)
-    loader  may change as far as the configuration goes (world size, workers, loader settings); the loader
-            itself still needs the run's own world size and workers to resume mid-epoch exactly, so the
-            trainer refuses those (trainers/train.py, check_loader_resume) until the loader can re-deal an epoch
+    loader  may change (world size, workers, loader settings); the loader deals an epoch by ranks and workers,
+            so where they change a resume mid-epoch leaves that epoch's rest out and goes on at the next
+            (trainers/train.py, Trainer.redeal); with the run's own they resume exactly
     launch  this launch's own (device, threads, amp, time limit, ...): the command line or the default
     record  recorded by the run, never set on the command line (dataset version, torch version)
 

@@ -87,14 +87,15 @@ def check_data(data: str | list) -> None:
     describe(data)
 
 
-def resolve(args: argparse.Namespace, env: harness.Dist) -> RunConfig:
+def resolve(args: argparse.Namespace, env: harness.Dist) -> tuple[RunConfig, RunConfig | None]:
     """The run's configuration, once: a fresh run from the defaults, the preset and the command line; a
-    resumed one from its config.json and the command line (trainers/runconfig.py says what may change)."""
+    resumed one from its config.json and the command line (trainers/runconfig.py says what may change).
+    Returns it and, on --resume, the configuration as the run saved it."""
     given = values_from(RunConfig, args)
+    saved = None
     if args.resume:
         saved = rc.load(args.resume)
         run = rc.resumed(saved, args.resume, args.model, args.overrides, given, env.world_size)
-        check_loader_resume(saved, run)
     else:
         if not given.get("data"):
             raise UsageError("--data is required (a dataset dir with manifest.json, or shard URLs)")
@@ -111,19 +112,7 @@ def resolve(args: argparse.Namespace, env: harness.Dist) -> RunConfig:
         run = dataclasses.replace(run, dataset=dataset)
     elif env.rank == 0 and (warning := version_warning(run.dataset, run.data, "--resume")):
         print(warning, file=sys.stderr)
-    return run
-
-
-def check_loader_resume(saved: RunConfig, run: RunConfig) -> None:
-    """The run configuration lets a resume change the world size and the workers, but the loader resumes an
-    epoch mid-way exactly (loader.set_epoch(epoch, skip_batches=k)) only as the run dealt it: with the same
-    ranks and the same worker processes. Until the loader can re-deal a partly read epoch, refuse."""
-    fixed = {k: v for k, v in rc.changes(saved, run, rc.LOADER).items() if k in ("world_size", "workers")}
-    if fixed:
-        what = "; ".join(f"{'world size' if k == 'world_size' else '--workers'} {new} (the run: {old})"
-                         for k, (old, new) in fixed.items())
-        raise UsageError(f"--resume {run.run_dir}: {what}: the loader resumes an epoch mid-way exactly only with "
-                         f"the run's world size and workers (start a new run to change them)")
+    return run, saved
 
 
 def default_run_dir(run: RunConfig) -> str:
@@ -135,8 +124,11 @@ def default_run_dir(run: RunConfig) -> str:
 class Trainer:
     """One rank's training loop; rank 0 also logs, draws grids, evaluates and commits checkpoints."""
 
-    def __init__(self, run: RunConfig, env: harness.Dist, resumed: bool = False, started: float | None = None):
-        self.env, self.resumed = env, resumed
+    def __init__(self, run: RunConfig, env: harness.Dist, saved: RunConfig | None = None,
+                 started: float | None = None):
+        """saved: the run's configuration as config.json held it, when this launch resumes it."""
+        self.env, self.resumed = env, saved is not None
+        self.saved_loader = saved.loader if saved is not None else None   # checkpoints before "loader" in state
         self.module, self.cfg = rc.load_model(run.model), run.config
         self.device = harness.pick_device(run.device, env.local_rank)
         if self.device.type == "cuda":
@@ -214,7 +206,7 @@ class Trainer:
         if self.env.rank == 0:
             ckpt.write_state(tmp, {
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "world_size": self.env.world_size, "model": self.model.state_dict(),
+                "world_size": self.env.world_size, "loader": self.run.loader, "model": self.model.state_dict(),
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                 "config": self.run.config_dict(), "model_name": self.run.model, "train_seconds": self.train_seconds()})
         harness.barrier()
@@ -233,11 +225,31 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
-        rng = ckpt.load_rng(path, self.env.rank)
-        ckpt.set_rng_state(rng, self.ctx.generator)
-        self.pending.load(rng.get("log_window"), self.device)
+        if state["world_size"] == self.env.world_size:
+            rng = ckpt.load_rng(path, self.env.rank)
+            ckpt.set_rng_state(rng, self.ctx.generator)
+            self.pending.load(rng.get("log_window"), self.device)
+        else:   # other ranks: each draws from a stream of its own, new from here on
+            self.ctx.reseed(harness.rank_seed(self.run.seed + self.step, self.env.rank))
+        note = self.redeal(state)
         if self.env.rank == 0:
-            print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, batch {self.batch_in_epoch})", file=sys.stderr)
+            print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, batch {self.batch_in_epoch}){note}",
+                  file=sys.stderr)
+
+    def redeal(self, state: dict) -> str:
+        """The loader deals an epoch by ranks and worker processes (shards.loader.Plan), so it resumes an epoch
+        mid-way exactly only as the checkpoint's run dealt it. Where the world size or the loader settings
+        changed, the rest of that epoch is left out and training goes on at the next one (model, optimizers
+        and step count carry over; the data order from here on is the new dealing's). Returns what to say."""
+        before = dealing(state["world_size"], state.get("loader", self.saved_loader))
+        if before == dealing(self.env.world_size, self.run.loader):
+            return ""
+        skipped = ""
+        if self.batch_in_epoch:
+            skipped = f"; the rest of epoch {self.epoch} is left out"
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        return (f": dealt again for world size {self.env.world_size} and {self.run.workers} workers (the "
+                f"checkpoint: world size {before[0]}, {before[1]} workers){skipped}")
 
     def train_seconds(self) -> float:
         """Wall seconds this run has trained, over all its pieces (start-up and evaluations included)."""
@@ -378,6 +390,14 @@ class Trainer:
             self.writer.close()
 
 
+def dealing(world_size: int, loader: dict | None) -> tuple[int, int, dict]:
+    """What decides how the loader deals an epoch (shards.loader.Plan): the ranks, the worker processes of
+    each (none and one deal alike) and the other loader settings."""
+    rest = dict(loader or {})
+    workers = rest.pop("num_workers", 0)
+    return world_size, workers if workers > 1 else 1, rest
+
+
 def flat_items(d: dict, prefix: str = ""):
     """Nested eval results as ('a/b', value) pairs for TensorBoard."""
     for key, value in d.items():
@@ -393,13 +413,13 @@ def train_command(argv: list[str]) -> int:
     started = time.monotonic()
     args = build_parser().parse_intermixed_args(argv)
     env = harness.dist_env()
-    run = resolve(args, env)
+    run, saved = resolve(args, env)
     threads = torch.get_num_threads()
     if run.threads:
         torch.set_num_threads(run.threads)
     trainer = None
     try:
-        trainer = Trainer(run, env, resumed=bool(args.resume), started=started)
+        trainer = Trainer(run, env, saved=saved, started=started)
         trainer.fit()
     finally:
         if trainer is not None:
