@@ -33,8 +33,9 @@ of same vs different): 64-px crops as they are 0.286 / 0.835 (0.9996), upscaled 
 far below the same-video distances. On crops shrunk to 32 px (a 32×32 model) the distances are less
 separated and upscaling helps a little: 0.373 / 0.780 (0.9969) as they are, 0.367 / 0.787 (0.9977) at
 150 px. So crops are upscaled to 150 px (the chip's size; ~6% more time). A face box 15% larger or smaller
-than crop/1.6 changed nothing either (AUC 0.9993, 0.9982). dlib in the `dlib-bin` wheel has no BLAS: 0.1
-to 0.25 s per face on one busy CPU core (the data/faces64 calibration, 2098 frames, took 8.5 minutes).
+than crop/1.6 changed nothing either (AUC 0.9993, 0.9982). dlib in the `dlib-bin` wheel has no BLAS, so
+embedding faces is the slow part of an identity evaluation on CPU (docs/BENCHMARKS.md "CPU presets of
+pairvae and vsgan" has its cost).
 
 Command line: `python -m trainers.eval.identity --data DIR` prints a dataset's calibration.
 """
@@ -387,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         description="The dlib identity distance's calibration on real face clips: distances between two "
                     "frames of one video vs frames of two different videos (quartiles), against the "
                     f"same-person threshold {THRESHOLD}. Prints json.",
-        epilog="Example: python -m trainers.eval.identity --data data/faces64   (0.1-0.25 s per frame "
-               "embedded on one core: 2 frames of each of its 1049 clips took 8.5 minutes)")
+        epilog="Example: python -m trainers.eval.identity --data data/faces64   (2 frames of each clip, each "
+               "embedded by dlib on the CPU: slow on large datasets)")
     p.add_argument("--data", required=True, help="a face dataset directory made by vidshard prepare")
     p.add_argument("--split", default=None, help="one split of the manifest (default: all shards)")
     p.add_argument("--frames-per-clip", type=int, default=2, metavar="K", help="frames embedded per clip (default: %(default)s)")

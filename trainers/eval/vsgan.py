@@ -31,7 +31,7 @@ from trainers.eval import figures, labels, recipe
 
 NORMS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.8)  # 5.8 ~ the distance between two independent 50-d draws
 BOX = (-1.0, 1.0)                              # the prior's support: perturbed codes are clipped back into it
-IDENTITY_CODES = 100                           # codes per perturbation curve (~0.2 s per embedded face)
+IDENTITY_CODES = 100                           # codes per perturbation curve (each face embedded by dlib)
 CALIBRATION_CLIPS = 300                        # real clips per split for the same/different-video distances
 JUDGE_CLIPS = 300                              # held-out clips (one fixed code each) for the judge protocol
 JUDGE_DRAWS = 5                                # samples per fixed code: the first and 4 resampled

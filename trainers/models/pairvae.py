@@ -59,16 +59,10 @@ Presets: `sprites` (64×64, |z| 3, N 4), `mnist` (32×32 two-digit Moving MNIST 
 hidden 64, |f| 32, 64 frames a step, Adam 1e-3): `cpu_sprites` (16 clips × 4 frames, |z| 3), `cpu_mnist`
 (8 × 8, |z| 4), `cpu_faces` (16 × 4, |z| 2). 32×32 because the step costs ~3× less than 64×64 at the same
 width and Sprites' four appearance attributes are colour regions that survive the area shrink (the
-evaluation kit fits real frames the same way before judging them). One-thread CPU time per training step
-(random 32×32 frames unless noted; wall time on the shared 2-core machine was about twice this):
+evaluation kit fits real frames the same way before judging them). The step costs of the sizes compared:
+docs/BENCHMARKS.md "CPU presets of pairvae and vsgan".
 
-    width/hidden  clips × N   ms          width/hidden  clips × N   ms
-    32/64         16 × 4      50          32/64         16 × 8      91
-    32/64          8 × 4      28          32/64          8 × 8      52
-    16/64         16 × 4      31          48/96         16 × 4      80
-    32/64 64×64   16 × 4     159          16/64 64×64   16 × 4      65
-
-Per CPU-second (80 s each, 3000 Sprites clips in memory) 32/64 at 16 × 4 reached the lowest held-out NLL
+Per CPU budget (80 CPU-seconds each, 3000 Sprites clips in memory) 32/64 at 16 × 4 reached the lowest held-out NLL
 (1750; 8 × 4: 1788, 48/96: 1872); on Moving MNIST 8 × 8 beat 16 × 4 and 16 × 8 per frame (NLL 189 vs
 192 and 199 per frame); on faces 16 × 4 beat 8 × 8 (reconstruction MSE 0.023 vs 0.027).
 

@@ -88,14 +88,13 @@ PRESETS: dict[str, dict] = {
     "sprites": dict(image_size=64, channels=3),
     # `vidshard synth moving-mnist` with channel colours at 32x32
     "mnist": dict(image_size=32, channels=3),
-    # One CPU core for 1-2 hours (--threads 1, one process). CPU ms per step measured with one thread on the
-    # 2-core dev machine (wall time was 2-3x that while other jobs shared the cores). Small codes (the paper
-    # does not fix them): a clip's few categorical factors fit in z_C, pose or animation phase in z_M, and
-    # a small z_M leaves G little room to hide appearance in it. Sprites at 32x32 (fit_frames area-shrinks
-    # the 64x64 shards; hair, clothes and pose stay legible): width 32, 32 sets ~120 ms/step, G 0.37M
-    # weights (width 16, 16 sets: ~40 ms, G 0.14M; width 48: ~200 ms; 64: ~300 ms). Faces stay 64x64 (the
-    # identity metric is verified at 64 px) and RGB (the face embedding is trained on colour; gray saved
-    # ~10%): width 24, 16 sets ~210 ms/step, G 0.70M (width 16: ~115 ms, G 0.38M; width 32: ~300 ms).
+    # One CPU core for 1-2 hours (--threads 1, one process); the step costs the widths were chosen on are in
+    # docs/BENCHMARKS.md "CPU presets of pairvae and vsgan". Small codes (the paper does not fix them): a
+    # clip's few categorical factors fit in z_C, pose or animation phase in z_M, and a small z_M leaves G
+    # little room to hide appearance in it. Sprites at 32x32 (fit_frames area-shrinks the 64x64 shards;
+    # hair, clothes and pose stay legible): width 32, 32 sets, G 0.37M weights. Faces stay 64x64 (the
+    # identity metric is verified at 64 px) and RGB (the face embedding is trained on colour): width 24,
+    # 16 sets, G 0.70M.
     "cpu_sprites": dict(image_size=32, channels=3, ngf=32, ndf=32, batch_size=32, dim_zc=16, dim_zm=8),
     "cpu_faces": dict(image_size=64, channels=3, ngf=24, ndf=24, batch_size=16, dim_zc=16, dim_zm=8),
 }
