@@ -306,7 +306,7 @@ class Trainer:
             out = self.run_dir / "eval" / f"step-{self.step:08d}"
             out.mkdir(parents=True, exist_ok=True)
             self.model.eval()
-            facts = {"steps": self.step, "seconds": round(self.train_seconds(), 1), "device": self.device.type}
+            facts = {"steps": self.step, "seconds": self.train_seconds(), "device": self.device.type}
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 result = run_evaluation(self.run["model"], self.model, self.cfg,
                                         local_view(self.args.eval_data or self.run["data"]), out, facts)
