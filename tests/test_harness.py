@@ -418,4 +418,5 @@ def test_eval_json_says_how_much_training_it_measures(tmp_path, data, toy):
     assert eval_main([toy, str(tmp_path / "r"), "--out", str(tmp_path / "e")]) == 0
     after = json.loads((tmp_path / "e" / "eval.json").read_text())
     assert (after["steps"], after["seconds"], after["device"], after["checkpoint"]) == (6, second, "cpu", "step-00000006")
+    assert during["data"] == after["data"] == str(data)  # the data as named, never a resolved local view
     assert "noise" in after  # the recipe's own results are kept

@@ -1,4 +1,4 @@
-"""Face identity: the dlib ResNet 128-d face embedding and identity distances (/work/shared/MODELS.md §A).
+"""Face identity: the dlib ResNet 128-d face embedding and identity distances (../shared/MODELS.md §A).
 
 dlib's face recognition ResNet maps an aligned face to a 128-d vector; two faces of one person are below
 THRESHOLD = 0.6 apart (Euclidean), those of different people above it. The models come from two wheels

@@ -9,7 +9,7 @@ is trained with the non-saturating loss on its own; G minimises the average of t
 (the paper's Eq. 3), or the reference code's hypervolume variant -mean_k log(eta - l_k), eta = slack * max l_k.
 Stage 2 freezes G_F and trains G_V: z_V ~ N(0, I_100) -> FC stack -> 30 steps -> 2-layer BiLSTM -> Linear
 -> a sequence of z_F, each rendered by G_F, against 16 video discriminators behind 3-D random projections.
-Values the paper's text lost come from /work/shared/MODELS.md §C and the reference code.
+Values the paper's text lost come from ../shared/MODELS.md §C and the reference code.
 
 Two phases of one module (one registry name, "framegan"):
   phase=frames  G_F and the K frame discriminators, on single frames
