@@ -1,12 +1,13 @@
-"""Training throughput of the DrNet presets: the loader alone, the training step alone, and `vidshard train`.
+"""Training throughput of a model's presets: the loader alone, the training step alone, and `vidshard train`.
 
-For each preset (default: tiny, mnist, faces), on the machine it runs on:
+For each preset of --model (drnet by default: tiny, mnist, faces; vsgan: cpu_sprites, cpu_faces, faces), on
+the machine it runs on:
   loader     make_loader(...) with the preset's loader_kwargs, 0 and more workers: batches/s, clips/s
              (after the first batch, so worker start-up is not counted)
   step       Model.training_step on one batch already on the device, through the harness's Context
-             (warm-up steps first): ms/step, steps/s, samples/s. On CPU: fp32. On CUDA: fp32+TF32 (the
-             MODELS.md anchor: 20.7 ms/step on an H100 for the mnist preset's sizes, batch 100), then bf16
-             autocast, channels_last and torch.compile each on alone, then all three together.
+             (warm-up steps first): ms/step, steps/s, samples/s. On CPU: fp32. On CUDA: fp32+TF32 (against
+             the model's MODELS.md anchor, ANCHORS below), then bf16 autocast, channels_last and
+             torch.compile each on alone, then all three together.
   harness    `vidshard train` itself with its defaults (bf16 on CUDA; loader workers feeding the model,
              logging, buffer sync): steps/s over the second half of a short run, so start-up is excluded.
 
@@ -14,12 +15,14 @@ The data are clips of moving squares written with shards.ShardWriter at each pre
 does not depend on what the pixels show: frames are stored as raw .npy); --data uses a real dataset.
 
     python bench/train.py                                    # writes bench/results/train.json
+    python bench/train.py --model vsgan --threads 1          # writes bench/results/train-vsgan.json
     python bench/train.py --presets mnist --steps 50 --device cuda --workers 0,4,8
     python bench/train.py --presets tiny --no-harness --out train.json
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -40,7 +43,10 @@ from trainers import harness  # noqa: E402
 from trainers.runconfig import build_config  # noqa: E402
 from trainers.models import load_model_module  # noqa: E402
 
-ANCHOR_MS = 20.7  # MODELS.md: fp32+TF32 eager re-implementation, 64x64, nf 64, c 128, p 10, batch 100, H100
+# MODELS.md's GPU anchors (fp32 + TF32, eager, H100): the preset whose sizes they match, ms/step, what
+ANCHORS = {"drnet": ("mnist", 20.7, "64x64, nf 64, c 128, p 10, batch 100 (MODELS.md B)"),
+           "vsgan": ("faces", 9.8, "64x64, width 64, 128 sets x 3 frames (MODELS.md A)")}
+DEFAULT_PRESETS = {"drnet": "tiny,mnist,faces", "vsgan": "cpu_sprites,cpu_faces,faces"}
 
 
 def make_data(root: Path, size: int, channels: int, clips: int, frames: int = 20, per_shard: int = 100) -> Path:
@@ -111,7 +117,7 @@ def bench_step(module, cfg, batch: dict, device, variant: dict, steps: int, warm
     ms = (time.perf_counter() - t0) / steps * 1000
     b = batch["frames"].shape[0]
     return {**variant, "ms_per_step": ms, "steps_per_s": 1000 / ms, "samples_per_s": b * 1000 / ms,
-            "last_loss": float(logs["loss"])}
+            "last_losses": {k: float(v) for k, v in logs.items()}}
 
 
 def variants(device) -> list[dict]:
@@ -125,10 +131,10 @@ def variants(device) -> list[dict]:
             {"name": "bf16+channels_last+compile", "amp": True, "channels_last": True, "compile": True}]
 
 
-def bench_harness(data: str, preset: str, device, steps: int, workers: int, run_dir: Path) -> dict:
+def bench_harness(model: str, data: str, preset: str, device, steps: int, workers: int, run_dir: Path) -> dict:
     """`vidshard train` for 2*steps steps; the rate of the second `steps` (logged by the harness)."""
     from trainers.train import main as train_main
-    argv = ["drnet", "--data", data, "--preset", preset, "--run-dir", str(run_dir), "--steps", str(2 * steps),
+    argv = [model, "--data", data, "--preset", preset, "--run-dir", str(run_dir), "--steps", str(2 * steps),
             "--log-every", str(steps), "--ckpt-every", "0", "--sample-every", "0", "--workers", str(workers),
             "--device", device.type, "--no-progress"]
     if train_main(argv) != 0:
@@ -151,7 +157,9 @@ def machine(device) -> dict:
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", default="tiny,mnist,faces", help="DrNet presets, comma-separated (default tiny,mnist,faces)")
+    p.add_argument("--model", default="drnet", choices=sorted(DEFAULT_PRESETS), help="the model (default drnet)")
+    p.add_argument("--presets", help="the model's presets, comma-separated (default: " +
+                   "; ".join(f"{m} {v}" for m, v in DEFAULT_PRESETS.items()) + ")")
     p.add_argument("--data", help="a real dataset dir to load instead of generated squares (must match each preset's size)")
     p.add_argument("--clips", type=int, default=600, help="generated training clips per preset (default 600)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if available)")
@@ -162,7 +170,7 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice). On a CPU shared with other "
                    "jobs use 1: OpenMP threads that wait on a descheduled sibling make 2 threads much slower than 1")
     p.add_argument("--no-harness", action="store_true", help="skip the end-to-end `vidshard train` measurement")
-    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train.json"), help="JSON results (default bench/results/train.json)")
+    p.add_argument("--out", help="JSON results (default bench/results/train.json for drnet, train-MODEL.json otherwise)")
     return p.parse_args(argv)
 
 
@@ -177,17 +185,18 @@ def main(argv=None) -> int:
     steps = args.steps or (50 if on_gpu else 5)
     warmup = args.warmup if args.warmup is not None else (10 if on_gpu else 2)
     workers = [int(w) for w in (args.workers or ("0,4,8" if on_gpu else "0,2")).split(",")]
-    module = load_model_module("drnet")
-    results = {"machine": machine(device), "anchor": {"preset": "mnist", "device": "H100", "ms_per_step": ANCHOR_MS,
-               "what": "fp32+TF32 eager re-implementation, 64x64, nf 64, c 128, p 10, batch 100 (MODELS.md)"},
+    module = load_model_module(args.model)
+    anchor_preset, anchor_ms, anchor_what = ANCHORS[args.model]
+    results = {"machine": machine(device), "model": args.model,
+               "anchor": {"preset": anchor_preset, "device": "H100", "ms_per_step": anchor_ms,
+                          "what": f"fp32+TF32 eager re-implementation, {anchor_what}"},
                "presets": {}}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        for preset in args.presets.split(","):
-            cfg = build_config(module, "drnet", preset, [])
+        for preset in (args.presets or DEFAULT_PRESETS[args.model]).split(","):
+            cfg = build_config(module, args.model, preset, [])
             data = args.data or str(make_data(Path(tmp) / preset, cfg.image_size, cfg.channels, args.clips))
-            row = {"config": {k: getattr(cfg, k) for k in ("image_size", "channels", "batch_size", "max_step", "nf",
-                                                           "content_dim", "pose_dim", "skip")}}
-            print(f"== drnet/{preset}: {row['config']}", flush=True)
+            row = {"config": dataclasses.asdict(cfg)}
+            print(f"== {args.model}/{preset}: {row['config']}", flush=True)
             row["loader"] = []
             for w in workers:
                 r = bench_loader(data, module, cfg, w, args.loader_batches)
@@ -202,15 +211,16 @@ def main(argv=None) -> int:
                       f"{r['samples_per_s']:8.0f} samples/s", flush=True)
             if not args.no_harness:
                 w = max(workers)
-                r = bench_harness(data, preset, device, steps, w, Path(tmp) / f"run-{preset}")
+                r = bench_harness(args.model, data, preset, device, steps, w, Path(tmp) / f"run-{preset}")
                 row["harness"] = r
                 print(f"  harness vidshard train workers={w}: {r['ms_per_step']:8.1f} ms/step  {r['steps_per_s']:6.2f} steps/s  "
                       f"{r['samples_per_s']:8.0f} samples/s", flush=True)
             results["presets"][preset] = row
-    if "mnist" in results["presets"] and on_gpu:
-        ms = results["presets"]["mnist"]["step"][0]["ms_per_step"]
+    if anchor_preset in results["presets"] and on_gpu:
+        ms = results["presets"][anchor_preset]["step"][0]["ms_per_step"]
         results["anchor"]["ours_ms_per_step"] = ms
-        print(f"anchor: mnist fp32+tf32 {ms:.1f} ms/step vs {ANCHOR_MS} ms/step in MODELS.md")
+        print(f"anchor: {anchor_preset} fp32+tf32 {ms:.1f} ms/step vs {anchor_ms} ms/step in MODELS.md")
+    args.out = args.out or str(ROOT / "bench" / "results" / ("train.json" if args.model == "drnet" else f"train-{args.model}.json"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -26,8 +26,8 @@ grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/e
 #   shards/loader.py: webdataset (-> braceexpand, pyyaml), torch, numpy, fsspec (a torch dependency)
 #   trainers/metrics.py: braceexpand, PIL;  trainers/runconfig.py: yaml;  vidshard/io.py: PIL;
 #   trainers/train.py: tqdm, torch.utils.tensorboard (tensorboard);  pipelines/synthetic: PIL, tqdm;  tests: pytest
-# webdataset and braceexpand are missing there; the rest is listed as installed on the device machines,
-# so only small fallbacks travel (tensorboard's closure is ~20 MiB: not carried; setup checks it).
+# webdataset and braceexpand are missing there; the rest is listed in ../.library/device/KINDS.md as
+# installed, so only small fallbacks travel (tensorboard's closure is ~20 MiB: not carried; setup checks it).
 # --no-deps: every wheel is named; numpy/torch/scipy are never downloaded.
 WHEELS=(webdataset braceexpand tqdm pyyaml pillow)
 mkdir -p "$GPU/wheels"

@@ -161,6 +161,20 @@ def test_zf_bound():
     assert torch.allclose(norms, torch.full_like(norms, 100 ** 0.5), rtol=1e-5)  # every z_F on the prior's shell
 
 
+def test_zf_batchnorm_gives_every_dimension_the_priors_moments_and_keeps_samples_apart_in_eval():
+    gv = model(phase="video", zf_batchnorm=True, zf_bound=0.0).gv.train()
+    z = torch.randn(8, 100)
+    with torch.no_grad():
+        gv.out.bias.add_(5.0)  # a shared offset that, unnormalised, would put every code in one spot
+        gv.out.weight.mul_(10)  # the test model's spread is near batch-norm's eps
+        zf = gv(z).reshape(-1, 100)
+    torch.testing.assert_close(zf.mean(0), torch.zeros(100), atol=1e-3, rtol=0)
+    torch.testing.assert_close(zf.var(0, unbiased=False), torch.ones(100), atol=1e-2, rtol=0)
+    gv.eval()  # running statistics: one clip's codes do not depend on the others in its batch
+    with torch.no_grad():
+        torch.testing.assert_close(gv(z)[:3], gv(z[:3]), rtol=1e-5, atol=1e-6)
+
+
 # ---- batched = looped ----------------------------------------------------------------------------------------
 
 WIDE = dict(d_widths=(16, 80, 16), vd_widths=(16, 80, 16))  # 16 x 80 > LOOP_ABOVE: the CPU's per-discriminator path

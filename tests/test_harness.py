@@ -52,6 +52,10 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def flat(losses: dict[int, dict]) -> dict[tuple, float]:
+    return {(step, k): v for step, row in losses.items() for k, v in row.items()}
+
+
 def train_losses(run_dir: Path) -> dict[int, dict]:
     """step -> the logged training losses (speed figures dropped: they legitimately differ)."""
     drop = {"steps_per_s", "samples_per_s"}
@@ -481,7 +485,9 @@ def test_evaluation_grids_and_loading_never_shift_the_training_rng(tmp_path, dat
     run("quiet", "--steps", "5", "--sample-every", "0", "--ckpt-every", "5")
     assert train_main(["toy", "--resume", str(tmp_path / "quiet"), "--steps", "9", "--no-progress"]) == 0
     busy, quiet = train_losses(tmp_path / "busy"), train_losses(tmp_path / "quiet")
-    assert sorted(busy) == list(range(1, 10)) and busy == quiet
+    # an RNG shift moves the noise by ~10% of the loss; 1e-6 absorbs one float32 rounding in the CPU kernels,
+    # which differed in one step of nine on the CI machine after an evaluation had run in between
+    assert sorted(busy) == list(range(1, 10)) and flat(busy) == pytest.approx(flat(quiet), rel=1e-6)
     assert [r["step"] for r in read_jsonl(tmp_path / "busy" / "metrics.jsonl") if "eval" in r] == [2, 4, 6, 8, 9]
 
 
@@ -500,4 +506,5 @@ def test_eval_json_says_how_much_training_it_measures(tmp_path, data, toy):
     assert eval_main([toy, str(tmp_path / "r"), "--out", str(tmp_path / "e")]) == 0
     after = json.loads((tmp_path / "e" / "eval.json").read_text())
     assert (after["steps"], after["seconds"], after["device"], after["checkpoint"]) == (6, second, "cpu", "step-00000006")
+    assert during["data"] == after["data"] == str(data)  # the data as named, never a resolved local view
     assert "noise" in after  # the recipe's own results are kept

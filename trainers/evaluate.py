@@ -76,7 +76,8 @@ def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None
 
 def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict) -> dict:
     """The model's recipe on `data`, written to out/eval.json with the run's facts (steps, seconds of
-    training, device) added: every eval.json says how much training it measures."""
+    training, device; the data as named on the command line) added: every eval.json says how much training
+    it measures."""
     result = load_evaluator(model_name)(model, cfg, data, str(out))
     result.update(facts)
     write_json(result, Path(out) / "eval.json")
@@ -94,6 +95,7 @@ def eval_command(argv: list[str]) -> int:
     check_data(data)
     from shards.store import local_view, version_warning
     warning = version_warning(run.dataset, data, "vidshard eval")
+    facts["data"] = str(data)  # as the user named it, not the local view's absolute path
     data = local_view(data)  # DIR@VERSION as a directory the evaluation kit can read
     if warning:
         print(warning, file=sys.stderr)

@@ -278,10 +278,10 @@ class Trainer:
             out = self.run_dir / "eval" / f"step-{self.step:08d}"
             out.mkdir(parents=True, exist_ok=True)
             self.model.eval()
-            facts = {"steps": self.step, "seconds": round(self.train_seconds(), 1), "device": self.device.type}
+            data = self.run.eval_data or self.run.data
+            facts = {"steps": self.step, "seconds": self.train_seconds(), "device": self.device.type, "data": data}
             with harness.isolated_rng(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                result = run_evaluation(self.run.model, self.model, self.cfg,
-                                        local_view(self.run.eval_data or self.run.data), out, facts)
+                result = run_evaluation(self.run.model, self.model, self.cfg, local_view(data), out, facts)
             self.model.train()
             scalars = {k: float(v) for k, v in flat_items(result) if isinstance(v, (int, float)) and not isinstance(v, bool)}
             for key, value in scalars.items():

@@ -90,6 +90,11 @@ PRESETS: dict[str, dict] = {
     # face clips from `vidshard prepare`: the KTH settings (skips, beta 1e-4, |h_p| 24, observe 10 / predict 10)
     "faces": dict(image_size=64, channels=3, nf=64, content_dim=128, pose_dim=24, skip=True, beta=1e-4,
                   batch_size=100, n_past=10, n_future=10),
+    # channel-coloured two-digit Moving MNIST (--colors channel) at 32x32 on one CPU thread: wider than
+    # tiny, the paper's |h_c| 128, |h_p| 10, offsets and beta; BCE reconstruction, the one change of the
+    # learning-curve runs that made content carry digit shapes (docs/RESULTS.md, DrNet at CPU scale)
+    "cpu_mnist": dict(image_size=32, channels=3, nf=32, content_dim=128, pose_dim=10, batch_size=32,
+                      rec_loss="bce", rnn_size=256, n_past=5, n_future=10, eval_clips=256),
     # CPU smoke size for tests and the demo (its step cost: docs/BENCHMARKS.md "Training")
     "tiny": dict(image_size=32, channels=3, nf=16, content_dim=32, pose_dim=4, batch_size=16, rnn_size=64,
                  n_past=5, n_future=10, eval_clips=128, rollout=100),

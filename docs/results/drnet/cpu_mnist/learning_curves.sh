@@ -1,0 +1,18 @@
+# DrNet learning-curve runs on channel-coloured Moving MNIST, 32x32 (one thread each, one run at a time).
+vidshard synth moving-mnist --out data/mmc32 --clips 20000 --split 0.9,0.05,0.05 --shard-size 1000 \
+    --mnist ../shared/data/mnist --size 32 --colors channel --seed 0
+BASE="--data data/mmc32 --preset tiny --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1500 \
+    --eval-every 1500 --sample-every 1500 nf=32 content_dim=128 pose_dim=10 batch_size=32 rnn_size=256"
+export OMP_NUM_THREADS=1
+vidshard train drnet $BASE --steps 12000 --time-limit 3300 --run-dir runs/lc-nf32    # the base; stopped at 9741 steps
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-skip skip=true
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-nonorm normalize=false
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-lr5e-4 lr=0.0005
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-alpha0.1 alpha=0.1
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-alpha0 alpha=0
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-nohbn head_bn=false
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce rec_loss=bce
+python -m trainers.eval.curves runs/lc-nf32 runs/lc-skip runs/lc-nonorm runs/lc-lr5e-4 runs/lc-alpha0.1 runs/lc-alpha0 \
+    runs/lc-nohbn runs/lc-bce --labels base skip=true normalize=false lr=5e-4 alpha=0.1 alpha=0 head_bn=false rec_loss=bce \
+    --metrics probe_digits/content_acc probe_digits/pose_acc swap_mse position_r2_content \
+    --out docs/results/drnet/cpu_mnist/learning_curves.png > docs/results/drnet/cpu_mnist/learning_curves.txt
