@@ -531,14 +531,13 @@ def is_dataset_ref(data) -> bool:
 
 def local_view(data: str | os.PathLike) -> str:
     """A local directory that reads as a plain dataset of the version `data` names (what readers that open
-    DIR/manifest.json and DIR/NAME.tar need); `data` itself when it is no dataset reference. Relative
-    when `data` is (what evaluations record stays free of this machine's paths)."""
+    DIR/manifest.json and DIR/NAME.tar need); `data` itself when it is no dataset reference."""
     if not is_dataset_ref(data):
         return os.fspath(data)
     version = open_version(data)
     if version.view is None:
         raise StoreError(f"{data}: a dataset at a URL has no local view; read it with make_loader")
-    return str(version.view) if os.path.isabs(local_path(split_ref(data)[0])) else os.path.relpath(version.view)
+    return str(version.view)
 
 
 def describe(data) -> dict | None:
