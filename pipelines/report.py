@@ -84,6 +84,18 @@ def load(root: str | Path) -> dict:
     return {"root": root, "manifest": manifest, "stats": stats}
 
 
+def version_dir(ref: str) -> Path:
+    """The directory to read for DIR (itself: it reads as its current version) or DIR@VERSION / DIR@TAG (that
+    version's local view). StoreError for an unknown version or a dataset at a URL."""
+    from shards.store import StoreError, open_version, split_ref
+    if split_ref(ref)[1] is None:
+        return Path(ref)
+    view = open_version(ref).view
+    if view is None:
+        raise StoreError(f"{ref}: a dataset at a URL has no local view to report on")
+    return view
+
+
 def _rank(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -316,8 +328,9 @@ def sources_section(sources: list[dict], failures: list[dict]) -> list[str]:
     return h
 
 
-def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS) -> str:
-    """The report page of a dataset directory, as one HTML string."""
+def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS, name: str | None = None) -> str:
+    """The report page of a dataset directory (or a version's local view), as one HTML string; `name` is
+    how the page names what it reports (DIR@VERSION as the user wrote it; default the directory's name)."""
     data = load(root)
     root, manifest, stats = data["root"], data["manifest"], data["stats"]
     sources = [s for st in stats for s in st.get("sources", [])]
@@ -435,8 +448,7 @@ def build(root: str | Path, thumbs: int = THUMBS, tracks: int = TRACK_PLOTS) -> 
 
     # --- sources
     h += sources_section(sources, failures)
-    h.append(f'<p class="note">vidshard report of {esc(root.name)}; DIR@VERSION is not supported yet (versions '
-             'are not kept side by side).</p></body></html>')
+    h.append(f'<p class="note">vidshard report of {esc(name or root.name)}.</p></body></html>')
     return "\n".join(h)
 
 
@@ -573,9 +585,11 @@ def report_command(argv) -> int:
                                             "status and reasons, a sampled grid of clips (animated), per-track "
                                             "plots of raw and smoothed boxes, histograms of the quality figures.",
                                 epilog="examples:\n  vidshard report data/faces --out faces.html\n"
-                                       "  vidshard report data/faces --thumbs 300 --check\n\n"
+                                       "  vidshard report data/faces --thumbs 300 --check\n"
+                                       "  vidshard report data/faces@v1 --out faces-v1.html   # a version (id or tag)\n\n"
                                        "exit status: 0 written, 1 the page failed the --check, 2 DIR is not a dataset")
-    p.add_argument("dir", metavar="DIR", help="a dataset directory (DIR@VERSION is not supported yet)")
+    p.add_argument("dir", metavar="DIR", help="a dataset directory (its current version), DIR@VERSION (a version "
+                   "id or a unique prefix of one) or DIR@TAG")
     p.add_argument("--out", "-o", default="report.html", help="the page to write (default: %(default)s)")
     p.add_argument("--thumbs", type=int, default=THUMBS, help="clips shown as animations (default: %(default)s)")
     p.add_argument("--tracks", type=int, default=TRACK_PLOTS, help="tracks plotted (default: %(default)s)")
@@ -583,11 +597,8 @@ def report_command(argv) -> int:
                    help="load the page in headless Chromium and report console errors and the load time")
     p.add_argument("--screenshot", metavar="PNG", help="with --check: save the first screen as this PNG")
     args = p.parse_args(argv)
-    if "@" in args.dir and not Path(args.dir).exists():
-        raise ReportError(f"{args.dir}: DIR@VERSION is not supported yet; report its directory "
-                          f"DIR/versions/<id> (vidshard log DIR lists them)")
     try:
-        page = build(args.dir, args.thumbs, args.tracks)
+        page = build(version_dir(args.dir), args.thumbs, args.tracks, name=args.dir)
     except (OSError, json.JSONDecodeError) as e:   # a stats file or shard that cannot be read
         raise ReportError(f"{args.dir}: {e}") from e
     out = Path(args.out)

@@ -110,5 +110,34 @@ def test_usage_errors(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert R.main([str(tmp_path)]) == 2
     assert "not a vidshard dataset" in capsys.readouterr().err
-    assert R.main([f"{tmp_path}@0123456789abcdef"]) == 2
-    assert "DIR@VERSION is not supported yet" in capsys.readouterr().err
+    assert R.main([f"{tmp_path}@0123456789abcdef"]) == 2  # a version of a directory that holds none
+    assert "not a vidshard dataset" in capsys.readouterr().err
+
+
+def text(page: str) -> str:
+    return " ".join(re.sub(r"<[^>]*>", " ", page).split())
+
+
+def test_a_version_or_tag_is_reported_as_it_was(tmp_path, capsys):
+    """DIR@VERSION and DIR@TAG report that version's clips and shards, not the current ones."""
+    from pipelines.synthetic.cli import main as synth
+    from shards.store import open_version
+    from shards.versions import tag_main
+    d = tmp_path / "balls"
+    ids = []
+    for clips in (8, 12):
+        assert synth(["balls", "--out", str(d), "--clips", str(clips), "--frames", "6", "--seed", "0",
+                      "--shard-size", "4"]) == 0
+        ids.append(open_version(d).id)
+    first, current = ids
+    assert first != current and tag_main([str(d), "first", first]) == 0
+    pages = {ref: R.build(R.version_dir(ref), name=ref) for ref in (str(d), f"{d}@{first[:6]}", f"{d}@first")}
+    assert f"version {current}" in pages[str(d)] and f"version {first}" not in pages[str(d)]
+    for ref in (f"{d}@{first[:6]}", f"{d}@first"):
+        assert f"version {first}" in pages[ref] and f"vidshard report of {ref}." in pages[ref]
+        assert "train 6, val 1" in text(pages[ref])  # v1: 8 clips; the current version has 12
+    assert "train 10, val 1" in text(pages[str(d)])
+    assert R.main([f"{d}@0123456789abcdef"]) == 2
+    assert "no version or tag '0123456789abcdef'" in capsys.readouterr().err
+    out = tmp_path / "v1.html"
+    assert R.main([f"{d}@first", "--out", str(out)]) == 0 and out.read_text() == pages[f"{d}@first"]
