@@ -7,21 +7,24 @@
         for batch in loader:               # len(loader) batches, the same number on every rank
             batch["frames"]                # float32 (B, T, C, H, W) in [0, 1]
 
-The pipeline, per (rank, DataLoader worker), is one list of stages (see ClipLoader._stages):
-
-    shard list -> per-epoch shard shuffle -> split by node -> split by worker -> tar samples (logging error
-    handler) -> shuffle buffer (raw bytes) -> decode + clip sampler (only the frames it needs) -> batch
-
-Two modes decide how shards reach a rank, and both give every rank the same number of batches, so DDP
+Two modes decide how samples reach a rank, and both give every rank the same number of batches, so DDP
 never waits on a rank that ran out of data:
-  resampled=True (training): each (rank, worker) draws shards with replacement (weighted by sample count)
-      from an RNG seeded by (seed, epoch, rank, worker) and yields a fixed number of full batches.
-  resampled=False (exact): the epoch's shards are shuffled, balanced over the ranks x workers slots by
-      sample count, and every slot cuts its samples into the same number K of batches (full ones first,
-      only tail batches smaller), so one epoch reads every sample exactly once across ranks.
+  resampled=True (endless streams): each (rank, DataLoader worker) draws shards with replacement (weighted
+      by sample count) from an RNG seeded by (seed, epoch, rank, worker) and yields a fixed number of full
+      batches. Its stages (ClipPipeline._stages):
+          seeded shard draws -> split by node -> split by worker -> tar samples (logging error handler)
+          -> shuffle buffer (raw bytes) -> decode + clip sampler (only the frames it needs) -> batch
+      set_epoch(e, skip_batches=k) resumes mid-epoch exactly on the same ranks and workers, by decoding and
+      dropping the first k batches.
+  resampled=False (the exact epoch): one global order of the split's samples per epoch, from (seed,
+      epoch) only (shards/order.py: shards shuffled, samples shuffled within blocks of shards); step i
+      takes the next world_size x batch_size samples of it, rank r its r-th share, and rank batch i is
+      built by DataLoader worker i % W, which reads each sample at its byte offset (shards/offsets.py).
+      Every sample once per epoch; set_epoch(e, consumed=c) continues after the first c samples of the
+      order on any world size and worker count, reading nothing before them.
 
-Everything random (shard order, shuffle buffer, frames drawn) comes from (seed, epoch, rank, worker), so
-a run is reproducible and set_epoch(e, skip_batches=k) resumes mid-epoch exactly.
+Everything random (shard order, shuffles, frames drawn) comes from the seed and the epoch (and, resampled,
+rank and worker), so a run is reproducible and resumes exactly.
 
 Only numpy, torch and webdataset are imported here (never ray, mediapipe or decord).
 """
@@ -29,14 +32,12 @@ from __future__ import annotations
 
 import functools
 import io
-import itertools
 import json
 import logging
 import math
 import multiprocessing as mp
 import os
 import random
-import tarfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,10 +48,12 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from . import offsets
 from .manifest import MANIFEST
-from .reader import ShardError, iter_raw_samples, split_member
+from .offsets import SampleFiles
+from .order import DEFAULT_BLOCK, Deal, EpochOrder
+from .reader import ShardError, iter_raw_samples
 from .sample import FRAMES, META, MEMBERS, SampleError
-from .writer import STATS_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -120,47 +123,17 @@ def from_manifest(data, split: str) -> tuple[list[str], list[int]]:
     return [version.shard_url(by_name[n]) for n in names], [int(by_name[n]["samples"]) for n in names]
 
 
-def count_samples(url: str, strict: bool = False) -> int:
-    """Samples in one shard: its stats file when it matches the tar, else one pass over the tar headers.
-
-    A tar that breaks part-way counts the keys before the break (strict: raises naming the shard).
-    """
-    if is_local(url) and url.endswith(".tar"):
-        stats = Path(url[: -len(".tar")] + STATS_SUFFIX)
-        if stats.is_file():
-            st = json.loads(stats.read_text())
-            if st.get("bytes") == Path(url).stat().st_size:
-                return int(st["samples"])
-    keys, stream = set(), None
-    try:
-        # a local file is opened seekable, so only the headers are read and the data is skipped
-        stream = None if is_local(url) else open_shard(url)
-        with tarfile.open(url, mode="r:") if stream is None else tarfile.open(fileobj=stream, mode="r|") as tar:
-            for info in tar:
-                keys.add(split_member(info.name)[0])
-        if stream is not None:
-            stream.close()
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-        message = f"shard {url}: cannot count its samples past {len(keys)}: {type(e).__name__}: {e}"
-        if strict:
-            raise ShardError(message) from e
-        log.warning("%s (counting %d)", message, len(keys))
-    return len(keys)
+def index_count(url: str, strict: bool = False) -> int:
+    """Readable samples in one shard from its offset index (written, cached, or one scan that is cached)."""
+    index, problem = offsets.load(url, open_shard)
+    if problem and strict:
+        raise ShardError(problem)
+    return len(index) - 1
 
 
 def rng_for(*parts) -> random.Random:
     """An RNG seeded from a tuple: random.Random hashes str seeds with sha512, the same in every process."""
     return random.Random(":".join(map(str, parts)))
-
-
-def batch_sizes(n: int, k: int, batch_size: int) -> list[int]:
-    """n samples as exactly k batches: full ones while possible, at least one sample left per later batch."""
-    sizes = []
-    for i in range(k):
-        size = min(batch_size, n - (k - 1 - i))
-        sizes.append(size)
-        n -= size
-    return sizes
 
 
 @dataclass
@@ -176,62 +149,25 @@ class Plan:
     num_workers: int
     epoch_samples: int | None = None
     worker_batches: int = 0  # resampled: batches per worker per epoch
+    block: int = DEFAULT_BLOCK  # exact: samples per block of the within-block shuffle (shards/order.py)
 
-    @property
-    def slots(self) -> int:
-        return self.world_size * max(1, self.num_workers)
+    def order(self, epoch: int) -> EpochOrder:
+        """Exact mode: the epoch's global sample order (the same for every world size and worker count)."""
+        return EpochOrder(np.asarray(self.counts, dtype=np.int64), self.seed, epoch, self.block)
 
-    def assign(self, epoch: int) -> tuple[list[list[int]], int]:
-        """Exact mode: shard indices per (rank, worker) slot and K, the batches every slot yields.
+    def deal(self, start: int) -> Deal:
+        """Exact mode: the steps of the epoch's rest from global position `start` on this world size."""
+        return Deal(int(sum(self.counts)), int(start), self.world_size, self.batch_size)
 
-        The shard order is shuffled per epoch (the same on every rank), then shards go largest first to the
-        least-loaded slot (ties broken by the shuffled order), so slots differ by at most one shard's size.
-        """
-        order = list(range(len(self.urls)))
-        rng_for("shards", self.seed, epoch).shuffle(order)
-        position = {i: p for p, i in enumerate(order)}
-        loads, slots = [0] * self.slots, [[] for _ in range(self.slots)]
-        for i in sorted(order, key=lambda i: -self.counts[i]):
-            s = min(range(self.slots), key=lambda s: (loads[s], s))
-            slots[s].append(i)
-            loads[s] += self.counts[i]
-        for s in slots:
-            s.sort(key=position.__getitem__)  # read a slot's shards in the epoch's shuffled order
-        return slots, math.ceil(max(loads) / self.batch_size)
-
-    def check_exact(self) -> int:
-        """Raise a clear error when an exact epoch cannot give every slot K non-empty batches; return K."""
-        nonempty = sum(1 for c in self.counts if c > 0)
-        workers = max(1, self.num_workers)
-        if nonempty < self.slots:
-            raise ValueError(
-                f"exact epoch (resampled=False) needs at least one shard per rank x worker: {nonempty} non-empty "
-                f"shards < {self.world_size} ranks x {workers} workers = {self.slots} slots; use resampled=True or "
-                f"num_workers <= {max(1, nonempty // self.world_size) if nonempty >= self.world_size else 0}")
-        slots, k = self.assign(0)  # balance depends on sizes only, not on the epoch's tie-breaks
-        least = min(sum(self.counts[i] for i in s) for s in slots)
-        if least < k:
-            raise ValueError(
-                f"exact epoch (resampled=False): a rank x worker slot holds only {least} samples but every slot must "
-                f"yield {k} batches of up to {self.batch_size}; use resampled=True, fewer workers or a smaller batch_size")
-        return k
-
-    def batches_per_worker(self) -> int:
+    def epoch_batches(self) -> int:
+        """Batches a rank yields in a whole epoch (the same on every rank)."""
         if self.resampled:
-            return self.worker_batches
-        return self.assign(0)[1]
+            return self.worker_batches * max(1, self.num_workers)
+        return self.deal(0).steps
 
     def slot(self, rank: int, worker: int) -> int:
-        """Slot s is rank s % world_size: the greedy balance fills low slots with the largest shards, so
-        spreading them over ranks keeps each rank's total (and so its share of full batches) close."""
+        """Resampled: the (rank, worker) slot whose RNG draws the shards."""
         return worker * self.world_size + rank
-
-    def batch_sizes(self, epoch: int, slot: int) -> list[int]:
-        """The sizes of the batches one slot yields in an epoch (the same count for every slot)."""
-        if self.resampled:
-            return [self.batch_size] * self.worker_batches
-        slots, k = self.assign(epoch)
-        return batch_sizes(sum(self.counts[i] for i in slots[slot]), k, self.batch_size)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -242,55 +178,51 @@ class Plan:
 class Context:
     """Who is iterating: epoch and resume point (shared with workers), rank and worker."""
     epoch: int
-    skip: int
+    skip: int   # resampled: batches of the rank to skip (decoded and dropped)
+    start: int  # exact: the global position the epoch resumes at (nothing before it is read)
     rank: int
     worker: int
     num_workers: int
 
 
 class SharedEpoch:
-    """Epoch and skip_batches in shared memory, so persistent DataLoader workers see set_epoch()."""
+    """Epoch, skip_batches and the exact resume position in shared memory, so persistent DataLoader workers
+    see set_epoch()."""
 
     def __init__(self):
         self.epoch = mp.Value("q", 0, lock=False)
         self.skip = mp.Value("q", 0, lock=False)
+        self.start = mp.Value("q", 0, lock=False)
 
-    def set(self, epoch: int, skip: int) -> None:
-        self.epoch.value, self.skip.value = epoch, skip
+    def set(self, epoch: int, skip: int, start: int) -> None:
+        self.epoch.value, self.skip.value, self.start.value = epoch, skip, start
 
 
 def current_context(plan: Plan, shared: SharedEpoch) -> Context:
     info = get_worker_info()
     worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-    return Context(shared.epoch.value, shared.skip.value, plan.rank, worker, workers)
+    return Context(shared.epoch.value, shared.skip.value, shared.start.value, plan.rank, worker, workers)
 
 
 def epoch_shards(plan: Plan, ctx: Context):
-    """(slot, URL) of the epoch: exact mode, every slot's balanced share, read in the epoch's shuffled order
-    (the same on every rank); resampled, this slot's endless draws (weighted by sample count).
+    """Resampled: (slot, URL) of this slot's endless draws (weighted by sample count).
 
-    Hazard: nothing here may depend on the process (pid, time), or ranks and resumes diverge: the order
-    and the draws come from (seed, epoch[, rank, worker]) only, and exact-mode ranks all compute the same
-    assignment from the manifest's counts, which is what makes their batch counts equal.
+    Hazard: nothing here may depend on the process (pid, time), or ranks and resumes diverge: the draws
+    come from (seed, epoch, rank, worker) only.
     """
-    if not plan.resampled:
-        slots, _ = plan.assign(ctx.epoch)
-        for slot, shards in enumerate(slots):
-            yield from ((slot, plan.urls[i]) for i in shards)
-        return
     slot, rng = plan.slot(ctx.rank, ctx.worker), rng_for("draw", plan.seed, ctx.epoch, ctx.rank, ctx.worker)
     while True:
         yield slot, rng.choices(plan.urls, weights=plan.counts)[0]
 
 
 def split_by_node(shards, plan: Plan, rank: int):
-    """Keep this rank's slots (webdataset's split_by_node would read the rank from the environment; here
+    """Resampled: keep this rank's slots (webdataset's split_by_node would read the rank from the environment; here
     it is explicit, so one process can stand in for any rank)."""
     return ((slot, url) for slot, url in shards if slot % plan.world_size == rank)
 
 
 def split_by_worker(shards, plan: Plan, worker: int):
-    """Keep this DataLoader worker's slot."""
+    """Resampled: keep this DataLoader worker's slot."""
     return (url for slot, url in shards if slot // plan.world_size == worker)
 
 
@@ -379,7 +311,7 @@ def npy_view(data: bytes) -> np.ndarray:
     major = data[6:7]
     length = int.from_bytes(data[8:10] if major == b"\x01" else data[8:12], "little")
     offset = (10 if major == b"\x01" else 12) + length
-    shape = npy_header(data[:offset])
+    shape = npy_header(bytes(data[:offset]))  # bytes: a cached view would pin the whole sample
     count = math.prod(shape)
     if len(data) - offset < count:
         raise ValueError(f"frames.npy holds {len(data) - offset} bytes, its header says {count}")
@@ -412,7 +344,7 @@ def decode_clip(sample: dict, sampler: ClipSampler, draw: int, with_meta: bool) 
     clip = npy_view(sample[FRAMES])
     idx = sampler.indices(clip.shape[0], draw)
     frames = clip[idx] if sampler.kind == "frameset" else clip[idx[0]: idx[0] + len(idx)]
-    meta = json.loads(sample[META]) if with_meta else None  # ~20% of the per-clip CPU for rich labels
+    meta = json.loads(bytes(sample[META])) if with_meta else None  # ~20% of the per-clip CPU for rich labels
     return {"key": sample["__key__"], "frames": frames, "frame_idx": idx, "meta": meta}
 
 
@@ -438,54 +370,111 @@ class Output:
                 "meta": [c["meta"] for c in clips]}
 
 
+def clip_of(sample: dict, sampler: ClipSampler, draw: int, output: Output, shape: tuple | None) -> dict:
+    """decode_clip, with the frame size checked against the batch's (`shape`, once a clip gave it); a clip
+    too short for the sampler is a configuration error naming the shard and sample."""
+    try:
+        clip = decode_clip(sample, sampler, draw, output.with_meta)
+    except ClipTooShort as e:
+        raise ClipTooShort(f"shard {sample['__url__']}: sample {sample['__key__']}: {e}") from None
+    if shape is not None and clip["frames"].shape[1:] != shape:
+        raise SampleError(f"frame size {clip['frames'].shape[1:]} differs from the batch's {shape}")
+    return clip
+
+
 def batches(samples, sizes: list[int], skip: int, sampler: ClipSampler, rng: random.Random, problems: Problems,
-            output: Output, padding: bool):
-    """Decode, sample and batch exactly len(sizes) batches, dropping the first `skip` (resume).
+            output: Output):
+    """Resampled: decode, sample and batch exactly len(sizes) batches, dropping the first `skip` (resume).
 
     Every sample draws its random number whether it is kept or skipped, and skipped batches are decoded
     like kept ones (bad samples in them shift later batches the same way), so a resumed epoch is exactly
-    the tail of the full one. Exact mode (padding=True): if bad data left too few samples, recent good
-    ones are repeated so this rank still yields len(sizes) batches (a rank that yields fewer hangs DDP).
+    the tail of the full one.
     """
     current, done, streak, shape = [], 0, 0, None
-    recent = deque(maxlen=max(sizes, default=1))  # for padding; holds only the sampled frames
     for sample in samples:
         draw = rng.getrandbits(64)
         try:
-            clip = decode_clip(sample, sampler, draw, output.with_meta)
-            if shape is None:
-                shape = clip["frames"].shape[1:]
-            elif clip["frames"].shape[1:] != shape:
-                raise SampleError(f"frame size {clip['frames'].shape[1:]} differs from the batch's {shape}")
-        except ClipTooShort as e:
-            raise ClipTooShort(f"shard {sample['__url__']}: sample {sample['__key__']}: {e}") from None
+            clip = clip_of(sample, sampler, draw, output, shape)
+        except ClipTooShort:
+            raise
         except (ValueError, KeyError, UnicodeDecodeError) as e:
             problems("bad_sample", f"shard {sample['__url__']}: sample {sample['__key__']}: {e}")
             streak += 1
             if streak >= MAX_BAD_STREAK:
                 raise ShardError(f"{streak} bad samples in a row (last: {sample['__key__']} in {sample['__url__']})")
             continue
-        streak = 0
+        streak, shape = 0, clip["frames"].shape[1:]
         current.append(clip)
-        recent.append(clip)
         if len(current) == sizes[done]:
             if done >= skip:
                 yield output.collate(current)
             current, done = [], done + 1
             if done == len(sizes):
                 return
-    if not padding or not recent:
-        raise ShardError(f"the shards of this rank/worker slot gave {'too few' if recent else 'no'} readable "
-                         f"samples for its {len(sizes)} batches (stopped after {done})")
-    missing = sizes[done] - len(current) + sum(sizes[done + 1:])
-    problems("padded", f"bad data left this rank/worker slot {missing} samples short; repeating recent samples "
-                       f"so it still yields {len(sizes)} batches")
-    fill = itertools.cycle(list(recent))
-    for i in range(done, len(sizes)):
-        current += [next(fill) for _ in range(sizes[i] - len(current))]
-        if i >= skip:
-            yield output.collate(current)
-        current = []
+    raise ShardError(f"the shards of this rank/worker slot gave {'too few' if done or current else 'no'} readable "
+                     f"samples for its {len(sizes)} batches (stopped after {done})")
+
+
+def sample_draws(seed: int, epoch: int, positions: np.ndarray) -> list[int]:
+    """Exact mode: each sample's 64-bit random number (its frames) from (seed, epoch, its position in the
+    epoch) only, so it is the same whichever rank, worker or batch reads it (splitmix64's mixer)."""
+    z = positions.astype(np.uint64) + np.uint64((int(seed) * 0x9E3779B97F4A7C15 + int(epoch) * 0xD1B54A32D192ED03) % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return (z ^ (z >> np.uint64(31))).tolist()
+
+
+def read_clip(files: SampleFiles, shard: int, index: int, sampler: ClipSampler, draw: int, output: Output,
+              shape: tuple | None, problems: Problems) -> dict | None:
+    """Exact mode: one sample by its offset, decoded; None (counted and logged) when it cannot be read."""
+    try:
+        key, members = files.read(shard, index)
+        return clip_of({"__key__": key, "__url__": files.urls[shard], **members}, sampler, draw, output, shape)
+    except ClipTooShort:
+        raise
+    except ShardError as e:
+        problems("bad_sample", str(e))
+    except (ValueError, KeyError, UnicodeDecodeError) as e:
+        problems("bad_sample", f"shard {files.urls[shard]}: sample {key}: {e}")
+    return None
+
+
+def padded(clips: list[dict], n: int, recent: deque, problems: Problems) -> list[dict]:
+    """Exact mode: a batch that lost samples to bad data gets repeats of readable ones, so every rank still
+    yields its batches at their sizes (a rank that yields fewer hangs DDP)."""
+    if len(clips) == n:
+        return clips
+    pool = clips + list(recent)
+    if not pool:
+        raise ShardError(f"no readable sample for a batch of {n} (and none before it in this worker)")
+    problems("padded", f"bad data left a batch {n - len(clips)} samples short; repeating readable ones")
+    return clips + [pool[i % len(pool)] for i in range(n - len(clips))]
+
+
+def exact_batches(plan: Plan, ctx: Context, sampler: ClipSampler, output: Output, problems: Problems):
+    """Exact mode: (index among this worker's batches, batch) for this worker's steps of the epoch's rest
+    (step i is worker i % W's), each the rank's share of the global order at that step, read by offset:
+    nothing before ctx.start is read or decoded. batch["consumed"]: the epoch's samples consumed over all
+    ranks once the step is done (the trainer's resume position)."""
+    order, deal = plan.order(ctx.epoch), plan.deal(ctx.start)
+    files, recent = SampleFiles(plan.urls, open_shard, problems), deque(maxlen=plan.batch_size)
+    try:
+        for step in range(ctx.worker, deal.steps, ctx.num_workers):
+            positions = deal.positions(step, ctx.rank)
+            shards, within = order.samples(positions)
+            clips, shape = [], recent[0]["frames"].shape[1:] if recent else None
+            for shard, index, draw in zip(shards.tolist(), within.tolist(), sample_draws(plan.seed, ctx.epoch, positions)):
+                clip = read_clip(files, shard, index, sampler, draw, output, shape, problems)
+                if clip is not None:
+                    clips.append(clip)
+                    shape = clip["frames"].shape[1:]
+            clips = padded(clips, len(positions), recent, problems)
+            recent.extend(clips)
+            batch = output.collate(clips)
+            batch["consumed"] = deal.consumed(step)
+            yield step // ctx.num_workers, batch
+    finally:
+        files.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -505,8 +494,12 @@ class ClipPipeline(IterableDataset):
     def __iter__(self):
         ctx = current_context(self.plan, self.shared)
         self.problems.worker = ctx.worker
-        skip = self.worker_skip(ctx)
-        for i, batch in enumerate(wds.DataPipeline(self._stages(ctx, skip)), start=skip):
+        if self.plan.resampled:
+            skip = self.worker_skip(ctx)
+            numbered = enumerate(wds.DataPipeline(self._stages(ctx, skip)), start=skip)
+        else:
+            numbered = exact_batches(self.plan, ctx, self.sampler, self.output, self.problems)
+        for i, batch in numbered:
             # keys and meta travel as one opaque object: the DataLoader's convert and pin_memory walk every
             # list and dict they are given, which cost more than reading the clips (measured: 60% of the time)
             yield {"frames": batch.pop("frames"), "frame_idx": batch.pop("frame_idx"),
@@ -518,10 +511,11 @@ class ClipPipeline(IterableDataset):
         return max(0, -(-(ctx.skip - ctx.worker) // ctx.num_workers))
 
     def _stages(self, ctx: Context, skip: int) -> list:
+        """Resampled mode's stages."""
         plan, seed = self.plan, (self.plan.seed, ctx.epoch, ctx.rank, ctx.worker)
-        sizes = plan.batch_sizes(ctx.epoch, plan.slot(ctx.rank, ctx.worker))
+        sizes = [plan.batch_size] * plan.worker_batches
         return [
-            # shard list with the per-epoch deterministic shuffle (exact) or seeded draws (resampled)
+            # the slot's seeded shard draws
             partial(epoch_shards, plan, ctx),
             partial(split_by_node, plan=plan, rank=ctx.rank),
             partial(split_by_worker, plan=plan, worker=ctx.worker),
@@ -531,7 +525,7 @@ class ClipPipeline(IterableDataset):
             partial(shuffle_samples, bufsize=self.shuffle_buffer, rng=rng_for("buffer", *seed)),
             # decode only the frames the sampler takes (copied, so nothing pins a whole clip), batch them
             partial(batches, sizes=sizes, skip=skip, sampler=self.sampler, rng=rng_for("frames", *seed),
-                    problems=self.problems, output=self.output, padding=not plan.resampled),
+                    problems=self.problems, output=self.output),
         ]
 
 
@@ -553,14 +547,18 @@ class ClipLoader:
 
     len(loader) is the whole epoch; after set_epoch(e, skip_batches=k) an iteration yields its last
     len - k batches. Iterating without calling set_epoch again repeats the same epoch (same batches).
+    Exact mode also resumes at a global position: set_epoch(e, consumed=c) continues the epoch's global
+    order after its first c samples, on this loader's world size and batch size (`epoch_batches` steps;
+    each batch's "consumed" says where the next resume would start). skip_batches=k there means the
+    position after k steps of this deal; neither reads anything before the position.
     `problems` counts the bad tars / samples skipped (and, in exact mode, samples repeated to make up for
     them) since the loader was made, summed over workers, by kind: bad_tar, bad_sample, padded.
     """
 
     def __init__(self, dataset: ClipPipeline, num_workers: int, pin_memory: bool, to_float: bool = False):
         self.dataset, self.plan, self.to_float, self.pin_memory = dataset, dataset.plan, to_float, pin_memory
-        self.batches = self.plan.batches_per_worker() * max(1, num_workers)
-        self.epoch, self.skip = 0, 0
+        self.batches = self.plan.epoch_batches()
+        self.epoch, self.skip, self.start = 0, 0, 0
         self.worker_problems: dict[int, dict] = {}
         # batch_size=None: the pipeline batches itself. Persistent workers keep their startup cost out of
         # every epoch; they read epoch/skip from shared memory (SharedEpoch) at the start of each epoch.
@@ -571,10 +569,23 @@ class ClipLoader:
     def __len__(self) -> int:
         return self.batches
 
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+    def set_epoch(self, epoch: int, skip_batches: int = 0, consumed: int | None = None) -> None:
         if not 0 <= skip_batches <= self.batches:
             raise ValueError(f"skip_batches={skip_batches} is outside 0..{self.batches} (batches per epoch)")
-        self.epoch, self.skip = int(epoch), int(skip_batches)
+        self.epoch, self.skip, self.start = int(epoch), int(skip_batches), 0
+        if self.plan.resampled:
+            if consumed is not None:
+                raise ValueError("consumed= (a global resume position) needs the exact-epoch mode (resampled=False)")
+            return
+        total = sum(self.plan.counts)
+        if consumed is not None and not 0 <= consumed <= total:
+            raise ValueError(f"consumed={consumed} is outside 0..{total} (samples per epoch)")
+        self.skip, self.start = 0, self.plan.deal(0).start_of(skip_batches) if consumed is None else int(consumed)
+
+    @property
+    def epoch_batches(self) -> int:
+        """Batches the next iteration yields: the epoch from its resume point."""
+        return self.batches - self.skip if self.plan.resampled else self.plan.deal(self.start).steps
 
     @property
     def problems(self) -> Counter:
@@ -584,7 +595,7 @@ class ClipLoader:
         return total
 
     def __iter__(self):
-        self.dataset.shared.set(self.epoch, self.skip)
+        self.dataset.shared.set(self.epoch, self.skip, self.start)
         # The rank's batch i is batch i // W of worker i % W. The DataLoader asks workers round-robin
         # from worker 0, which matches only when skip_batches is a multiple of W, so batches are put
         # back in rank order here (at most W - 1 wait).
@@ -624,7 +635,8 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
                 random: bool = True, sorted_frames: bool = True, resampled: bool = True,
                 epoch_samples: int | None = None, num_workers: int = 0, seed: int = 0, rank: int | None = None,
                 world_size: int | None = None, shuffle_buffer: int = 1000, strict: bool = False,
-                as_uint8: bool = False, with_meta: bool = True, pin_memory: bool | None = None) -> ClipLoader:
+                as_uint8: bool = False, with_meta: bool = True, pin_memory: bool | None = None,
+                shuffle_block: int = DEFAULT_BLOCK) -> ClipLoader:
     """A ClipLoader over a dataset version (its manifest gives the split's shards and counts) or shard URLs.
 
     data: a dataset directory (its current version), DIR@VERSION or DIR@TAG (a version id, a unique prefix
@@ -634,11 +646,15 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
       (n_frames frames of one clip; a random subset, kept in time order if sorted_frames, or evenly spaced
       with random=False).
     resampled: True draws shards with replacement and yields ceil(epoch_samples / (world_size * batch_size))
-      batches per rank (rounded up to a multiple of the workers); False reads every sample exactly once
-      per epoch across ranks (needs at least world_size * num_workers shards).
+      batches per rank (rounded up to a multiple of the workers); False is the exact epoch: every sample
+      once per epoch, in one global order of (seed, epoch) that does not depend on the world size or the
+      workers (shards/order.py), read by byte offset (shards/offsets.py), ceil(N / (world_size *
+      batch_size)) batches on every rank; set_epoch(e, consumed=c) resumes it on any world size.
     epoch_samples: samples per epoch over all ranks in resampled mode (default: the split's count).
-    shuffle_buffer: samples held to shuffle; they are held encoded, so 1000 clips of 20×64×64×3 hold
-      ≈ 250 MB per worker.
+    shuffle_buffer: resampled: samples held to shuffle; they are held encoded, so 1000 clips of 20×64×64×3
+      hold ≈ 250 MB per worker.
+    shuffle_block: exact: samples are shuffled within blocks of consecutive (shuffled) shards holding at
+      least this many samples; the shards of a block are read at random offsets.
     as_uint8: frames stay uint8 (4x less to move; convert on the GPU). with_meta=False: skip the json
       (batch["meta"] is a list of None), when training needs no labels. pin_memory: default when CUDA is available.
     """
@@ -658,8 +674,8 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
     if counts is not None and sum(counts) == 0:
         raise ValueError(f"{data}: split {split!r} has no samples")
     if counts is None and not resampled:
-        counts = [count_samples(u, strict) for u in urls]  # exact mode needs every shard's size to balance ranks
-    plan = Plan(urls, counts, batch_size, resampled, seed, rank, world_size, num_workers)
+        counts = [index_count(u, strict) for u in urls]  # the exact order needs every shard's size
+    plan = Plan(urls, counts, batch_size, resampled, seed, rank, world_size, num_workers, block=int(shuffle_block))
     if resampled:
         total = epoch_samples if epoch_samples is not None else (sum(counts) if counts is not None else None)
         if not total or total < 1:
@@ -668,7 +684,7 @@ def make_loader(data, split: str = "train", batch_size: int = 16, sampler: str =
         per_rank = math.ceil(total / (world_size * batch_size))
         plan.epoch_samples, plan.worker_batches = total, math.ceil(per_rank / max(1, num_workers))
     else:
-        plan.check_exact()
+        plan.deal(0).sizes  # noqa: B018 -- raises now, naming why, if the steps cannot all be dealt
     clip_sampler = ClipSampler(sampler, int(n_frames), bool(random), bool(sorted_frames))
     # Where frames become float: a float batch is 4x the bytes to move between processes. With spare cores
     # the workers convert (the main process, which feeds the model, only receives); when the workers have

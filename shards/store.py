@@ -33,7 +33,9 @@ from pathlib import Path
 from vidshard.errors import InputError
 from vidshard.io import cache_dir, is_url, json_bytes, local_path, unique_tmp
 
+from . import offsets
 from .faults import fault_point
+from .offsets import OFFSETS_SUFFIX
 from .writer import STATS_SUFFIX, TarWriter
 
 FORMAT_VERSION = 2
@@ -451,7 +453,11 @@ class StoreShardWriter(TarWriter):
 
     def finish(self) -> None:
         self.tmp_path.chmod(0o444)   # stored shards are shared by versions: read-only, like the tar's members
-        self.store.put_file(self.tmp_path, object_rel(self.stats["sha256"]), exclusive=True)
+        rel = object_rel(self.stats["sha256"])
+        # the index first: an object in the store always has its index beside it (both content-named)
+        index = offsets.encode(self.offsets, self.stats["bytes"])
+        self.store.write_bytes(rel[: -len(".tar")] + OFFSETS_SUFFIX, index, exclusive=True)
+        self.store.put_file(self.tmp_path, rel, exclusive=True)
         fault_point("object")
 
 

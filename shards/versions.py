@@ -19,6 +19,7 @@ from vidshard.io import sha256_file
 
 from .inspect import human_bytes
 from .manifest import MANIFEST, dataset_version, diff_sources
+from .offsets import OFFSETS_SUFFIX
 from .store import CACHE, TAGS, TMP, UNITS, VERSIONS, Store, StoreError, object_rel
 from .writer import STATS_SUFFIX
 
@@ -127,6 +128,7 @@ def gc(store: Store, drop: tuple[str, ...] = (), keep_last: int | None = None, d
         for vid in sorted(dropped):
             store.remove(f"{VERSIONS}/{vid}")
         for sha in report["shards"]:
+            store.remove(object_rel(sha)[: -len(".tar")] + OFFSETS_SUFFIX)  # its index (shards/offsets.py)
             store.remove(object_rel(sha))
         for name in report["units"]:
             store.remove(f"{UNITS}/{name}")

@@ -4,10 +4,10 @@ A shard is written under a temp name and renamed when complete; the bytes are ha
 Every tar header is fixed (mtime, uid/gid, names, mode) so the same samples give the same bytes.
 
 Two ways to finish a shard:
-  ShardWriter(out_dir, name): format 1 (a plain directory): NAME.tar, then NAME.stats.json (the completion
-      marker: a shard without one is not done).
-  shards.store.Store.shard_writer(name): format 2: the tar goes into the store by its sha256 and the stats
-      become the unit's record (docs/FORMAT.md).
+  ShardWriter(out_dir, name): format 1 (a plain directory): NAME.tar, its offset index NAME.offsets.npy
+      (shards/offsets.py), then NAME.stats.json (the completion marker: a shard without one is not done).
+  shards.store.Store.shard_writer(name): format 2: the tar goes into the store by its sha256 (its offset
+      index beside it) and the stats become the unit's record (docs/FORMAT.md).
 """
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidshard.io import atomic_write_json, unique_tmp
+from vidshard.io import atomic_write, atomic_write_json, unique_tmp
 
+from . import offsets
+from .offsets import OFFSETS_SUFFIX
 from .sample import encode_sample
 
 TAR_MTIME = 0  # fixed so that byte-identical content gives byte-identical shards
@@ -82,6 +84,7 @@ class TarWriter:
         self.sources: list[dict] = []
         self.extra: dict = {}
         self.stats: dict | None = None
+        self.offsets: list[int] = []  # where each sample's first header starts, then where the data ends
         self._t0 = time.time()
         self._tar = None
 
@@ -99,6 +102,7 @@ class TarWriter:
         """One sample from its encoded (member name, bytes) pairs, in the format's member order."""
         if key in self.keys:
             raise ValueError(f"shard {self.name}: duplicate sample key {key}")
+        self.offsets.append(self._hashing.size)
         for member, data in members:
             self._tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
         self.keys.add(key)
@@ -109,6 +113,7 @@ class TarWriter:
         self.failures.append({"source": source, "reason": reason, **extra})
 
     def __exit__(self, exc_type, exc, tb):
+        self.offsets.append(self._hashing.size)  # tarfile pads each member as it goes: the data ends here
         try:
             self._tar.close()
             self._file.flush()
@@ -148,6 +153,7 @@ class ShardWriter(TarWriter):
 
     def finish(self) -> None:
         os.replace(self.tmp_path, self.tar_path)
+        atomic_write(self.tar_path.with_name(self.name + OFFSETS_SUFFIX), offsets.encode(self.offsets, self.stats["bytes"]))
         atomic_write_json(self.stats_path, self.stats)
 
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from shards import ShardError, ShardWriter, write_manifest
-from shards.loader import Output, batch_sizes, make_loader, uint8_to_float
+from shards.loader import Output, make_loader, uint8_to_float
+from shards.order import Deal, EpochOrder, step_sizes
 
 SIZES = (3, 7, 1, 4, 6)  # an odd number of uneven shards
 T = 10
@@ -90,11 +91,36 @@ def test_exact_epoch_covers_every_sample_with_three_ranks_and_no_workers(dataset
     assert Counter(k for r in ranks for b in r for k in b["key"]) == Counter(all_keys())
 
 
-def test_batch_sizes_are_full_first_and_never_empty():
-    assert batch_sizes(7, 4, 2) == [2, 2, 2, 1]
-    assert batch_sizes(4, 4, 2) == [1, 1, 1, 1]
-    assert batch_sizes(6, 4, 2) == [2, 2, 1, 1]
-    assert sum(batch_sizes(101, 9, 16)) == 101
+def test_exact_steps_are_full_first_and_give_every_rank_a_sample():
+    assert step_sizes(7, 4, 2).tolist() == [4, 3]
+    assert step_sizes(9, 4, 2).tolist() == [4, 3, 2]
+    assert step_sizes(21, 6, 3).tolist() == [6, 6, 6, 3]
+    assert sum(step_sizes(101, 16, 4)) == 101
+    with pytest.raises(ValueError, match="per-rank batch size of 2"):
+        step_sizes(7, 2, 2)  # batch 1 on 2 ranks: 7 samples cannot make 4 steps of 2
+
+
+def test_a_resumed_deal_on_the_same_ranks_continues_the_same_steps():
+    for n, world, batch in ((21, 2, 2), (21, 3, 4), (100, 4, 3), (9, 2, 2)):
+        full = Deal(n, 0, world, batch)
+        for k in range(full.steps + 1):
+            rest = Deal(n, full.start_of(k), world, batch)
+            assert rest.sizes.tolist() == full.sizes[k:].tolist()
+            assert [rest.positions(i, r).tolist() for i in range(rest.steps) for r in range(world)] == \
+                   [full.positions(i, r).tolist() for i in range(k, full.steps) for r in range(world)]
+
+
+def test_the_epoch_order_is_a_permutation_that_depends_on_seed_and_epoch_only():
+    counts = np.array([3, 7, 1, 4, 6, 0, 5])
+    order = EpochOrder(counts, seed=1, epoch=2, block=6)
+    shard, within = order.samples(np.arange(order.total))
+    assert sorted(zip(shard.tolist(), within.tolist())) == [(s, i) for s, c in enumerate(counts) for i in range(c)]
+    again = EpochOrder(counts, seed=1, epoch=2, block=6).dataset_index(np.arange(order.total))
+    assert again.tolist() == order.dataset_index(np.arange(order.total)).tolist()
+    assert again.tolist() != EpochOrder(counts, seed=1, epoch=3, block=6).dataset_index(np.arange(order.total)).tolist()
+    # positions read in any grouping give the same samples
+    parts = [order.samples(np.arange(a, min(a + 4, order.total)))[0] for a in range(0, order.total, 4)]
+    assert np.concatenate(parts).tolist() == shard.tolist()
 
 
 def epoch_batches(loader, epoch, skip=0):
@@ -215,9 +241,10 @@ def test_bad_data_is_logged_counted_and_skipped(broken, caplog, resampled):
     assert "train-000004.tar: sample src4_t0_c2: member json is missing" in text
     assert "train-000001.tar: unreadable at sample src1_t0_c" in text
     if not resampled:
-        # every readable sample once; the lost ones are made up by repeats so the batch count holds
+        # every readable sample once; the lost ones are made up by repeats so every batch keeps its size
         readable = set(all_keys()) - {"src4_t0_c2"} - {f"src1_t0_c{c}" for c in range(3, 7)}
-        assert readable <= keys and loader.problems["padded"] == 1
+        seen = [k for b in batches for k in b["key"]]
+        assert readable <= keys and len(seen) == sum(SIZES) and loader.problems["padded"] >= 1
 
 
 def test_bad_data_in_workers_is_counted_by_the_loader(broken):
@@ -244,9 +271,11 @@ def test_nonexistent_paths_fail_at_make_loader(tmp_path, dataset):
         make_loader(dataset, split="val")
 
 
-def test_exact_mode_with_too_few_shards_is_a_clear_error(dataset):
-    with pytest.raises(ValueError, match=r"5 non-empty shards < 2 ranks x 4 workers = 8 slots"):
-        make_loader(dataset, resampled=False, num_workers=4, rank=0, world_size=2)
+def test_exact_mode_needs_no_shard_per_worker_but_a_sample_per_rank_and_step(dataset):
+    ranks = run_ranks(dataset, world=2, batch_size=2, n_frames=2, resampled=False, num_workers=4)
+    assert Counter(k for r in ranks for b in r for k in b["key"]) == Counter(all_keys())  # 5 shards, 8 slots
+    with pytest.raises(ValueError, match="per-rank batch size of 2"):
+        make_loader(dataset, resampled=False, batch_size=1, rank=0, world_size=2)  # 21 samples, 2 ranks
     with pytest.raises(ValueError, match="epoch_samples"):
         make_loader(str(dataset / "train-000000.tar"))  # resampled URLs without a count
 
