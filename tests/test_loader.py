@@ -402,3 +402,78 @@ def test_make_loader_reads_exactly_the_version_named(tmp_path):
         assert Counter(k for b in loader for k in b["key"]) == Counter(all_keys(sizes)), ref
     with pytest.raises(ValueError, match="no version or tag"):
         make_loader(f"{root}@v9", n_frames=2)
+
+
+# ---- the exact epoch's global order: any world size, any workers, resume by position (issue 16)
+
+def global_order(data, world: int, workers: int, consumed: int = 0, **kw) -> list[list[str]]:
+    """The keys of each step of an exact epoch, ranks concatenated in rank order, from `consumed` on."""
+    steps = None
+    for rank in range(world):
+        loader = make_loader(data, rank=rank, world_size=world, num_workers=workers, resampled=False, **kw)
+        loader.set_epoch(1, consumed=consumed)
+        batches = list(loader)
+        assert len(batches) == loader.epoch_batches
+        steps = [[] for _ in batches] if steps is None else steps
+        assert len(steps) == len(batches)  # every rank the same number of batches
+        for step, b in zip(steps, batches):
+            step += b["key"]
+    return steps
+
+
+def test_the_global_order_does_not_depend_on_world_size_or_workers(dataset):
+    kw = dict(batch_size=2, n_frames=2, seed=4)
+    flat = [k for step in global_order(dataset, 1, 0, **kw) for k in step]
+    assert Counter(flat) == Counter(all_keys())
+    for world, workers in ((2, 2), (3, 1)):
+        assert [k for step in global_order(dataset, world, workers, **kw) for k in step] == flat
+    # a resume at any position on another world size reads exactly the rest of that order
+    for consumed, world, workers in ((5, 3, 2), (12, 1, 1), (19, 2, 0)):
+        assert [k for step in global_order(dataset, world, workers, consumed, **kw) for k in step] == flat[consumed:]
+
+
+def test_resume_reads_nothing_before_its_position(dataset, monkeypatch):
+    from shards.offsets import SampleFiles
+    reads = []
+    original = SampleFiles.read
+    monkeypatch.setattr(SampleFiles, "read", lambda self, shard, i: reads.append((shard, i)) or original(self, shard, i))
+    global_order(dataset, 2, 0, consumed=15, batch_size=2, n_frames=2)
+    assert len(reads) == len(set(reads)) == sum(SIZES) - 15
+
+
+def test_frames_drawn_for_a_sample_do_not_depend_on_the_world_size(dataset):
+    def drawn(world):
+        out = {}
+        for rank in range(world):
+            loader = make_loader(dataset, rank=rank, world_size=world, batch_size=2, n_frames=3, resampled=False)
+            for b in loader:
+                out.update(zip(b["key"], b["frame_idx"].tolist()))
+        return out
+    assert drawn(1) == drawn(3)
+
+
+def test_the_writer_writes_an_offset_index_and_shards_without_one_get_a_cached_one(tmp_path, monkeypatch):
+    from shards.offsets import decode, load, scan
+    from shards.loader import open_shard
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))
+    write_dataset(tmp_path / "ds", sizes=(3, 4))
+    tar = tmp_path / "ds" / "train-000001.tar"
+    written = decode((tmp_path / "ds" / "train-000001.offsets.npy").read_bytes(), tar.stat().st_size)
+    assert written.tolist() == scan(str(tar), open_shard)[0].tolist() and len(written) == 5
+    (tmp_path / "ds" / "train-000001.offsets.npy").unlink()
+    assert load(str(tar), open_shard)[0].tolist() == written.tolist()
+    assert len(list((tmp_path / "cache" / "offsets").glob("*.npy"))) == 1  # built once, cached
+    keys = [k for b in make_loader(tmp_path / "ds", batch_size=2, n_frames=2, resampled=False) for k in b["key"]]
+    assert Counter(keys) == Counter(all_keys((3, 4)))
+
+
+def test_a_wrong_offset_index_is_caught_naming_the_shard(tmp_path):
+    from shards.offsets import encode
+    write_dataset(tmp_path, sizes=(4,))
+    tar = tmp_path / "train-000000.tar"
+    index = tmp_path / "train-000000.offsets.npy"
+    good = np.load(index)
+    shifted = np.concatenate([[0], good[1:-2] + 512, good[-2:-1]])  # a plausible index of another tar
+    index.write_bytes(encode(shifted, tar.stat().st_size))
+    with pytest.raises(ShardError, match=r"train-000000\.tar: sample \d at byte \d+: .*(stale offset index|header)"):
+        list(make_loader(tmp_path, batch_size=2, n_frames=2, resampled=False, strict=True))
