@@ -6,9 +6,10 @@ the command line. A resumed run: the run's saved config.json <- the command line
 
     keep    must equal the run's: a difference is refused naming the field (the model, its Config, seed)
     change  the command line may change it (steps, intervals, the data at a new place)
-    loader  may change (world size, workers, loader settings); the loader deals an epoch by ranks and workers,
-            so where they change a resume mid-epoch leaves that epoch's rest out and goes on at the next
-            (trainers/train.py, Trainer.redeal); with the run's own they resume exactly
+    loader  may change (world size, workers, loader settings). The exact-epoch mode continues mid-epoch
+            exactly on any world size and workers; the default (resampled) mode deals an epoch by ranks and
+            workers, so where they change a resume mid-epoch leaves that epoch's rest out and goes on at the
+            next (trainers/train.py, Trainer.redeal); with the run's own they resume exactly
     launch  this launch's own (device, threads, amp, time limit, ...): the command line or the default
     record  recorded by the run, never set on the command line (dataset version, torch version)
 
@@ -62,6 +63,16 @@ class RunConfig:
     """log rank-averaged losses every N steps"""
     workers: int = option(2, on_resume=LOADER, metavar="N")
     """loader worker processes per rank (default: 2; on resume: the run's)"""
+    exact_epoch: bool = option(False, on_resume=LOADER)
+    """read every training sample once per epoch, in one global order of (seed, epoch) that does not depend on
+    the world size or the workers, so --resume continues it exactly on any number of ranks and workers
+    (default: shards drawn with replacement; docs/TRAINING.md)"""
+    keep_global_batch: bool = option(False, on_resume=LAUNCH)
+    """on --resume with another world size, split the run's global batch over the new ranks (it must divide)
+    instead of keeping each rank's batch size (which changes the global batch with the world size)"""
+    log_samples: bool = option(False, on_resume=LAUNCH)
+    """every rank writes the keys of the samples it trained on, one line per step, to samples-rankR.jsonl in the
+    run directory ({"step", "epoch", "keys"})"""
     world_size: int = option(1, on_resume=LOADER, cli=False)
     """processes training together (torchrun's WORLD_SIZE)"""
     loader: dict | None = option(None, on_resume=LOADER, cli=False)
@@ -194,7 +205,23 @@ def fresh(model: str, overrides: list[str], given: dict, world_size: int) -> Run
     cfg = build_config(module, model, given.get("preset"), overrides)
     run = RunConfig(**{**given, "model": model, "config": cfg, "world_size": world_size})
     loader = {**module.loader_kwargs(cfg), "seed": run.seed, "num_workers": run.workers}
-    return dataclasses.replace(run, loader=loader)
+    return dataclasses.replace(run, loader=with_mode(loader, run.exact_epoch))
+
+
+def with_mode(loader: dict, exact: bool) -> dict:
+    """make_loader's arguments in the exact-epoch mode or the default one (no key: runs made before the
+    exact mode keep the loader settings they saved)."""
+    loader = {k: v for k, v in loader.items() if k != "resampled"}
+    return {**loader, "resampled": False} if exact else loader
+
+
+def split_global_batch(saved: RunConfig, loader: dict, world_size: int) -> dict:
+    """--keep-global-batch: the run's global batch (per-rank batch x world size) over `world_size` ranks."""
+    total = int(saved.loader["batch_size"]) * saved.world_size
+    if total % world_size:
+        raise UsageError(f"--keep-global-batch: the run's global batch {total} ({saved.loader['batch_size']} x "
+                         f"{saved.world_size} ranks) does not split over {world_size} ranks")
+    return {**loader, "batch_size": total // world_size}
 
 
 def resumed(saved: RunConfig, run_dir: str, model: str, overrides: list[str], given: dict,
@@ -223,7 +250,10 @@ def resumed(saved: RunConfig, run_dir: str, model: str, overrides: list[str], gi
         elif policy == LAUNCH:
             out[name] = given.get(name, f.default)
     run = dataclasses.replace(saved, **out, world_size=world_size, run_dir=str(run_dir))
-    return dataclasses.replace(run, loader={**(saved.loader or {}), "num_workers": run.workers})
+    loader = with_mode({**(saved.loader or {}), "num_workers": run.workers}, run.exact_epoch)
+    if run.keep_global_batch and world_size != saved.world_size:
+        loader = split_global_batch(saved, loader, world_size)
+    return dataclasses.replace(run, loader=loader)
 
 
 def changes(saved: RunConfig, run: RunConfig, policy: str) -> dict[str, tuple]:

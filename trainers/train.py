@@ -144,11 +144,13 @@ class Trainer:
         self.model = self.build_model()
         self.optimizers = self.model.optimizers()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.writer = self.metrics = self.hashes = None
+        self.samples_in_epoch: int | None = 0  # exact epoch: samples of it consumed over all ranks
+        self.writer = self.metrics = self.hashes = self.sample_log = None
         self.pending = harness.LogWindow()  # step outputs since the last log, on the device
         self.started = time.monotonic() if started is None else started  # --time-limit counts from here
         self.seconds_before = 0.0  # training wall time of the run's earlier pieces (restored on resume)
         self.stopped_early = False
+        self.last_metrics: dict = {}
 
     def build_model(self):
         harness.seed_all(self.run.seed)  # identical init on every rank
@@ -178,7 +180,11 @@ class Trainer:
             self.metrics = open(self._truncate_log(self.run_dir / "metrics.jsonl"), "a")
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None)
+            for path in sorted(self.run_dir.glob("samples-rank*.jsonl")):  # ranks of an earlier world size too
+                self._truncate_log(path)
         harness.barrier()
+        if self.run.log_samples:
+            self.sample_log = open(self.run_dir / f"samples-rank{self.env.rank}.jsonl", "a")
         if self.run.debug_hashes:
             path = self.run_dir / "debug" / f"hashes-rank{self.env.rank}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +212,7 @@ class Trainer:
         if self.env.rank == 0:
             ckpt.write_state(tmp, {
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "samples_in_epoch": self.samples_in_epoch,
                 "world_size": self.env.world_size, "loader": self.run.loader, "model": self.model.state_dict(),
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                 "config": self.run.config_dict(), "model_name": self.run.model, "train_seconds": self.train_seconds()})
@@ -224,6 +231,7 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.samples_in_epoch = state.get("samples_in_epoch")  # None: a checkpoint from before the exact epoch
         self.seconds_before = float(state.get("train_seconds", 0.0))
         if state["world_size"] == self.env.world_size:
             rng = ckpt.load_rng(path, self.env.rank)
@@ -233,21 +241,28 @@ class Trainer:
             self.ctx.reseed(harness.rank_seed(self.run.seed + self.step, self.env.rank))
         note = self.redeal(state)
         if self.env.rank == 0:
-            print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, batch {self.batch_in_epoch}){note}",
-                  file=sys.stderr)
+            where = f"batch {self.batch_in_epoch}" if not exact(self.run.loader) else f"sample {self.samples_in_epoch}"
+            print(f"resumed {self.run_dir} from {path.name} (epoch {self.epoch}, {where}){note}", file=sys.stderr)
 
     def redeal(self, state: dict) -> str:
         """The loader deals an epoch by ranks and worker processes (shards.loader.Plan), so it resumes an epoch
         mid-way exactly only as the checkpoint's run dealt it. Where the world size or the loader settings
         changed, the rest of that epoch is left out and training goes on at the next one (model, optimizers
         and step count carry over; the data order from here on is the new dealing's). Returns what to say."""
-        before = dealing(state["world_size"], state.get("loader", self.saved_loader))
+        loader = state.get("loader", self.saved_loader)
+        before = dealing(state["world_size"], loader)
         if before == dealing(self.env.world_size, self.run.loader):
             return ""
+        if exact(loader) and exact(self.run.loader) and self.samples_in_epoch is not None and \
+                order_of(loader) == order_of(self.run.loader):
+            return (f": the epoch's global order goes on after its first {self.samples_in_epoch} samples on world "
+                    f"size {self.env.world_size}, {self.run.workers} workers, batch {self.run.loader['batch_size']} "
+                    f"per rank (the checkpoint: world size {before[0]}, {before[1]} workers, batch "
+                    f"{loader['batch_size']})")
         skipped = ""
         if self.batch_in_epoch:
             skipped = f"; the rest of epoch {self.epoch} is left out"
-            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self.epoch, self.batch_in_epoch, self.samples_in_epoch = self.epoch + 1, 0, 0
         return (f": dealt again for world size {self.env.world_size} and {self.run.workers} workers (the "
                 f"checkpoint: world size {before[0]}, {before[1]} workers){skipped}")
 
@@ -343,8 +358,7 @@ class Trainer:
                 loader = self.make_loader()
         except (ValueError, FileNotFoundError) as e:   # make_loader's account of data it cannot read as asked
             raise InputError(f"--data {self.run.data}: {e}") from e
-        steps_per_epoch = len(loader)
-        if steps_per_epoch < 1:
+        if len(loader) < 1:
             raise InputError(f"--data {self.run.data}: the loader yields no batches per epoch "
                              f"(fewer samples than batch_size x world size?)")
         self.open_outputs(self.resumed)
@@ -356,38 +370,68 @@ class Trainer:
             bar = tqdm(total=self.run.steps, initial=self.step, unit="step", dynamic_ncols=True)
         while self.step < self.run.steps:
             with harness.isolated_rng():
-                loader.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
-                batches = iter(loader)
-            while self.step < self.run.steps:
+                self.start_epoch(loader)
+                left, batches = loader.epoch_batches, iter(loader)
+            if left < 1:
+                raise RuntimeError(f"epoch {self.epoch} has no batch left at its resume point on rank {self.env.rank}")
+            for done in range(1, left + 1):
+                if self.step >= self.run.steps:
+                    break
                 with harness.isolated_rng():  # prefetching never shifts the model's random draws
                     batch = next(batches, None)
                 if batch is None:
-                    raise RuntimeError(f"loader yielded {self.batch_in_epoch} of {steps_per_epoch} batches in epoch "
-                                       f"{self.epoch} on rank {self.env.rank} (ranks would fall out of step)")
-                batch["frames"] = batch["frames"].to(self.device, non_blocking=True)
-                metrics = self.model.training_step(batch, self.step, self.ctx)
-                self.ctx.sync_buffers(self.model)
-                self.step += 1
-                self.batch_in_epoch += 1
-                epoch_done = self.batch_in_epoch == steps_per_epoch
-                if epoch_done:
-                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                self.after_step(batch, metrics, bar)
+                    raise RuntimeError(f"loader yielded {done - 1} of {left} batches in epoch {self.epoch} on rank "
+                                       f"{self.env.rank} (ranks would fall out of step)")
+                self.train_step(batch)
+                if done == left:
+                    self.epoch, self.batch_in_epoch, self.samples_in_epoch = self.epoch + 1, 0, 0
+                self.after_step(batch, self.last_metrics, bar)
                 if bar is not None:
                     bar.update(1)
-                if epoch_done or self.stopped_early:
+                if self.stopped_early:
                     break
             if self.stopped_early:
                 break
         if bar is not None:
             bar.close()
 
+    def start_epoch(self, loader) -> None:
+        """Point the loader at the epoch's resume position: the exact epoch by samples consumed over all
+        ranks (any world size), the resampled one by this dealing's batches (decoded and dropped)."""
+        if exact(self.run.loader) and self.samples_in_epoch is not None:
+            loader.set_epoch(self.epoch, consumed=self.samples_in_epoch)
+        else:
+            loader.set_epoch(self.epoch, skip_batches=self.batch_in_epoch)
+
+    def train_step(self, batch: dict) -> None:
+        """One optimizer step on the batch; the step count, the position in the epoch and the sample log."""
+        batch["frames"] = batch["frames"].to(self.device, non_blocking=True)
+        self.last_metrics = self.model.training_step(batch, self.step, self.ctx)
+        self.ctx.sync_buffers(self.model)
+        self.step += 1
+        self.batch_in_epoch += 1
+        if "consumed" in batch:
+            self.samples_in_epoch = int(batch["consumed"])
+        if self.sample_log is not None:
+            self.sample_log.write(json.dumps({"step": self.step, "epoch": self.epoch, "keys": list(batch["key"])}) + "\n")
+            self.sample_log.flush()
+
     def close(self) -> None:
-        for f in (self.metrics, self.hashes):
+        for f in (self.metrics, self.hashes, self.sample_log):
             if f is not None:
                 f.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def exact(loader: dict | None) -> bool:
+    """Whether a run's loader settings are the exact-epoch mode (shards.loader: resampled=False)."""
+    return (loader or {}).get("resampled", True) is False
+
+
+def order_of(loader: dict) -> dict:
+    """The loader settings the exact epoch's global order and frames depend on (not ranks, workers, batch)."""
+    return {k: v for k, v in loader.items() if k not in ("num_workers", "batch_size")}
 
 
 def dealing(world_size: int, loader: dict | None) -> tuple[int, int, dict]:
