@@ -109,3 +109,43 @@ def test_a_one_process_run_resumes_on_two_ranks(tmp_path, data):
     assert sorted(losses) == list(range(1, 8)) and [losses[s]["epoch"] for s in (5, 6, 7)] == [1, 1, 2]
     h0, h1 = hashes(run, 0), hashes(run, 1)
     assert sorted(h0) == [5, 6, 7] and h0 == h1   # the ranks hold the same weights after every step
+
+
+def epoch_order(run_dir: Path, epoch: int) -> list[str]:
+    """The keys trained on in one epoch, step by step, each step's ranks in rank order (--log-samples)."""
+    steps: dict[int, dict[int, list]] = {}
+    for path in run_dir.glob("samples-rank*.jsonl"):
+        rank = int(path.stem[len("samples-rank"):])
+        for r in read_jsonl(path):
+            if r["epoch"] == epoch:
+                steps.setdefault(r["step"], {})[rank] = r["keys"]
+    return [k for s in sorted(steps) for rank in sorted(steps[s]) for k in steps[s][rank]]
+
+
+def test_an_exact_epoch_resumes_on_one_rank_then_on_three_with_other_workers(tmp_path):
+    """2 ranks (2 workers each) train 2 steps of an exact epoch of 36 clips (global batch 8), 1 rank (1 worker)
+    goes on for 3 steps (global batch 4), 3 ranks (no workers) finish it (global batch 12): from the
+    --log-samples files every clip is read exactly once in epoch 0, in the epoch's global order."""
+    from shards.loader import make_loader
+    data = make_dataset(tmp_path / "data", train_shards=3)
+    run = tmp_path / "run"
+    common = ["--log-every", "1", "--sample-every", "0", "--no-progress", "--log-samples"]
+    torchrun("drnet", "--data", str(data), "--run-dir", str(run), "--workers", "2", "--exact-epoch", *TINY,
+             *common, "--steps", "2", "--ckpt-every", "2")
+    proc = torchrun("drnet", "--resume", str(run), "--workers", "1", "--steps", "5", *common, nproc=1)
+    assert "the epoch's global order goes on after its first 16 samples on world size 1, 1 workers" in proc.stderr
+    assert ckpt.load_state(ckpt.latest(run))["samples_in_epoch"] == 28
+    torchrun("drnet", "--resume", str(run), "--workers", "0", "--steps", "7", *common, nproc=3)
+
+    loader = make_loader(data, batch_size=4, n_frames=2, resampled=False, rank=0, world_size=1)
+    loader.set_epoch(0)
+    expected = [k for b in loader for k in b["key"]]
+    assert len(expected) == len(set(expected)) == 36
+    assert epoch_order(run, 0) == expected   # every clip once, in the uninterrupted run's global order
+    step_ranks = {}
+    for rank in range(3):
+        for r in read_jsonl(run / f"samples-rank{rank}.jsonl"):
+            step_ranks.setdefault(r["step"], []).append(rank)
+    assert step_ranks == {1: [0, 1], 2: [0, 1], 3: [0], 4: [0], 5: [0], 6: [0, 1, 2], 7: [0, 1, 2]}
+    state = ckpt.load_state(ckpt.latest(run))
+    assert (state["step"], state["epoch"], state["samples_in_epoch"]) == (7, 1, 12)

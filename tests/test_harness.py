@@ -508,3 +508,14 @@ def test_eval_json_says_how_much_training_it_measures(tmp_path, data, toy):
     assert (after["steps"], after["seconds"], after["device"], after["checkpoint"]) == (6, second, "cpu", "step-00000006")
     assert during["data"] == after["data"] == str(data)  # the data as named, never a resolved local view
     assert "noise" in after  # the recipe's own results are kept
+
+
+def test_keep_global_batch_splits_the_runs_global_batch_over_the_new_ranks(tmp_path):
+    from vidshard.errors import UsageError
+    saved = rc.fresh("drnet", ["batch_size=6"], {"preset": "tiny", "exact_epoch": True}, world_size=2)
+    assert saved.loader["resampled"] is False and saved.loader["batch_size"] == 6
+    kept = rc.resumed(saved, str(tmp_path), "drnet", [], {"keep_global_batch": True}, world_size=3)
+    assert kept.loader["batch_size"] == 4 and kept.loader["resampled"] is False   # 6 x 2 = 4 x 3
+    assert rc.resumed(saved, str(tmp_path), "drnet", [], {}, world_size=3).loader["batch_size"] == 6
+    with pytest.raises(UsageError, match="global batch 12 .* does not split over 5 ranks"):
+        rc.resumed(saved, str(tmp_path), "drnet", [], {"keep_global_batch": True}, world_size=5)
