@@ -162,6 +162,7 @@ def verify_version(version, deep: bool = True, hashes: dict | None = None) -> li
                     problems.append(f"{s['name']}: {n} samples, manifest says {s['samples']}")
             except ShardError as e:
                 problems.append(f"{s['name']}: {e}")
+            problems += index_problems(version, rel, s)
         view = version.view
         if version.format == 2 and view is not None and not (view / s["file"]).exists():
             problems.append(f"{s['name']}: its link {view / s['file']} is missing")
@@ -169,6 +170,22 @@ def verify_version(version, deep: bool = True, hashes: dict | None = None) -> li
     if expected != manifest["version"]:
         problems.append(f"manifest: version {manifest['version']} does not match its config and shards ({expected})")
     return problems
+
+
+def index_problems(version, rel: str, entry: dict) -> list[str]:
+    """The shard's written offset index (shards/offsets.py), where there is one, against its tar."""
+    from . import offsets
+    index_rel = rel[: -len(".tar")] + offsets.OFFSETS_SUFFIX
+    if not rel.endswith(".tar") or not version.store.exists(index_rel):
+        return []
+    try:
+        written = offsets.decode(version.store.read_bytes(index_rel), entry["bytes"])
+    except ValueError as e:
+        return [f"{entry['name']}: offset index {index_rel}: {e}"]
+    scanned, problem = offsets.scan(rel, version.store.open)
+    if problem is None and written.tolist() != scanned.tolist():
+        return [f"{entry['name']}: offset index {index_rel} does not match the tar's samples"]
+    return []
 
 
 def diff(a: dict, b: dict) -> list[str]:

@@ -477,3 +477,14 @@ def test_a_wrong_offset_index_is_caught_naming_the_shard(tmp_path):
     index.write_bytes(encode(shifted, tar.stat().st_size))
     with pytest.raises(ShardError, match=r"train-000000\.tar: sample \d at byte \d+: .*(stale offset index|header)"):
         list(make_loader(tmp_path, batch_size=2, n_frames=2, resampled=False, strict=True))
+
+
+def test_verify_checks_the_offset_index_against_its_tar(tmp_path):
+    from shards.manifest import verify
+    from shards.offsets import encode
+    write_dataset(tmp_path, sizes=(3, 4))
+    assert verify(tmp_path) == []
+    index, tar = tmp_path / "train-000001.offsets.npy", tmp_path / "train-000001.tar"
+    good = np.load(index)
+    index.write_bytes(encode(np.concatenate([good[:1], good[2:-1], good[-2:-1] + 1024]), tar.stat().st_size))
+    assert verify(tmp_path) == ["train-000001: offset index train-000001.offsets.npy does not match the tar's samples"]
