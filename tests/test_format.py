@@ -130,7 +130,7 @@ def test_two_writers_of_one_shard_name_never_share_a_file(tmp_path):
         a.add("src_t0_c0", np.zeros((3, 4, 4, 1), np.uint8), _meta(0))
         b.add("src_t0_c0", np.zeros((3, 4, 4, 1), np.uint8), _meta(0))
     assert a.stats["sha256"] == b.stats["sha256"] and sorted(p.name for p in tmp_path.iterdir()) == [
-        "train-000000.stats.json", "train-000000.tar"]
+        "train-000000.offsets.npy", "train-000000.stats.json", "train-000000.tar"]
 
 
 def test_split_reading_is_one_rule_and_keeps_fractions_that_sum_to_one():
