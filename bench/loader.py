@@ -11,6 +11,13 @@ in the worker processes (except the memory limit, which runs in-process):
   loader      make_loader(window sampler over all T frames, exact epoch, shuffle buffer 1000)
   loader-u8   the same, as_uint8=True and with_meta=False (the lean path: convert on the GPU)
 
+`--exact` adds the exact epoch's rows (issue 16) instead of the methods: resume latency (a fresh loader,
+set_epoch(0, consumed=c), the first batch) at 0%, 50% and 90% of the epoch; the planning memory of
+one epoch's order (tracemalloc peak of building it and reading the order of a whole epoch, and the offset
+indexes' bytes); and shuffle figures of the global order against the buffer shuffle it replaced (each
+rank x worker slot reading its shards in turn through a 1000-clip buffer): distinct shards in a window of
+one global batch, and the rank correlation of position in the epoch with position in the dataset.
+
 Each (method, workers) runs --repeats times over the same clips; the table shows the best and the median
 wall-clock rate (the machine is shared, so the best is the least disturbed) and the CPU time per clip
 summed over the process and its workers (the least of the repeats). Writes bench/results/loader.json.
@@ -183,7 +190,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="passes per (method, workers) (default: %(default)s)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "loader.json",
                    help="JSON results (default: bench/results/loader.json)")
+    p.add_argument("--exact", action="store_true", help="the exact epoch's resume, memory and shuffle rows only")
+    p.add_argument("--global-batch", type=int, default=256, help="--exact shuffle window (default: %(default)s)")
     args = p.parse_args(argv)
+    if args.exact:
+        return exact_rows(args, argv)
 
     data = args.data or make_dataset(args.work / "mmnist", args.clips, args.frames, args.shard_size)
     urls = shard_urls(data)
@@ -219,6 +230,83 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
+    return 0
+
+
+def resume_latency(data, fraction: float, args) -> dict:
+    """Wall and CPU seconds from a fresh exact-epoch loader to its first batch at `fraction` of the epoch."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    loader = make_loader(str(data), batch_size=args.batch_size, n_frames=args.frames, resampled=False,
+                         as_uint8=True, with_meta=False)
+    consumed = int(fraction * sum(loader.plan.counts))
+    loader.set_epoch(0, consumed=consumed)
+    next(iter(loader))
+    return {"fraction": fraction, "consumed": consumed, "seconds": round(time.perf_counter() - t0, 4),
+            "cpu_seconds": round(cpu_seconds() - c0, 4)}
+
+
+def planning_memory(counts: np.ndarray) -> dict:
+    """Peak bytes Python allocates to build an epoch's order and map every position of it to (shard, index),
+    batch by batch, as the loader does; plus the offset indexes a worker holds once it has read every shard."""
+    import tracemalloc
+    from shards.order import EpochOrder
+    tracemalloc.start()
+    order = EpochOrder(counts, seed=0, epoch=0)
+    for start in range(0, order.total, 4096):
+        order.samples(np.arange(start, min(start + 4096, order.total)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"clips": int(counts.sum()), "shards": len(counts), "order_peak_mb": round(peak / 2**20, 2),
+            "offset_indexes_mb": round((counts.sum() + 2 * len(counts)) * 8 / 2**20, 2)}
+
+
+def buffer_order(counts: np.ndarray, slots: int, batch: int, seed: int = 0) -> np.ndarray:
+    """Dataset indices in the order the replaced exact mode read them: shards shuffled and dealt to slots,
+    each slot streaming its shards through a seeded 1000-clip buffer; step i = every slot's batch i."""
+    import random
+    from shards.loader import shuffle_samples
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    shards = list(range(len(counts)))
+    random.Random(seed).shuffle(shards)
+    streams = []
+    for slot in range(slots):
+        ids = (i for s in shards[slot::slots] for i in range(starts[s], starts[s + 1]))
+        streams.append(list(shuffle_samples(ids, 1000, random.Random(f"{seed}:{slot}"))))
+    steps = max(len(x) for x in streams) // batch + 1
+    return np.array([i for k in range(steps) for x in streams for i in x[k * batch:(k + 1) * batch]])
+
+
+def shuffle_quality(order: np.ndarray, counts: np.ndarray, window: int) -> dict:
+    """Distinct shards per window of `window` consecutive clips, and Spearman's rho of epoch position vs
+    dataset position (0: no trace of the dataset's order left)."""
+    shard_of = np.searchsorted(np.cumsum(counts), order, side="right")
+    distinct = [len(np.unique(shard_of[i:i + window])) for i in range(0, len(order) - window + 1, window)]
+    ranks = np.argsort(np.argsort(order))
+    rho = np.corrcoef(np.arange(len(order)), ranks)[0, 1]
+    return {"window": window, "distinct_shards_median": float(np.median(distinct)),
+            "distinct_shards_min": int(min(distinct)), "spearman_rho": round(float(rho), 4)}
+
+
+def exact_rows(args, argv) -> int:
+    from shards.order import EpochOrder
+    data = args.data or make_dataset(args.work / "mmnist", args.clips, args.frames, args.shard_size)
+    counts = np.array([s["samples"] for s in load_manifest(data)["shards"] if s["split"] == "train"])
+    resume = [resume_latency(data, f, args) for f in (0.0, 0.5, 0.9) for _ in range(args.repeats)]
+    for r in resume:
+        print(f"resume at {r['fraction']:.0%} ({r['consumed']} clips): first batch in {r['seconds']:.3f} s "
+              f"wall, {r['cpu_seconds']:.3f} s CPU", flush=True)
+    memory = [planning_memory(counts), planning_memory(np.full(4000, 250))]  # this set, and 10^6 clips
+    print(json.dumps(memory))
+    glob = EpochOrder(counts, seed=0, epoch=0)
+    quality = {"global": shuffle_quality(glob.dataset_index(np.arange(glob.total)), counts, args.global_batch),
+               "buffer": shuffle_quality(buffer_order(counts, 8, args.global_batch // 8), counts, args.global_batch)}
+    print(json.dumps(quality))
+    out = args.out.with_name("loader-exact.json") if args.out.name == "loader.json" else args.out
+    out.write_text(json.dumps({"benchmark": "loader-exact", "command": " ".join(["python bench/loader.py", *(argv or sys.argv[1:])]),
+                               "machine": machine(), "data": {"dir": str(data), "clips": int(counts.sum()),
+                               "shards": len(counts), "frames": args.frames, "batch_size": args.batch_size},
+                               "resume": resume, "planning_memory": memory, "shuffle": quality}, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 
