@@ -196,6 +196,20 @@ def test_cli_prints_accuracies(sprites_data, judge32, capsys):
     assert "manifest.json" in capsys.readouterr().err
 
 
+def test_full_settings_are_the_generators_own_and_the_cli_overrides_them_one_by_one(sprites_data, mnist_data,
+                                                                                     monkeypatch):
+    """Sprites' full judge reads every frame of a clip for 8 epochs (the action needs the animation frames);
+    the others keep FULL; a CLI flag changes its setting and leaves the rest at the dataset's full values."""
+    sprites, mnist = (J.full_settings(J.manifest_of(d)) for d in (sprites_data, mnist_data))
+    assert (sprites.frames_per_clip, sprites.epochs) == (8, 8) and mnist == J.FULL
+    seen = []
+    monkeypatch.setattr(J, "judge_for", lambda data, size, channels, settings, retrain, log: seen.append(settings))
+    monkeypatch.setattr(J, "_print_accuracy", lambda judge: None)
+    assert J.main(["--data", str(sprites_data), "--size", "32", "--epochs", "2"]) == 0
+    assert J.main(["--data", str(mnist_data), "--size", "32"]) == 0
+    assert seen == [J.replace(sprites, epochs=2), J.FULL]
+
+
 def settings_args(s: J.Settings) -> list[str]:
     return [a for k, v in s.__dict__.items() for a in (f"--{k.replace('_', '-')}", str(v))]
 

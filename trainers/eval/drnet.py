@@ -121,7 +121,8 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
 
 def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_settings=None, **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
-    judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default FULL)."""
+    judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
+    judge.full_settings)."""
     with recipe.evaluating(model, out_dir) as (out, device):
         train, test, note = eval_data.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)

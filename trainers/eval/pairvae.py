@@ -138,7 +138,7 @@ def judge_report(model, cfg, data, clips: list, generator: str, settings=None) -
 
 def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge_settings=None, **kw) -> dict:
     """Evaluate an unordered-pairs VAE; writes out_dir/eval.json and the figures. judge_settings:
-    trainers.eval.judge.Settings (default FULL)."""
+    trainers.eval.judge.Settings (default: judge.full_settings of the data)."""
     with recipe.evaluating(model, out_dir) as (out, device):
         _, test, note = eval_data.eval_splits(data, 0, eval_clips)
         res = {"data": str(data), "split_note": note, "skipped": {}, "eval_clips": len(test)}

@@ -82,7 +82,8 @@ def evaluate(model, cfg, data, out_dir: str, identity_codes: int = IDENTITY_CODE
              calibration_clips: int = CALIBRATION_CLIPS, judge_clips: int = JUDGE_CLIPS, judge_settings=None,
              **kw) -> dict:
     """Evaluate a video-set GAN; writes out_dir/eval.json and the figures. The counts trade time for
-    precision (tests make them small); judge_settings: trainers.eval.judge.Settings (default FULL)."""
+    precision (tests make them small); judge_settings: trainers.eval.judge.Settings (default: the data's
+    judge.full_settings)."""
     with recipe.evaluating(model, out_dir) as (out, device):
         _, test, note = eval_data.eval_splits(data, 0, judge_clips)
         res = {"data": str(data), "split_note": note, "skipped": {}}
