@@ -18,9 +18,10 @@ indexes' bytes); and shuffle figures of the global order against the buffer shuf
 rank x worker slot reading its shards in turn through a 1000-clip buffer): distinct shards in a window of
 one global batch, and the rank correlation of position in the epoch with position in the dataset.
 
-Each (method, workers) runs --repeats times over the same clips; the table shows the best and the median
-wall-clock rate (the machine is shared, so the best is the least disturbed) and the CPU time per clip
-summed over the process and its workers (the least of the repeats). Writes bench/results/loader.json.
+Each (method, workers) runs --repeats times over the same clips, interleaved (every repeat runs each setting
+once, in turn); the table shows the best and the median wall-clock rate (the machine is shared, so the best
+is the least disturbed) and the CPU time per clip summed over the process and its workers (the least and the
+median of the repeats). Writes bench/results/loader.json.
 
     .venv/bin/python bench/loader.py                          # every figure
     .venv/bin/python bench/loader.py --workers 0 --repeats 1  # a quick look
@@ -203,24 +204,29 @@ def main(argv=None) -> int:
     print(f"{len(urls)} shards from {data}; batch {args.batch_size}; load average {os.getloadavg()}", flush=True)
 
     rows, load_before = [], os.getloadavg()
-    print(f"{'method':<10} {'workers':>7} {'clips/s best':>13} {'median':>8} {'frames/s best':>14} {'CPU ms/clip':>12}")
-    for method in args.methods:
-        for workers in ([0] if method == "memory" else args.workers):
-            rates, cpu = [], []
-            for _ in range(args.repeats):
-                c0, t0 = cpu_seconds(), time.perf_counter()
-                clips, frames = run_method(method, workers, args, urls, memory, folders)
-                dt = time.perf_counter() - t0
-                gc.collect()  # the loader's workers exit with it, so their CPU time is counted
-                rates.append((clips / dt, frames / dt))
-                cpu.append((cpu_seconds() - c0) / clips * 1000)
-            best = max(rates)
-            row = {"method": method, "workers": workers, "clips": clips, "clips_per_s": round(best[0], 1),
-                   "clips_per_s_median": round(statistics.median(r[0] for r in rates), 1),
-                   "frames_per_s": round(best[1], 1), "cpu_ms_per_clip": round(min(cpu), 3), "repeats": args.repeats}
-            rows.append(row)
-            print(f"{method:<10} {workers:>7} {row['clips_per_s']:>13.0f} {row['clips_per_s_median']:>8.0f} "
-                  f"{row['frames_per_s']:>14.0f} {row['cpu_ms_per_clip']:>12.2f}", flush=True)
+    settings = [(m, w) for m in args.methods for w in ([0] if m == "memory" else args.workers)]
+    rates, cpu = {k: [] for k in settings}, {k: [] for k in settings}
+    for _ in range(args.repeats):  # interleaved: each repeat runs every setting once, so load drifts hit all alike
+        for method, workers in settings:
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            clips, frames = run_method(method, workers, args, urls, memory, folders)
+            dt = time.perf_counter() - t0
+            gc.collect()  # the loader's workers exit with it, so their CPU time is counted
+            rates[method, workers].append((clips / dt, frames / dt, clips))
+            cpu[method, workers].append((cpu_seconds() - c0) / clips * 1000)
+    print(f"{'method':<10} {'workers':>7} {'clips/s best':>13} {'median':>8} {'frames/s best':>14} "
+          f"{'CPU ms/clip':>12} {'median':>7}")
+    for method, workers in settings:
+        r, c = rates[method, workers], cpu[method, workers]
+        best = max(r)
+        row = {"method": method, "workers": workers, "clips": best[2], "clips_per_s": round(best[0], 1),
+               "clips_per_s_median": round(statistics.median(x[0] for x in r), 1),
+               "frames_per_s": round(best[1], 1), "cpu_ms_per_clip": round(min(c), 3),
+               "cpu_ms_per_clip_median": round(statistics.median(c), 3), "repeats": args.repeats}
+        rows.append(row)
+        print(f"{method:<10} {workers:>7} {row['clips_per_s']:>13.0f} {row['clips_per_s_median']:>8.0f} "
+              f"{row['frames_per_s']:>14.0f} {row['cpu_ms_per_clip']:>12.2f} {row['cpu_ms_per_clip_median']:>7.2f}",
+              flush=True)
 
     result = {"benchmark": "loader", "command": " ".join(["python bench/loader.py", *(argv if argv is not None else sys.argv[1:])]),
               "machine": machine(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
