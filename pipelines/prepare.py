@@ -194,8 +194,8 @@ def _usage() -> dict:
 
 def _measured(record: dict, t0: float, cpu0: float) -> dict:
     u = _usage()
-    return {**record, "seconds": round(time.time() - t0, 3), "cpu_seconds": round(u["cpu"] - cpu0, 3),
-            "peak_rss_mb": u["peak_rss_mb"]}
+    return {**record, "started": round(t0, 3), "seconds": round(time.time() - t0, 3),
+            "cpu_seconds": round(u["cpu"] - cpu0, 3), "peak_rss_mb": u["peak_rss_mb"]}
 
 
 def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str, processor: str,
@@ -339,7 +339,7 @@ def fill_unit(unit: dict, w, context: dict):
                     for key, members in iter_raw_samples(str(Path(parts) / f"{src['id']}.tar")):
                         w.add_members(key, [(f"{key}.{m}", members[m]) for m in MEMBERS])
                     _remove_part(parts, src["id"])
-                timings.append({"id": src["id"], **{k: rec.pop(k, 0.0) for k in ("seconds", "cpu_seconds", "peak_rss_mb")},
+                timings.append({"id": src["id"], **{k: rec.pop(k, 0.0) for k in ("started", "seconds", "cpu_seconds", "peak_rss_mb")},
                                 "cached": False})
             if rec["status"] == "failed":
                 w.fail(src["path"], rec["reason"], id=src["id"])
@@ -613,6 +613,14 @@ class Progress:
 
 # ----------------------------------------------------------------------------------------- executors
 
+# Units wait on their videos' child tasks, so a node runs more Ray workers than it has CPUs; Ray kills
+# idle workers above that count a second after they idle, and the next video then pays a fresh process:
+# imports, the BlazeFace and dlib models (about 2 CPU s, more than a small video's own frames cost).
+# Kept alive, a worker loads them once (docs/BENCHMARKS.md "Face pipeline"). ray_cluster.yaml passes the
+# same setting to `ray start --head`.
+RAY_SYSTEM_CONFIG = {"kill_idle_workers_interval_ms": 0}
+
+
 def init_ray(address: str | None, workers: int | None) -> None:
     """Join a cluster (--address / $RAY_ADDRESS) or start a local Ray with `workers` CPUs (default: all)."""
     import ray
@@ -622,7 +630,8 @@ def init_ray(address: str | None, workers: int | None) -> None:
     if not address:
         # address="local": a Ray of our own even when `ray start` left a cluster running on this machine
         # (a bare ray.init() would join that one, and refuse num_cpus with a traceback)
-        ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 _system_config=RAY_SYSTEM_CONFIG)
         return
     ray.init(address=address, log_to_driver=False)
     if workers:
@@ -734,14 +743,15 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     global LOCAL_VIDEOS
     cfg = face_config(args)
     from pipelines.faces.model import face_model_path
-    model = face_model_path(cfg.detector, args.face_model)
-    model_sha = sha256_file(model)
+    model_sha = sha256_file(face_model_path(cfg.detector, args.face_model))   # a missing model fails here, at once
     config = resolved_config(cfg, fractions, args.videos_per_shard, model_sha)
     fhash = face_hash(cfg.to_dict(), model_sha, processor)
-    sources = S.dedupe(S.hash_sources(paths, progress=not args.no_progress))
-    units = plan(sources, fractions, args.videos_per_shard, fhash)
-    if not args.overwrite:
-        seed_cache(store, fhash, processor)
+    # Ray's start (seconds) overlaps the hashing and planning, which run on a thread beside it
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="vidshard-plan") as pool:
+        planned = pool.submit(plan_build, args, fhash, processor, store, fractions, paths)
+        if args.executor == "ray":
+            init_ray(args.address, args.workers)
+        sources, units = planned.result()
     context = {"cfg": cfg.to_dict(), "fhash": fhash, "model_path": args.face_model, "processor": processor,
                "video_timeout": args.video_timeout, "fault": faults.spec(), "workers": args.workers,
                "overwrite": args.overwrite, "runner": args.executor}
@@ -749,7 +759,6 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     bar = tqdm(total=len(sources), unit="video", desc="prepare", disable=args.no_progress, dynamic_ncols=True)
     t0 = time.time()
     if args.executor == "ray":
-        init_ray(args.address, args.workers)
         import ray
         progress = ray.remote(num_cpus=0)(Progress).remote()
         context["progress"] = progress
@@ -790,6 +799,16 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     print(f"version {m['version']} of {args.out.rstrip('/')} ({m['totals']['shards']} shards, {m['totals']['samples']} "
           f"clips); read it as {args.out.rstrip('/')}@{m['version']}")
     return EXIT_INPUT_FAILED if any(r["status"] == "failed" for r in records) else EXIT_OK
+
+
+def plan_build(args, fhash: str, processor: str, store: Store, fractions, paths: list[str]):
+    """(sources, units): every source hashed, the plan, and the per-video cache seeded from the store's
+    earlier builds."""
+    sources = S.dedupe(S.hash_sources(paths, progress=not args.no_progress))
+    units = plan(sources, fractions, args.videos_per_shard, fhash)
+    if not args.overwrite:
+        seed_cache(store, fhash, processor)
+    return sources, units
 
 
 def _show(bar, counts: dict, seconds: float) -> None:

@@ -31,8 +31,9 @@ def ray_local():
     """One local Ray for the whole session: ray.init() is slow, so it is paid once."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
+        from pipelines.prepare import RAY_SYSTEM_CONFIG
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}, _system_config=RAY_SYSTEM_CONFIG)
     yield ray
     ray.shutdown()
 

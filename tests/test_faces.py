@@ -239,14 +239,20 @@ def other_formats(tmp_path_factory):
         ffmpeg("-i", src, "-frames:v", "60", "-pix_fmt", fmt, "-c:v", codec, d / f"{fmt}.{ext}")
     ffmpeg("-i", src, "-frames:v", "60", "-vf", "scale=351:287", "-c:v", "ffv1", "-pix_fmt", "yuv420p",
            d / "odd.mkv")
+    for space in ("bt709", "bt2020nc"):   # tagged with another colour matrix, as HD footage is
+        ffmpeg("-i", src, "-frames:v", "60", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-colorspace", space,
+               d / f"{space}.mp4")
     return d
 
 
 @pytest.mark.parametrize("name, kind", [("yuv444p.mp4", "RgbPicture"), ("gray.mkv", "RgbPicture"),
-                                        ("odd.mkv", "RgbPicture"), ("yuvj420p.avi", "YuvPicture")])
+                                        ("odd.mkv", "RgbPicture"), ("yuvj420p.avi", "YuvPicture"),
+                                        ("bt709.mp4", "YuvPicture"), ("bt2020nc.mp4", "YuvPicture")])
 def test_other_pixel_formats(other_formats, name, kind):
     # 4:4:4, gray and odd-sized 4:2:0 fall back to whole RGB frames; full-range yuvj420p keeps its planes and
-    # is converted with the full-range scale; either way the crops match the RGB frame and clips come out
+    # is converted with the full-range scale; BT.709 and BT.2020 keep their planes and are converted with
+    # their own matrix (swscale's whole-frame conversion honours the tag); either way the crops match the
+    # RGB frame and clips come out
     kinds, mean, worst = crops_vs_rgb(other_formats / name, range(0, 60, 7))
     assert kinds == {kind}
     assert mean < 2 and worst < 8, f"{name}: crops differ by {mean:.2f} on average, {worst} in 1/1000 pixels"
@@ -376,3 +382,25 @@ def test_worker_rss_does_not_grow_with_video_length(tmp_path):
     (f2, c2, p2), (f6, c6, p6) = peaks
     assert (f2, f6) == (250, 750) and c6 >= 3 * c2 - 3
     assert p6 < p2 + 64, f"peak RSS grew from {p2} MiB ({f2} frames) to {p6} MiB ({f6} frames)"
+
+
+@pytest.mark.parametrize("colorspace", [1, 5, 9])   # AVColorSpace: BT.709, BT.470BG (BT.601), BT.2020 NCL
+def test_plane_conversion_follows_the_colour_matrix(colorspace):
+    # saturated random colours, where the matrices differ by tens of levels: the plane path converts as
+    # swscale's whole-frame rgb24 does for the frame's tag
+    import av
+    from pipelines.faces.decode import BT601, YuvPicture, picture
+    rng = np.random.default_rng(colorspace)
+    h, w = 64, 96
+    chroma = lambda: np.repeat(np.repeat(rng.integers(16, 241, (h // 4, w // 4), dtype=np.uint8), 2, 0), 2, 1)  # noqa: E731
+    i420 = np.concatenate([rng.integers(16, 236, (h, w), dtype=np.uint8).ravel(), chroma().ravel(), chroma().ravel()])
+    frame = av.VideoFrame.from_ndarray(i420.reshape(h * 3 // 2, w), format="yuv420p")
+    frame.colorspace, frame.color_range = colorspace, 1
+    want = frame.to_ndarray(format="rgb24").astype(int)
+    pic = picture(frame)
+    assert isinstance(pic, YuvPicture)
+    d = np.abs(pic.crop(0, 0, w)[0][:h].astype(int) - want)
+    assert d.mean() < 1.0 and d.max() <= 4, f"colorspace {colorspace}: off by {d.mean():.2f} (max {d.max()})"
+    if colorspace != 5:   # the BT.601 conversion would be far off: the test sees the matrix
+        wrong = YuvPicture(pic.y, pic.u, pic.v, full_range=False, matrix=BT601).crop(0, 0, w)[0][:h]
+        assert np.abs(wrong.astype(int) - want).mean() > 3

@@ -12,6 +12,8 @@ broken files: the job that calls us puts each video under a process-level timeou
 """
 from __future__ import annotations
 
+import functools
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,31 +185,46 @@ def stream_pictures(path: str | os.PathLike, indices: np.ndarray, threads: int =
         yield pos, picture(frame)
 
 
-# Colour. swscale's rgb24 (what stream_frames gives, and decord too) converts yuv420p with BT.601
-# limited-range coefficients unless the frame says otherwise, and yuvj420p as full range; OpenCV's
-# COLOR_YUV2RGB_I420 uses the same BT.601 limited-range coefficients and the same nearest-neighbour chroma.
-# So a frame converts region by region (2×2-aligned) to what swscale gives for the whole, within rounding.
+# Colour. swscale's rgb24 (what stream_frames gives, and decord too) converts 4:2:0 with the matrix the
+# frame is tagged with (BT.601 when untagged) in limited range, yuvj420p as full range, with nearest-neighbour
+# chroma. OpenCV's COLOR_YUV2RGB_I420 is that conversion for BT.601; other matrices go through _yuv_affine.
+# So a frame converts region by region (2x2-aligned) to what swscale gives for the whole, within rounding.
 # Anything else (other pixel formats, bit depths, odd sizes, colour matrices we have not checked against
 # swscale) takes the RgbPicture path.
-_BT601 = {"yuv420p": (0, 1), "yuvj420p": (0, 1, 2)}   # accepted color_range values per format
-_MATRICES = (2, 5, 6)   # AVColorSpace: unspecified, BT470BG, SMPTE170M (all BT.601)
+_420 = {"yuv420p": (0, 1), "yuvj420p": (0, 1, 2)}   # accepted color_range values per format
+BT601 = (0.299, 0.114)
+# (Kr, Kb) per AVColorSpace: unspecified, BT470BG, SMPTE170M (all BT.601), BT.709, BT.2020 non-constant.
+# On the corpus's BT.709 and BT.2020 files the plane path is within 1.1-1.4 levels (mean) of swscale's frame.
+_MATRICES = {2: BT601, 5: BT601, 6: BT601, 1: (0.2126, 0.0722), 9: (0.2627, 0.0593)}
 # full range -> limited range, so that cv2's limited-range conversion applies (error below one level)
 _LUMA_TO_LIMITED = np.round(16 + np.arange(256) * 219 / 255).astype(np.uint8)
 _CHROMA_TO_LIMITED = np.round(128 + (np.arange(256) - 128) * 224 / 255).astype(np.uint8)
-# limited-range luma -> the grey level RGB2GRAY gives on the converted frame (the chroma terms cancel)
+# limited-range luma -> the grey level RGB2GRAY gives on the converted frame (the chroma terms cancel for
+# BT.601; for the other matrices it is the frame's own luma, within a few levels of RGB2GRAY)
 _LUMA_TO_GRAY = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 def picture(frame) -> "Picture":
-    """A YuvPicture over the frame's planes when its format is 8-bit 4:2:0 BT.601 with even sizes; else RGB."""
+    """A YuvPicture over the frame's planes when its format is 8-bit 4:2:0 with even sizes and a matrix of
+    _MATRICES; else RGB."""
     name, w, h = frame.format.name, frame.width, frame.height
-    if (name in _BT601 and frame.color_range in _BT601[name] and frame.colorspace in _MATRICES
+    if (name in _420 and frame.color_range in _420[name] and frame.colorspace in _MATRICES
             and w % 2 == 0 and h % 2 == 0):
         full = name == "yuvj420p" or frame.color_range == 2
         planes = [np.frombuffer(pl, np.uint8).reshape(ph, pl.line_size)[:, :pw]
                   for pl, pw, ph in zip(frame.planes, (w, w // 2, w // 2), (h, h // 2, h // 2))]
-        return YuvPicture(*planes, full_range=full)
+        return YuvPicture(*planes, full_range=full, matrix=_MATRICES[frame.colorspace])
     return RgbPicture(frame.to_ndarray(format="rgb24"))
+
+
+@functools.lru_cache(maxsize=None)
+def _yuv_affine(kr: float, kb: float, full_range: bool) -> np.ndarray:
+    """The 3x4 matrix taking (Y, U, V, 1) to (R, G, B) for luma weights kr, kb (cv2.transform's form)."""
+    sy, sc, oy = (1.0, 1.0, 0.0) if full_range else (255 / 219, 255 / 224, 16.0)
+    kg = 1 - kr - kb
+    rows = [(sy, 0.0, 2 * (1 - kr) * sc), (sy, -2 * kb * (1 - kb) / kg * sc, -2 * kr * (1 - kr) / kg * sc),
+            (sy, 2 * (1 - kb) * sc, 0.0)]
+    return np.array([(a, b, c, -oy * a - 128 * (b + c)) for a, b, c in rows], np.float32)
 
 
 def pad_of(width: int, height: int, x0: int, y0: int, side: int) -> tuple[int, int, int, int]:
@@ -240,13 +257,17 @@ class YuvPicture:
     """A frame kept as the decoder's 4:2:0 planes (half the bytes of RGB, no copy): only the detector's
     small copy and the face crops are ever converted to RGB, each at its own small size."""
 
-    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool):
-        self.y, self.u, self.v, self.full_range = y, u, v, full_range
+    def __init__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool, matrix=BT601):
+        self.y, self.u, self.v, self.full_range, self.matrix = y, u, v, full_range, matrix
         self.height, self.width = y.shape
 
     def _rgb(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         import cv2
         h, w = y.shape
+        if self.matrix != BT601:
+            up = lambda c: cv2.resize(c, (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
+            return cv2.transform(cv2.merge([np.ascontiguousarray(y), up(u), up(v)]),
+                                 _yuv_affine(*self.matrix, self.full_range))
         i420 = np.empty((h * 3 // 2, w), np.uint8)   # I420 layout: Y, then U and V each h/4 rows of w
         i420[:h] = y
         i420[h:].reshape(2, h // 2, w // 2)[:] = (u, v)
