@@ -160,3 +160,18 @@ def test_learning_curves_read_every_evaluation_of_a_run_and_keep_the_last_of_a_r
     assert "step 20  probe_digits/content_acc=0.3" in capsys.readouterr().out
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert curves.main([str(tmp_path / "nowhere"), "--metrics", "x"]) == 2
+
+
+def test_eval_recipe_options_are_typed_by_their_defaults_and_unknown_keys_refused():
+    # `vidshard eval MODEL RUN KEY=VALUE`: a recipe's keyword options, typed as their defaults; anything
+    # else is a one-line usage error that names the options there are
+    from trainers.evaluate import recipe_options
+    from vidshard.errors import UsageError
+    assert recipe_options("framegan", ["n_videos=300", "seed=2"]) == {"n_videos": 300, "seed": 2}
+    assert recipe_options("vsgan", []) == {}
+    with pytest.raises(UsageError, match="one of n_videos, seed"):
+        recipe_options("framegan", ["videos=3"])
+    with pytest.raises(UsageError, match="n_videos: expected an integer"):
+        recipe_options("framegan", ["n_videos=many"])
+    with pytest.raises(UsageError, match="not an option"):
+        recipe_options("framegan", ["model=x"])   # the recipe's positional inputs are not options

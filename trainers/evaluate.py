@@ -25,7 +25,12 @@ from vidshard.errors import InputError, UsageError
 EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k
-  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist@v1      # a version (id or tag)"""
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist@v1      # a version (id or tag)
+  vidshard eval framegan runs/framegan-balls3-video n_videos=300                   # a recipe's own option
+
+KEY=VALUE sets a keyword option of the model's evaluation recipe (trainers/eval/<model>.py, evaluate()):
+numbers of samples and the like, e.g. framegan n_videos, vsgan identity_codes, pairvae eval_clips; the
+options given are kept in eval.json under eval_options."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: RUN_DIR/eval/step-XXXXXXXX)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if available)")
     p.add_argument("--seed", type=int, default=0, help="seed for the evaluation's own randomness (default 0)")
+    p.add_argument("options", nargs="*", metavar="KEY=VALUE", help="options of the model's evaluation recipe")
     return p
+
+
+def recipe_options(model_name: str, pairs: list[str]) -> dict:
+    """KEY=VALUE pairs as keyword arguments of the model's evaluate(), typed by each one's default; a key the
+    recipe does not take (or one without a plain default) is a UsageError naming the keys it does take."""
+    import inspect
+    from vidshard.options import parse_value
+    params = inspect.signature(load_evaluator(model_name)).parameters.values()
+    settable = {p.name: type(p.default) for p in list(params)[4:]
+                if p.kind is p.POSITIONAL_OR_KEYWORD and type(p.default) in (int, float, str, bool)}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in settable:
+            raise UsageError(f"{pair!r}: not an option of the {model_name} evaluation (KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(settable)) or 'none'})")
+        try:
+            out[key] = parse_value(text, settable[key])
+        except ValueError as e:
+            raise UsageError(f"{key}: expected {e}") from None
+    return out
 
 
 def find_checkpoint(run_dir: Path, name: str | None) -> Path:
@@ -74,19 +101,22 @@ def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None
     return module, cfg, model, run, path, facts
 
 
-def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict) -> dict:
-    """The model's recipe on `data`, written to out/eval.json with the run's facts (steps, seconds of
-    training, device; the data as named on the command line) added: every eval.json says how much training
-    it measures."""
-    result = load_evaluator(model_name)(model, cfg, data, str(out))
+def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict, options: dict | None = None) -> dict:
+    """The model's recipe on `data` (with `options`: recipe_options), written to out/eval.json with the run's
+    facts (steps, seconds of training, device; the data as named on the command line) added: every
+    eval.json says how much training it measures."""
+    result = load_evaluator(model_name)(model, cfg, data, str(out), **(options or {}))
     result.update(facts)
+    if options:
+        result["eval_options"] = options
     write_json(result, Path(out) / "eval.json")
     return result
 
 
 def eval_command(argv: list[str]) -> int:
     """`vidshard eval`: usage and input errors are VidshardErrors (one line, exit 2: vidshard.cli.run)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)   # KEY=VALUE may come after the --options
+    options = recipe_options(args.model, args.options)
     device = harness.pick_device(args.device, 0)
     harness.seed_all(args.seed)
     module, cfg, model, run, path, facts = load_run(args.model, args.run_dir, args.checkpoint, device)
@@ -102,7 +132,7 @@ def eval_command(argv: list[str]) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "eval" / path.name
     out.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
-        result = run_evaluation(args.model, model, cfg, data, out, facts)
+        result = run_evaluation(args.model, model, cfg, data, out, facts, options)
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     print(f"wrote {out}", file=sys.stderr)
     return 0
