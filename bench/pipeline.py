@@ -1,20 +1,24 @@
-"""Face pipeline throughput: vidshard prepare against ffmpeg's decode rate and the naive loop.
+"""Face pipeline speed: `vidshard prepare` against ffmpeg's decode and the naive loop, on the real corpus.
 
-On the same videos, in one run, as frames of source video per second of wall time:
-  ffmpeg      `ffmpeg -threads 1 -i X -f null -`: single-thread decode, the limit for one core
-  naive       what most repositories do: decode every frame at full resolution (decord, one thread),
-              run BlazeFace on every full frame, crop the best box to 64x64; no tracking, no smoothing
-  vidshard    `vidshard prepare` with 1 and 2 workers, defaults (detector every 4th frame on a copy
-              at most 256 px, tracks, splines, crops), Ray already started and workers warm (a warm-up
-              run first): the steady-state rate of a long job.
-The methods take turns within each repeat (the median of --repeat runs is kept), so that drift in the
-machine's speed does not land on one of them. CPU ms per frame counts every thread (mediapipe's too). The cold end-to-end wall time of one
-              CLI run (Ray start, imports, model load included) is reported beside it.
+On the same videos, in one run, the methods taking turns within each repeat (the median of --repeat runs is
+kept, so that drift in the machine's speed does not land on one of them):
+  ffmpeg      `ffmpeg -threads 1 -i X -f null -`, one process per video: single-thread decode, the limit
+  naive       what most repositories do: decode every frame at full resolution (decord, one thread), run
+              BlazeFace on every full frame, crop the best box to 64x64; no tracking, no smoothing
+  vidshard    one cold `vidshard prepare` command, defaults (quality gates and identity checks on), as a user
+              runs it: Ray started by the command, workers started and models loaded inside the run.
+CPU is counted over the whole machine's share of each method: ffmpeg's processes; the naive loop's process
+(mediapipe's threads included); for vidshard every process of the run -- the command, Ray's own processes
+and its workers -- sampled with psutil every 0.1 s, and apart from it the video tasks' own figure (each
+task's CPU, from the shard stats). The fixed cost is the wall time from the command to the first video
+starting in a worker. Per size class (longest side: <= 256, 257-844, 845-1280, > 1280) the CPU per frame of
+ffmpeg, the naive loop and the video tasks.
 
-    python bench/pipeline.py                                  # ../shared/data/videos, writes bench/results/pipeline.json
-    python bench/pipeline.py --videos DIR --repeat 3 --out pipeline.json
+    python bench/pipeline.py                                   # the corpus ../shared/data/faces
+    python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
 
-Targets (docs/BENCHMARKS.md): vidshard >= 2x naive, and per worker >= half of ffmpeg's one-thread rate.
+Targets (issue 15, docs/BENCHMARKS.md "Face pipeline"): the whole run's CPU <= 1/3 of the naive loop's, the
+video tasks >= 0.5 of ffmpeg's one-thread rate per core, fixed cost <= 8 s.
 """
 from __future__ import annotations
 
@@ -23,33 +27,40 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "faces"
+SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+CLASSES = ((256, "<= 256"), (844, "257-844"), (1280, "845-1280 (720p)"), (10 ** 9, "> 1280 (1080p)"))
 
 
-def frame_counts(videos: list[Path]) -> dict[str, int]:
-    import decord
-    return {v.name: len(decord.VideoReader(str(v), ctx=decord.cpu(0))) for v in videos}
+def size_class(width: int, height: int) -> str:
+    return next(name for top, name in CLASSES if max(width, height) <= top)
 
 
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+def probe(videos: list[Path]) -> dict[str, dict]:
+    """Frames (decoded, not the container's count) and size of each video."""
+    import av
+    out = {}
+    for v in videos:
+        with av.open(str(v)) as f:
+            s = f.streams.video[0]
+            out[v.name] = {"frames": sum(1 for _ in f.demux(s) if _.size), "width": s.codec_context.width,
+                           "height": s.codec_context.height}
+    return out
 
 
 def copies(videos: list[Path], out: Path, n: int) -> list[Path]:
-    """n copies of each video (remuxed, frames untouched, a comment tag making each file's bytes, and so
-    its vidshard id, distinct): a job long enough that per-run costs (Ray scheduling, hashing, manifest)
-    do not hide the per-frame rate, on the same footage."""
+    """n copies of each video (remuxed, frames untouched, a comment tag making each file's bytes, and so its
+    vidshard id, distinct): a longer job on the same footage (the four-video table)."""
     import imageio_ffmpeg
     out.mkdir(parents=True)
     made = []
@@ -63,24 +74,33 @@ def copies(videos: list[Path], out: Path, n: int) -> list[Path]:
     return made
 
 
-def ffmpeg_decode(videos: list[Path]) -> float:
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def ffmpeg_decode(videos: list[Path]) -> dict[str, float]:
+    """CPU seconds of `ffmpeg -threads 1` decoding each video (its process, start-up included)."""
     import imageio_ffmpeg
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    cpu0 = children_cpu()
+    exe, out = imageio_ffmpeg.get_ffmpeg_exe(), {}
     for v in videos:
+        cpu0 = children_cpu()
         subprocess.run([exe, "-nostdin", "-loglevel", "error", "-threads", "1", "-i", str(v), "-f", "null", "-"],
                        check=True)
-    return children_cpu() - cpu0
+        out[v.name] = children_cpu() - cpu0
+    return out
 
 
-def naive_loop(videos: list[Path], size: int = 64) -> float:
-    """Decode every frame at full resolution, detect on every frame, crop the best face. Returns CPU s."""
+def naive_loop(videos: list[Path], detector=None, size: int = 64) -> dict[str, float]:
+    """Decode every frame at full resolution, detect on every frame, crop the best face: CPU s per video."""
     import decord
+    import numpy as np
     from PIL import Image
     from pipelines.faces.detect import FaceDetector
-    det = FaceDetector("short", 0.5)
-    cpu0 = time.process_time()
+    det = detector or FaceDetector("short", 0.5)
+    out = {}
     for v in videos:
+        cpu0 = time.process_time()
         reader = decord.VideoReader(str(v), ctx=decord.cpu(0), num_threads=1)
         for t in range(len(reader)):
             frame = reader[t].asnumpy()
@@ -91,127 +111,252 @@ def naive_loop(videos: list[Path], size: int = 64) -> float:
             side = 1.6 * max(f.w, f.h)
             box = (f.cx - side / 2, f.cy - side / 2, f.cx + side / 2, f.cy + side / 2)
             np.asarray(Image.fromarray(frame).crop(tuple(int(round(b)) for b in box)).resize((size, size)))
-    return time.process_time() - cpu0
+        out[v.name] = time.process_time() - cpu0
+    return out
 
 
-def vidshard_run(videos_dir: Path, out: Path, workers: int, extra=()) -> float:
-    """One `vidshard prepare` run; returns the CPU seconds its video tasks used (from the shard stats)."""
-    from pipelines import prepare
-    rc = prepare.main(["--input", str(videos_dir), "--out", str(out), "--workers", str(workers), "--overwrite",
-                       "--no-progress", *extra])
-    if rc not in (prepare.EXIT_OK, prepare.EXIT_INPUT_FAILED):
-        raise SystemExit(f"vidshard prepare failed with exit status {rc}")
-    stats = [json.loads(p.read_text()) for p in out.glob("*.stats.json")]
-    return sum(v.get("cpu_seconds", 0.0) for st in stats for v in st.get("videos", []))
+class TreeCPU:
+    """CPU seconds (user + system, all threads) of a process and all its descendants, sampled every
+    `every` seconds: each process's last sample counts (one that lives less than a sample is missed)."""
+
+    def __init__(self, pid: int, every: float = 0.1):
+        import psutil
+        self.root, self.every, self.last, self.done = psutil.Process(pid), every, {}, threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        import psutil
+        while not self.done.is_set():
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    self.last[(p.pid, p.create_time())] = (p.name(), t.user + t.system)
+                except psutil.Error:
+                    pass
+            self.done.wait(self.every)
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds by kind of process: the command itself, Ray's workers (its tasks and actors: Ray
+        renames a worker after the task it runs, ray::...), Ray's services (gcs_server, raylet, agents)."""
+        self.done.set()
+        self.thread.join()
+        out = {"command": 0.0, "ray workers": 0.0, "ray services": 0.0}
+        for (pid, _), (name, cpu) in self.last.items():
+            kind = ("command" if pid == self.root.pid else "ray services" if not name.startswith("ray::")
+                    or name.endswith("Agent") else "ray workers")
+            out[kind] += cpu
+        return out
 
 
-def timed(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one call; fn returns the CPU seconds it used."""
-    t0 = time.perf_counter()
-    cpu = fn()
-    return time.perf_counter() - t0, cpu
+def vidshard_run(videos_dir: Path, work: Path, workers: int | None) -> dict:
+    """One cold `vidshard prepare` command into a fresh folder under `work` (nothing to reuse): wall,
+    whole-run CPU (by process), the tasks' CPU per video, the fixed cost (command to the first video
+    starting)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="run-", dir=work)) / "out"
+    cmd = [sys.executable, "-m", "vidshard", "prepare", "--input", str(videos_dir), "--out", str(out),
+           "--no-progress"] + ([] if workers is None else ["--workers", str(workers)])
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tree = TreeCPU(proc.pid)
+    _, err = proc.communicate()
+    wall = time.time() - t0
+    by_name = tree.stop()
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"vidshard prepare failed with exit status {proc.returncode}:\n{err[-2000:]}")
+    tasks, sources = {}, {}
+    for p in out.glob("*.stats.json"):
+        st = json.loads(p.read_text())
+        tasks.update({v["id"]: v for v in st.get("videos", [])})
+        sources.update({s["id"]: Path(s["path"]).name for s in st.get("sources", [])})
+    shutil.rmtree(out.parent)
+    return {"wall": wall, "cpu": sum(by_name.values()), "cpu_by_process": by_name,
+            "task_cpu": {sources[i]: v["cpu_seconds"] for i, v in tasks.items()},
+            # (None for a build older than the `started` field, e.g. when measuring an earlier commit)
+            "fixed": min((v["started"] for v in tasks.values() if v.get("started")), default=t0 - 1) - t0}
 
 
-def interleaved(repeat: int, methods: dict) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds per method, the methods taking turns within each repeat.
-
-    This machine's speed drifts by 10-20% over minutes (a shared VM): running every repeat of one method
-    before the next would put that drift into the ratios; taking turns spreads it over all of them."""
-    runs = {name: [] for name in methods}
-    for _ in range(repeat):
+def interleaved(repeat: int, methods: dict) -> dict[str, list]:
+    """Each method's result per repeat, the methods taking turns within each repeat: this machine's speed
+    drifts by 10-20% over minutes (a shared VM), which would otherwise land on one method."""
+    runs: dict[str, list] = {name: [] for name in methods}
+    for r in range(repeat):
         for name, fn in methods.items():
-            runs[name].append(timed(fn))
-    return {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in runs.items()}
+            t0 = time.perf_counter()
+            res = fn()
+            runs[name].append((time.perf_counter() - t0, res))
+            print(f"  repeat {r + 1}/{repeat}: {name} {time.perf_counter() - t0:.1f} s", flush=True)
+    return runs
 
 
-def cold_run(videos_dir: Path, out: Path, workers: int) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vidshard", "prepare", "--input", str(videos_dir), "--out", str(out),
-                    "--workers", str(workers), "--overwrite", "--no-progress"], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+def median_by_video(results: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+
+
+def per_class(info: dict[str, dict], cpu: dict[str, float]) -> dict[str, dict]:
+    """Frames and CPU ms a frame per size class."""
+    out: dict[str, dict] = {}
+    for name, sec in cpu.items():
+        i = info[name]
+        c = out.setdefault(size_class(i["width"], i["height"]), {"videos": 0, "frames": 0, "cpu": 0.0})
+        c["videos"] += 1
+        c["frames"] += i["frames"]
+        c["cpu"] += sec
+    return {k: {"videos": v["videos"], "frames": v["frames"], "cpu_ms_per_frame": round(1000 * v["cpu"] / v["frames"], 3)}
+            for k, v in sorted(out.items(), key=lambda kv: [n for _, n in CLASSES].index(kv[0]))}
+
+
+def report(info: dict, runs: dict, workers: int) -> dict:
+    frames = sum(i["frames"] for i in info.values())
+    ff = median_by_video([r for _, r in runs["ffmpeg"]])
+    nv = median_by_video([r for _, r in runs["naive"]])
+    vs = runs["vidshard"]
+    tasks = median_by_video([r["task_cpu"] for _, r in vs])
+    ms = lambda sec: 1000 * sec / frames  # noqa: E731
+    f_ms, n_ms, t_ms = ms(sum(ff.values())), ms(sum(nv.values())), ms(sum(tasks.values()))
+    run_ms = ms(statistics.median(r["cpu"] for _, r in vs))
+    wall = {"ffmpeg": statistics.median(w for w, _ in runs["ffmpeg"]),
+            "naive": statistics.median(w for w, _ in runs["naive"]),
+            "vidshard": statistics.median(r["wall"] for _, r in vs)}
+    fixed = statistics.median(r["fixed"] for _, r in vs)   # -1: not recorded by the build measured
+    by_process = median_by_video([r["cpu_by_process"] for _, r in vs])
+    classes = {"ffmpeg": per_class(info, ff), "naive": per_class(info, nv), "vidshard_tasks": per_class(info, tasks)}
+    for name, c in classes["vidshard_tasks"].items():
+        c["x_ffmpeg"] = round(classes["ffmpeg"][name]["cpu_ms_per_frame"] / c["cpu_ms_per_frame"], 2)
+        c["x_naive"] = round(classes["naive"][name]["cpu_ms_per_frame"] / c["cpu_ms_per_frame"], 2)
+    return {
+        "frames": frames, "videos": len(info), "workers": workers,
+        "cpu_ms_per_frame": {"ffmpeg": round(f_ms, 3), "naive": round(n_ms, 3), "vidshard_run": round(run_ms, 3),
+                             "vidshard_tasks": round(t_ms, 3)},
+        "run_cpu_x_naive": round(n_ms / run_ms, 2), "tasks_x_ffmpeg_per_core": round(f_ms / t_ms, 2),
+        "frames_per_s": {k: round(frames / v, 1) for k, v in wall.items()},
+        "wall_x_naive": round(wall["naive"] / wall["vidshard"], 2),
+        "wall_x_ffmpeg_per_core": round(wall["ffmpeg"] / (workers * wall["vidshard"]), 2),
+        "fixed_cost_s": round(fixed, 2),
+        "fixed_cost_runs_s": [round(r["fixed"], 2) for _, r in vs],
+        "run_cpu_by_process_s": {k: round(v, 2) for k, v in by_process.items()},
+        "classes": classes,
+    }
+
+
+def show(res: dict) -> None:
+    c = res["cpu_ms_per_frame"]
+    print(f"{res['videos']} videos, {res['frames']} frames; CPU ms a frame: ffmpeg {c['ffmpeg']:.2f}, naive "
+          f"{c['naive']:.2f}, vidshard whole run {c['vidshard_run']:.2f} (x naive {res['run_cpu_x_naive']:.2f}), "
+          f"video tasks {c['vidshard_tasks']:.2f} ({res['tasks_x_ffmpeg_per_core']:.2f} of ffmpeg's rate per core)")
+    f = res["frames_per_s"]
+    print(f"frames/s by wall: ffmpeg {f['ffmpeg']}, naive {f['naive']}, vidshard {f['vidshard']} ({res['workers']} "
+          f"workers: x naive {res['wall_x_naive']}, x ffmpeg per core {res['wall_x_ffmpeg_per_core']}); "
+          f"fixed cost {res['fixed_cost_s']} s (runs: {res['fixed_cost_runs_s']})")
+    print("whole-run CPU (s): " + ", ".join(f"{k} {v}" for k, v in res["run_cpu_by_process_s"].items()))
+    print(f"{'class':18s} {'videos':>6s} {'frames':>7s} {'ffmpeg':>7s} {'naive':>7s} {'tasks':>7s} {'x ffmpeg':>9s} {'x naive':>8s}")
+    for name, t in res["classes"]["vidshard_tasks"].items():
+        print(f"{name:18s} {t['videos']:6d} {t['frames']:7d} {res['classes']['ffmpeg'][name]['cpu_ms_per_frame']:7.2f} "
+              f"{res['classes']['naive'][name]['cpu_ms_per_frame']:7.2f} {t['cpu_ms_per_frame']:7.2f} {t['x_ffmpeg']:9.2f} "
+              f"{t['x_naive']:8.2f}")
+
+
+# Stages of process_video: (label, [(file suffix, function name)]) whose cumulative CPU is the stage's
+STAGES = [
+    ("decode (PyAV, planes)", [("faces/decode.py", "stream_pictures")]),
+    ("detector copy", [("faces/decode.py", "small")]),
+    ("BlazeFace", [("faces/detect.py", "detect")]),
+    ("identity descriptors", [("faces/identity.py", "descriptor")]),
+    ("scene-cut thumbnails", [("faces/tracks.py", "feed"), ("faces/decode.py", "gray")]),
+    ("tracking + splines", [("faces/tracks.py", "step"), ("faces/tracks.py", "ready"), ("faces/tracks.py", "close"),
+                            ("faces/tracks.py", "finish")]),
+    ("crops", [("faces/video.py", "add")]),
+    ("quality figures + gates (face check)", [("faces/quality.py", "clip_quality"), ("faces/quality.py", "gate")]),
+]
+
+
+def profile(videos: list[Path], info: dict) -> dict:
+    """CPU ms a frame of each stage of process_video by size class, in this process (cProfile timed with
+    process_time, so mediapipe's inference threads count within BlazeFace), after one warm-up video."""
+    import cProfile
+    import pstats
+    from pipelines.faces.config import FaceConfig
+    from pipelines.faces.video import process_video
+    list(process_video(videos[0], "warm-up", FaceConfig()))
+    by_class: dict[str, dict] = {}
+    for v in videos:
+        prof = cProfile.Profile(time.process_time)
+        cpu0 = time.process_time()
+        prof.enable()
+        for _ in process_video(v, v.stem, FaceConfig()):
+            pass
+        prof.disable()
+        total = time.process_time() - cpu0
+        stats = pstats.Stats(prof).stats
+        c = by_class.setdefault(size_class(info[v.name]["width"], info[v.name]["height"]),
+                                {"frames": 0, "total": 0.0, **{label: 0.0 for label, _ in STAGES}})
+        c["frames"] += info[v.name]["frames"]
+        c["total"] += total
+        for label, funcs in STAGES:
+            c[label] += sum(st[3] for (file, _, name), st in stats.items()
+                            if any(file.endswith(f) and name == fn for f, fn in funcs))
+    out = {}
+    for name, c in sorted(by_class.items(), key=lambda kv: [n for _, n in CLASSES].index(kv[0])):
+        ms = {label: 1000 * c[label] / c["frames"] for label, _ in STAGES}
+        ms["other (Python, pool, bookkeeping)"] = 1000 * c["total"] / c["frames"] - sum(ms.values())
+        out[name] = {"frames": c["frames"], "total": round(1000 * c["total"] / c["frames"], 3),
+                     **{k: round(v, 3) for k, v in ms.items()}}
+    return out
+
+
+def show_profile(prof: dict) -> None:
+    labels = [k for k in next(iter(prof.values())) if k != "frames"]
+    print(f"{'CPU ms a frame':38s}" + "".join(f"{name:>17s}" for name in prof))
+    for label in labels:
+        print(f"{label:38s}" + "".join(f"{prof[name][label]:17.3f}" for name in prof))
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python bench/pipeline.py", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=Path, default=DEFAULT_VIDEOS, help="folder of videos (default: %(default)s)")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per method; the median is kept (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=2, help="runs per method; the median is kept (default: %(default)s)")
+    p.add_argument("--copies", type=int, default=1, help="copies of each video in the input (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=os.cpu_count(),
+                   help="vidshard prepare --workers (default: the machine's cores, %(default)s)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json",
                    help="JSON results (default: %(default)s)")
-    p.add_argument("--copies", type=int, default=3,
-                   help="copies of each video in the timed input (a longer job; default: %(default)s)")
-    p.add_argument("--no-cold", action="store_true", help="skip the cold end-to-end CLI run")
-    p.add_argument("--detect-every", type=int, help="passed to vidshard prepare (default: the pipeline's default)")
+    p.add_argument("--profile", action="store_true",
+                   help="instead: CPU a frame of each stage of the per-video work by size class, in-process (cProfile)")
     args = p.parse_args(argv)
-    extra = () if args.detect_every is None else ("--detect-every", str(args.detect_every))
-    videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm"))
+    videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in SUFFIXES)
     if not videos:
         p.error(f"{args.videos}: no videos")
-    counts = frame_counts(videos)
-    print(f"{len(videos)} videos, {sum(counts.values())} frames: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-
-    import ray
-    from pipelines.faces.config import FaceConfig
-    from pipelines.faces.model import face_model_path
-    naive_loop(videos[:1])  # load the model and import mediapipe outside the timing
-    face_model_path("short")
+    if args.profile:
+        prof = profile(videos, probe(videos))
+        show_profile(prof)
+        write_result(args.out.with_name(args.out.stem + "-profile.json"),
+                     {"input": os.path.relpath(args.videos, ROOT), "classes": prof, "machine": machine()})
+        return 0
     with tempfile.TemporaryDirectory(prefix="vidshard-bench-") as tmp:
         tmp = Path(tmp)
-        inputs = copies(videos, tmp / "inputs", args.copies)
-        frames = args.copies * sum(counts.values())
-        print(f"timed input: {args.copies} copies of each, {len(inputs)} videos, {frames} frames")
-        # One local Ray of 2 CPUs; --workers caps how many videos run at once. Idle workers are kept: in
-        # a long job they never idle, but here the other methods' turns would idle them long enough for
-        # Ray to kill the one above its pool size, and each run would pay a worker's cold start (imports
-        # and model load) inside one video's figures.
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 _system_config={"kill_idle_workers_interval_ms": 0})
-        try:
-            vidshard_run(tmp / "inputs", tmp / "warm", 2, extra)  # start the workers, import, load the model
-            res = interleaved(args.repeat, {
-                "ffmpeg": lambda: ffmpeg_decode(inputs),
-                "naive": lambda: naive_loop(inputs),
-                "vidshard_1worker": lambda: vidshard_run(tmp / "inputs", tmp / "w1", 1, extra),
-                "vidshard_2workers": lambda: vidshard_run(tmp / "inputs", tmp / "w2", 2, extra)})
-        finally:
-            ray.shutdown()
-        cold = None if args.no_cold else cold_run(args.videos, tmp / "cold", 2)
-    (t_ffmpeg, c_ffmpeg), (t_naive, c_naive) = res["ffmpeg"], res["naive"]
-    (t1, c1), (t2, c2) = res["vidshard_1worker"], res["vidshard_2workers"]
-    fps = {"ffmpeg_fps": frames / t_ffmpeg, "naive_fps": frames / t_naive,
-           "vidshard_fps_1worker": frames / t1, "vidshard_fps_2workers": frames / t2}
-    cpu_ms = {"ffmpeg": c_ffmpeg, "naive": c_naive, "vidshard_1worker": c1, "vidshard_2workers": c2}
-    cpu_ms = {k: 1000 * v / frames for k, v in cpu_ms.items()}
-    rows = [("ffmpeg -threads 1 decode", "ffmpeg_fps", "ffmpeg"), ("naive loop", "naive_fps", "naive"),
-            ("vidshard prepare, 1 worker", "vidshard_fps_1worker", "vidshard_1worker"),
-            ("vidshard prepare, 2 workers", "vidshard_fps_2workers", "vidshard_2workers")]
-    # by CPU: frames per CPU-second, against the naive loop's and ffmpeg's (a core's worth of work)
-    cpu_x = {ck: (cpu_ms["naive"] / cpu_ms[ck], cpu_ms["ffmpeg"] / cpu_ms[ck]) for _, _, ck in rows}
-    print(f"{'':28s} {'frames/s':>9s} {'x naive':>8s} {'x ffmpeg/core':>14s} {'CPU ms/frame':>13s} "
-          f"{'by CPU: x naive':>16s} {'x ffmpeg':>9s}")
-    for label, key, ck in rows:
-        cores = 2 if key.endswith("2workers") else 1
-        print(f"{label:28s} {fps[key]:9.1f} {fps[key] / fps['naive_fps']:8.2f} "
-              f"{fps[key] / (cores * fps['ffmpeg_fps']):14.2f} {cpu_ms[ck]:13.2f} {cpu_x[ck][0]:16.2f} {cpu_x[ck][1]:9.2f}")
-    if cold is not None:
-        print(f"cold CLI run, 2 workers: {cold:.1f} s wall (Ray start, imports and model load included)")
+        inputs = copies(videos, tmp / "inputs", args.copies) if args.copies > 1 else videos
+        src_dir = tmp / "inputs" if args.copies > 1 else args.videos
+        info = probe(inputs)
+        print(f"{len(inputs)} videos, {sum(i['frames'] for i in info.values())} frames", flush=True)
+        from pipelines.faces.detect import FaceDetector
+        det = FaceDetector("short", 0.5)   # model loaded and mediapipe imported outside the timing
+        runs = interleaved(args.repeat, {
+            "ffmpeg": lambda: ffmpeg_decode(inputs),
+            "naive": lambda: naive_loop(inputs, det),
+            "vidshard": lambda: vidshard_run(src_dir, tmp / "out", args.workers)})
+    res = report(info, runs, args.workers)
+    show(res)
     load = os.getloadavg()[0]
     print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-    result = {**{k: round(v, 1) for k, v in fps.items()},
-              "ratio_1worker_to_naive": round(fps["vidshard_fps_1worker"] / fps["naive_fps"], 2),
-              "ratio_1worker_to_ffmpeg": round(fps["vidshard_fps_1worker"] / fps["ffmpeg_fps"], 2),
-              "ratio_2workers_to_naive": round(fps["vidshard_fps_2workers"] / fps["naive_fps"], 2),
-              "ratio_2workers_to_ffmpeg_per_core": round(fps["vidshard_fps_2workers"] / (2 * fps["ffmpeg_fps"]), 2),
-              "cpu_ms_per_frame": {k: round(v, 2) for k, v in cpu_ms.items()},
-              "cpu_ratio_to_naive": {k: round(v[0], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
-              "cpu_ratio_to_ffmpeg": {k: round(v[1], 2) for k, v in cpu_x.items() if k.startswith("vidshard")},
-              "cold_cli_seconds_2workers": None if cold is None else round(cold, 1),
-              "detect_every": args.detect_every or FaceConfig().detect_interval(),
-              "videos": counts, "copies": args.copies, "frames": frames, "repeat": args.repeat,
-              "load_average_1min_at_end": round(load, 2),
-              "machine": machine()}
-    write_result(args.out, result)
+    res.update({"repeat": args.repeat, "copies": args.copies, "input": os.path.relpath(args.videos, ROOT),
+                "load_average_1min_at_end": round(load, 2), "machine": machine()})
+    write_result(args.out, res)
     return 0
 
 
