@@ -403,6 +403,7 @@ def test_eval_cli_errors_name_what_is_wrong(tmp_path, data, capsys):
         (["drnet", str(run), "--data", str(tmp_path / "missing")], "no such file or directory"),
         (["drnet", str(run), "--checkpoint", "step-00000099"], "--checkpoint step-00000099: not a checkpoint"),
         (["other", str(run)], "unknown model 'other'; registered models: drnet"),
+        (["drnet", str(run), "n_videos=3"], "'n_videos=3': not an option of the drnet evaluation"),
     ]
     for argv, message in cases:
         assert eval_main(argv) == 2, argv

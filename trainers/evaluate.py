@@ -116,10 +116,10 @@ def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict, op
 def eval_command(argv: list[str]) -> int:
     """`vidshard eval`: usage and input errors are VidshardErrors (one line, exit 2: vidshard.cli.run)."""
     args = build_parser().parse_intermixed_args(argv)   # KEY=VALUE may come after the --options
-    options = recipe_options(args.model, args.options)
     device = harness.pick_device(args.device, 0)
     harness.seed_all(args.seed)
     module, cfg, model, run, path, facts = load_run(args.model, args.run_dir, args.checkpoint, device)
+    options = recipe_options(args.model, args.options)   # after load_run: it names an unknown model
     data = args.data or run.data
     from trainers.train import check_data
     check_data(data)
