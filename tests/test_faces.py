@@ -4,7 +4,9 @@ Covers: the model cache, clips that contain faces, a face that leaves, small fac
 range only), bad inputs giving VideoError with a reason, a faceless video, determinism, resampling and
 bounded streaming decoding (Python allocations and real RSS).
 """
+import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -404,3 +406,24 @@ def test_plane_conversion_follows_the_colour_matrix(colorspace):
     if colorspace != 5:   # the BT.601 conversion would be far off: the test sees the matrix
         wrong = YuvPicture(pic.y, pic.u, pic.v, full_range=False, matrix=BT601).crop(0, 0, w)[0][:h]
         assert np.abs(wrong.astype(int) - want).mean() > 3
+
+
+GOLDEN = Path(__file__).parent / "golden" / "clips_shared_videos.json"
+
+
+@pytest.mark.parametrize("name", ["talking_head_man.mp4", "foreman_face_leaves.mp4", "head_turns_glasses.mp4",
+                                  "crowd_1080p.mp4"])
+def test_speed_work_keeps_the_clips_of_the_shared_videos(name):
+    # The clips the default config gives on the shared videos, recorded from the build that issue 15's speed
+    # work started from (e278549; byte-identical shards since): the same keys and frame indices, and each
+    # clip's first crop within 2 grey levels (mean over an 8x8 area-shrunk thumbnail) of the recorded one.
+    # A change that moves clips must update this file and say why in docs/BENCHMARKS.md "Face pipeline".
+    import cv2
+    want = json.loads(GOLDEN.read_text())[name]
+    clips, _ = run(video(name))
+    assert [(k, [m["frame_indices"][0], m["frame_indices"][-1]]) for k, _, m in clips] == \
+        [(w["key"], w["frames"]) for w in want]
+    for (key, frames, _), w in zip(clips, want):
+        thumb = cv2.resize(frames[0], (8, 8), interpolation=cv2.INTER_AREA).reshape(-1).astype(int)
+        d = np.abs(thumb - np.array(w["thumb"])).mean()
+        assert d <= 2.0, f"{key}: first crop {d:.2f} grey levels from the recorded one"
