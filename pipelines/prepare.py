@@ -615,7 +615,7 @@ class Progress:
 
 # Units wait on their videos' child tasks, so a node runs more Ray workers than it has CPUs; Ray kills
 # idle workers above that count a second after they idle, and the next video then pays a fresh process:
-# imports, the BlazeFace and dlib models (about 2 CPU s, more than a small video's own frames cost).
+# imports and the BlazeFace and dlib models, which cost more than a small video's own frames.
 # Kept alive, a worker loads them once (docs/BENCHMARKS.md "Face pipeline"). ray_cluster.yaml passes the
 # same setting to `ray start --head`.
 RAY_SYSTEM_CONFIG = {"kill_idle_workers_interval_ms": 0}
