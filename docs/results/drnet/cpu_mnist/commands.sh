@@ -10,4 +10,10 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist --steps 60000 --worker
 vidshard train drnet --data data/mmc32 --preset cpu_mnist phase=predictor encoders=runs/drnet-cpu-mnist --steps 20000 \
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 900 \
     --run-dir runs/drnet-cpu-mnist-lstm
-vidshard eval drnet runs/drnet-cpu-mnist-lstm --out docs/results/drnet/cpu_mnist    # eval.json, analogy.png, rollout.gif
+vidshard eval drnet runs/drnet-cpu-mnist-lstm --out docs/results/drnet/cpu_mnist    # (piece 1's evaluation, replaced below)
+# piece 2 (2026-12-03): resumed to 47,401 steps in 40 minutes, then a new predictor on those encoders, 10,607 steps in 15
+vidshard train drnet --resume runs/drnet-cpu-mnist --device cpu --threads 1 --time-limit 2400
+vidshard train drnet --data data/mmc32 --preset cpu_mnist phase=predictor encoders=runs/drnet-cpu-mnist --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 900 \
+    --run-dir runs/drnet-cpu-mnist-lstm2
+vidshard eval drnet runs/drnet-cpu-mnist-lstm2 --out docs/results/drnet/cpu_mnist   # eval.json, analogy.png, rollout.gif
