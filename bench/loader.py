@@ -46,6 +46,12 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def shown(text: str) -> str:
+    """A path or command line for a results file: the system's temporary folder written as $TMPDIR, the
+    repository as a relative path (no machine's absolute path in committed results)."""
+    return str(text).replace(tempfile.gettempdir(), "$TMPDIR").replace(str(ROOT) + "/", "")
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
@@ -228,9 +234,9 @@ def main(argv=None) -> int:
               f"{row['frames_per_s']:>14.0f} {row['cpu_ms_per_clip']:>12.2f} {row['cpu_ms_per_clip_median']:>7.2f}",
               flush=True)
 
-    result = {"benchmark": "loader", "command": " ".join(["python bench/loader.py", *(argv if argv is not None else sys.argv[1:])]),
+    result = {"benchmark": "loader", "command": shown(" ".join(["python bench/loader.py", *(argv if argv is not None else sys.argv[1:])])),
               "machine": machine(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
-              "data": {"dir": str(data), "shards": len(urls), "frames": args.frames, "size": "64x64x3",
+              "data": {"dir": shown(data), "shards": len(urls), "frames": args.frames, "size": "64x64x3",
                        "batch_size": args.batch_size, "png_clips": args.png_clips},
               "results": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -308,8 +314,8 @@ def exact_rows(args, argv) -> int:
                "buffer": shuffle_quality(buffer_order(counts, 8, args.global_batch // 8), counts, args.global_batch)}
     print(json.dumps(quality))
     out = args.out.with_name("loader-exact.json") if args.out.name == "loader.json" else args.out
-    out.write_text(json.dumps({"benchmark": "loader-exact", "command": " ".join(["python bench/loader.py", *(argv or sys.argv[1:])]),
-                               "machine": machine(), "data": {"dir": str(data), "clips": int(counts.sum()),
+    out.write_text(json.dumps({"benchmark": "loader-exact", "command": shown(" ".join(["python bench/loader.py", *(argv or sys.argv[1:])])),
+                               "machine": machine(), "data": {"dir": shown(data), "clips": int(counts.sum()),
                                "shards": len(counts), "frames": args.frames, "batch_size": args.batch_size},
                                "resume": resume, "planning_memory": memory, "shuffle": quality}, indent=2) + "\n")
     print(f"wrote {out}")
