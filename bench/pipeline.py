@@ -177,8 +177,7 @@ def vidshard_run(videos_dir: Path, work: Path, workers: int | None) -> dict:
     shutil.rmtree(out.parent)
     return {"wall": wall, "cpu": sum(by_name.values()), "cpu_by_process": by_name,
             "task_cpu": {sources[i]: v["cpu_seconds"] for i, v in tasks.items()},
-            # (None for a build older than the `started` field, e.g. when measuring an earlier commit)
-            "fixed": min((v["started"] for v in tasks.values() if v.get("started")), default=t0 - 1) - t0}
+            "fixed": min(v["started"] for v in tasks.values()) - t0}
 
 
 def interleaved(repeat: int, methods: dict) -> dict[str, list]:
@@ -223,7 +222,7 @@ def report(info: dict, runs: dict, workers: int) -> dict:
     wall = {"ffmpeg": statistics.median(w for w, _ in runs["ffmpeg"]),
             "naive": statistics.median(w for w, _ in runs["naive"]),
             "vidshard": statistics.median(r["wall"] for _, r in vs)}
-    fixed = statistics.median(r["fixed"] for _, r in vs)   # -1: not recorded by the build measured
+    fixed = statistics.median(r["fixed"] for _, r in vs)
     by_process = median_by_video([r["cpu_by_process"] for _, r in vs])
     classes = {"ffmpeg": per_class(info, ff), "naive": per_class(info, nv), "vidshard_tasks": per_class(info, tasks)}
     for name, c in classes["vidshard_tasks"].items():
