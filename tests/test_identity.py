@@ -154,6 +154,8 @@ def test_static_perturbations_change_identity_dynamic_ones_do_not(toy, tmp_path,
             assert len(r["distances"][k]) == 16
             q1, med, q3 = r["quartiles"][k]
             assert q1 <= med <= q3
+            low, high = r["median_ci95"][k]
+            assert min(r["distances"][k]) <= low <= med <= high <= max(r["distances"][k])
     # a tiny static step rarely crosses a sign: the same person (identical frames give exactly 0)
     assert st["quartiles"]["0.02"][1] == 0.0
     # a large static step lands on another person most of the time
@@ -171,6 +173,20 @@ def test_static_perturbations_change_identity_dynamic_ones_do_not(toy, tmp_path,
     with Image.open(png) as im:
         assert im.format == "PNG" and im.width >= 400 and im.height >= 300
         assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 10
+
+
+def test_median_interval_holds_the_median_and_narrows_with_more_samples():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (25, 100, 400):
+        d = rng.normal(0.6, 0.1, n)
+        low, high = I.median_ci(d)
+        assert low < np.median(d) < high
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2]
+    # about 95% of intervals from samples of a known median cover it
+    cover = [low <= 0.6 <= high for low, high in (I.median_ci(rng.normal(0.6, 0.1, 100)) for _ in range(400))]
+    assert 0.9 <= np.mean(cover) <= 0.99
 
 
 def test_without_a_box_the_step_is_not_clipped(toy):

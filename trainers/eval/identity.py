@@ -177,6 +177,14 @@ def quartiles(d) -> list[float]:
     return [float(v) for v in np.percentile(np.asarray(d, np.float64), [25, 50, 75])]
 
 
+def median_ci(d, level: float = 0.95) -> list[float]:
+    """[low, high]: a distribution-free confidence interval of the median (order statistics; scipy's
+    quantile_test), so a median read against THRESHOLD says how far sampling alone could move it."""
+    from scipy.stats import quantile_test
+    ci = quantile_test(np.asarray(d, np.float64), q=0.0, p=0.5).confidence_interval(level)
+    return [float(ci.low), float(ci.high)]
+
+
 # ---- real data: how far apart one person's frames and different people's frames are -----------------------
 
 def real_calibration(clips: Iterable[tuple[str, np.ndarray, dict]], frames_per_clip: int = 2, pairs: int = 2000,
@@ -266,7 +274,8 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
     codes only the vector moves (codes.vector / with_vector). The model runs in eval mode under no_grad
     (its training mode is restored). Seed `generator` alike for the two parts to perturb the same z.
 
-    Returns {"part", "n", "box", "norms", "quartiles": {norm: [q1, median, q3]}, "above_threshold": {norm:
+    Returns {"part", "n", "box", "norms", "quartiles": {norm: [q1, median, q3]}, "median_ci95": {norm: [low,
+    high]} (median_ci), "above_threshold": {norm:
     fraction of pairs at or over THRESHOLD}, "effective_norm": {norm: median}, "median_area" (trapezoid of
     the median curve over [0, max norm], with distance 0 at norm 0), "distances": {norm: [...]}}; norms are
     keyed as f"{norm:g}"."""
@@ -292,7 +301,8 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
             u = torch.randn(code.shape, generator=generator, device=code.device, dtype=code.dtype)
             u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
             out = {"part": part, "n": n, "box": list(box) if box is not None else None, "norms": norms,
-                   "threshold": THRESHOLD, "quartiles": {}, "above_threshold": {}, "effective_norm": {},
+                   "threshold": THRESHOLD, "quartiles": {}, "median_ci95": {}, "above_threshold": {},
+                   "effective_norm": {},
                    "distances": {}}
             for norm in norms:
                 moved = code + norm * u
@@ -305,6 +315,7 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
                 d = distances(base, embed(to_uint8(frames[:, 0])))
                 k = _key(norm)
                 out["quartiles"][k] = quartiles(d)
+                out["median_ci95"][k] = median_ci(d)
                 out["above_threshold"][k] = float(np.mean(d >= THRESHOLD))
                 out["effective_norm"][k] = float((moved - code).norm(dim=1).median())
                 out["distances"][k] = d.tolist()

@@ -10,6 +10,7 @@ OpenFace): identity distance between G(z) and G(z + δ), δ in z_M only vs in z_
 norm in NORMS, each perturbed code clipped back into [-1, 1] (identity.perturbation_distances); box plots
 in identity.png beside the same distance on real crops: frames of one video vs of different videos.
     id_dist_zm, id_dist_zc        norm -> [q1, median, q3]
+    id_dist_zm_median_ci95, ...   norm -> [low, high]: 95% interval of that median (identity.median_ci)
     id_dist_real_same, _diff      [q1, median, q3]
 
 Synthetic sets with a judge (Sprites; Moving MNIST): the sequential-VAE protocol with the "first"
@@ -58,6 +59,8 @@ def identity_report(model, cfg, data, out: Path, device, n_codes: int, n_real: i
     identity.box_plot([curves["static"], curves["dynamic"]], out / "identity.png", calibration=cal,
                       title="identity distance: z_C (static) vs z_M (dynamic) perturbations")
     return {"id_dist_zc": curves["static"]["quartiles"], "id_dist_zm": curves["dynamic"]["quartiles"],
+            "id_dist_zc_median_ci95": curves["static"]["median_ci95"],
+            "id_dist_zm_median_ci95": curves["dynamic"]["median_ci95"],
             "id_dist_zc_above_threshold": curves["static"]["above_threshold"],
             "id_dist_zm_above_threshold": curves["dynamic"]["above_threshold"],
             "id_dist_real_same": cal["same"], "id_dist_real_diff": cal["diff"],
