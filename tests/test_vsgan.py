@@ -91,6 +91,27 @@ def test_shapes_and_d_input_has_n_times_c_channels(size, channels, n):
         model.D(torch.zeros(2, channels, size, size))
 
 
+def test_mbstd_lets_d_see_how_varied_the_batch_is():
+    """With mbstd a set's logit depends on the other sets of its batch (a batch of copies reads spread 0);
+    without it, in eval mode (BN running statistics), it does not."""
+    torch.manual_seed(0)
+    sets = torch.rand(4, 3, 16, 16) * 2 - 1
+    others = torch.rand(4, 3, 16, 16) * 2 - 1
+    copies = sets[:1].expand(4, -1, -1, -1)
+    for mbstd in (False, True):
+        D = new_model(small(mbstd=mbstd)).D.eval()
+        with torch.no_grad():
+            mixed = D(torch.cat([sets[:1], others[1:]]))[0]
+            alone = D(copies)[0]
+            again = D(sets)[0]
+        assert D.net[-1].in_channels == 8 * 2 ** 1 + int(mbstd)   # 16x16: widths 8 -> 16 at 4x4, + the spread
+        if mbstd:
+            assert not torch.allclose(mixed, alone) and not torch.allclose(again, alone)
+        else:
+            torch.testing.assert_close(mixed, alone)
+            torch.testing.assert_close(again, alone)
+
+
 def test_bad_configs_are_refused():
     for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0)):
         with pytest.raises(ValueError, match="vsgan: "):

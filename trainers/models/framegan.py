@@ -61,6 +61,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainers.frames import fit_frames
+from trainers.layers import spread_of
 from vidshard.errors import InputError
 
 
@@ -436,12 +437,6 @@ class LoopedDiscriminators(nn.Module):
 
     def forward(self, x, groups: int = 1):
         return torch.stack([m(x, groups) for m in self.members], 1)
-
-
-def spread_of(f: torch.Tensor, batch_dim: int, feature_dims: tuple) -> torch.Tensor:
-    """Minibatch standard deviation: the std over the batch of every feature, averaged over the features."""
-    std = torch.sqrt(f.var(batch_dim, unbiased=False, keepdim=True) + 1e-8)
-    return std.mean(feature_dims, keepdim=True).squeeze(batch_dim)
 
 
 def make_discriminators(k: int, channels: int, geometry: Geometry, batched: bool, mbstd: bool = False) -> nn.Module:

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 from trainers.eval.figures import tile
 from trainers.frames import fit_frames
+from trainers.layers import spread_of
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Config:
     # networks (DCGAN)
     ngf: int = 64                 # G's last hidden width; G doubles it per layer towards its 4x4 input map
     ndf: int = 64                 # D's first width; doubles at every stride-2 layer down to 4x4
+    mbstd: bool = False           # D's last layer also sees the batch's feature spread (minibatch std; not in
+                                  # the paper, Karras et al. 2018): a check on G drawing few identities
     # optimiser (DCGAN)
     lr: float = 2e-4              # both networks
     beta1: float = 0.5
@@ -149,21 +152,26 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """DCGAN D on a set: Conv(n*c -> ndf, 4, 2, 1) + LReLU, then Conv + BN + LReLU per halving down to 4x4,
-    Conv(4, 1, 0) to one logit per set."""
+    Conv(4, 1, 0) to one logit per set; with mbstd that last conv gets one more input channel, the spread of
+    the 4x4 features over the batch (real and fake sets come in separate batches, so each is measured apart)."""
 
     def __init__(self, cfg: Config):
         super().__init__()
         w = pyramid(cfg.ndf, cfg.image_size)[::-1]
         self.in_channels = cfg.n_frames * cfg.channels
+        self.mbstd = cfg.mbstd
         layers = [nn.Conv2d(self.in_channels, w[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(w[-1], 1, 4, 1, 0, bias=False))
+        layers.append(nn.Conv2d(w[-1] + int(cfg.mbstd), 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
 
     def forward(self, sets: torch.Tensor) -> torch.Tensor:
         """sets (B, n * c, H, W), frame-major channels -> logits (B,)."""
-        return self.net(sets).flatten()
+        h = self.net[:-1](sets)
+        if self.mbstd:
+            h = torch.cat([h, spread_of(h, 0, (1, 2, 3)).expand(h.shape[0], 1, *h.shape[2:])], 1)
+        return self.net[-1](h).flatten()
 
 
 def dcgan_init(module: nn.Module) -> None:
