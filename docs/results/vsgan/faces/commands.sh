@@ -10,6 +10,6 @@ OMP_NUM_THREADS=1 vidshard train vsgan --data data/faces64q --preset cpu_faces -
     --sample-every 1000 --ckpt-every 1000
 OMP_NUM_THREADS=1 vidshard train vsgan --resume runs/vsgan-cpu-faces --device cpu --threads 1 --time-limit 1800
 OMP_NUM_THREADS=1 vidshard train vsgan --resume runs/vsgan-cpu-faces --device cpu --threads 1 --time-limit 3000
-# identity distances: dlib ResNet (dlib-bin + face-recognition-models), 100 codes per norm, held-out real
+# identity distances: dlib ResNet (dlib-bin + face-recognition-models), 400 codes per norm, held-out real
 # clips of the val and test videos for the calibration
-OMP_NUM_THREADS=1 vidshard eval vsgan runs/vsgan-cpu-faces --out docs/results/vsgan/faces
+OMP_NUM_THREADS=1 vidshard eval vsgan runs/vsgan-cpu-faces identity_codes=400 --out docs/results/vsgan/faces
