@@ -359,6 +359,9 @@ def test_protocol_first_reference_for_models_without_encoders(judge32, held_out,
     res = J.sequential_protocol(model, judge32, held_out[:60], "dynamic", reference="first", draws=3, seed=2)
     for f, e in res["factors"].items():
         assert "accuracy" not in e
+        m = np.asarray(e["first_vs_later"])
+        assert m.shape == (e["classes"],) * 2 and m.sum() == 60 * 2
+        assert np.trace(m) / m.sum() == pytest.approx(e["agreement"])
         if e["fixed"]:
             assert e["agreement"] >= 0.95, (f, e["agreement"])
         else:

@@ -596,6 +596,14 @@ def _clip_truth(judge: Judge, metas: list[dict]) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
+def first_vs_later(pred: np.ndarray, k: int) -> list[list[int]]:
+    """(n, draws) class predictions -> k x k counts: row = the first draw's class, column = a later draw's.
+    Its diagonal over its sum is the agreement."""
+    counts = np.zeros((k, k), np.int64)
+    np.add.at(counts, (np.repeat(pred[:, :1], pred.shape[1] - 1, 1).ravel(), pred[:, 1:].ravel()), 1)
+    return counts.tolist()
+
+
 def sequential_protocol(model, judge: Judge, clips: list, fixed: str = "dynamic", reference: str = "labels",
                         draws: int = 1, batch: int = 64, seed: int = 0) -> dict:
     """The DSVAE / S3VAE / C-DSVAE protocol on a model implementing the kit's adapter.
@@ -614,7 +622,9 @@ def sequential_protocol(model, judge: Judge, clips: list, fixed: str = "dynamic"
     labels ("labels") or `agreement` with the first sample ("first"), `chance` (the expected score of
     predictions independent of the reference with the same marginals: Σ_c q(c) p(c), resp. Σ_c q(c)²),
     IS, H(y|x), H(y) of the generated clips (class-balanced by the real labels for fixed factors under
-    "labels", as C-DSVAE does), and `real`: the judge's figures on the real clips themselves."""
+    "labels", as C-DSVAE does), and `real`: the judge's figures on the real clips themselves. Under "first" also
+    `first_vs_later`: which classes the later samples take when the first took each (first_vs_later()), so a
+    low agreement says between which classes it is lost."""
     need = missing_methods(model, fixed, reference)
     if need:
         raise AttributeError(f"sequential protocol (fixed {fixed}, reference {reference}) needs {', '.join(need)} "
@@ -691,6 +701,7 @@ def sequential_protocol(model, judge: Judge, clips: list, fixed: str = "dynamic"
         elif reference == "first":
             entry["agreement"] = float(np.mean(pred[:, 1:] == pred[:, :1]))
             entry["chance"] = float((q * q).sum())
+            entry["first_vs_later"] = first_vs_later(pred, K)
         sel = balanced(t) if (reference == "labels" and t is not None and f in fixed_f) else slice(None)
         entry.update(scores(g[sel].reshape(-1, K)))
         real_entry = {}
