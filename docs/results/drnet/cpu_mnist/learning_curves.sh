@@ -12,7 +12,11 @@ vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-alpha0.1 alpha=0.1
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-alpha0 alpha=0
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-nohbn head_bn=false
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce rec_loss=bce
+# 2026-12-03: the similarity term at alpha = 1 is ~1e-5 of the loss; two stronger weights on the BCE variant
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha100 rec_loss=bce alpha=100
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha1000 rec_loss=bce alpha=1000
 python -m trainers.eval.curves runs/lc-nf32 runs/lc-skip runs/lc-nonorm runs/lc-lr5e-4 runs/lc-alpha0.1 runs/lc-alpha0 \
-    runs/lc-nohbn runs/lc-bce --labels base skip=true normalize=false lr=5e-4 alpha=0.1 alpha=0 head_bn=false rec_loss=bce \
+    runs/lc-nohbn runs/lc-bce runs/lc-bce-alpha100 runs/lc-bce-alpha1000 \
+    --labels base skip=true normalize=false lr=5e-4 alpha=0.1 alpha=0 head_bn=false rec_loss=bce bce,alpha=100 bce,alpha=1000 \
     --metrics probe_digits/content_acc probe_digits/pose_acc swap_mse position_r2_content \
     --out docs/results/drnet/cpu_mnist/learning_curves.png > docs/results/drnet/cpu_mnist/learning_curves.txt
