@@ -15,6 +15,8 @@ vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce rec_loss=bce
 # 2026-12-03: the similarity term at alpha = 1 is ~1e-5 of the loss; two stronger weights on the BCE variant
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha100 rec_loss=bce alpha=100
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha1000 rec_loss=bce alpha=1000
+# ... and resumed to see whether it overtakes alpha = 1 later (stopped by hand after the evaluation at 12,000)
+vidshard train drnet --resume runs/lc-bce-alpha1000 --steps 30000 --device cpu --threads 1 --time-limit 1800
 python -m trainers.eval.curves runs/lc-nf32 runs/lc-skip runs/lc-nonorm runs/lc-lr5e-4 runs/lc-alpha0.1 runs/lc-alpha0 \
     runs/lc-nohbn runs/lc-bce runs/lc-bce-alpha100 runs/lc-bce-alpha1000 \
     --labels base skip=true normalize=false lr=5e-4 alpha=0.1 alpha=0 head_bn=false rec_loss=bce bce,alpha=100 bce,alpha=1000 \
