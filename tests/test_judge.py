@@ -291,6 +291,7 @@ class CounterfactualModel:
         return self.sample_static(n, generator)[:, None].expand(-1, t, 1)
 
     def generate(self, static, dynamic):
+        self.grad_enabled = torch.is_grad_enabled()   # the protocol generates without building graphs
         out = [counterfactual(self.metas[int(s)], self.metas[int(d[0])], assets=self.assets)
                for s, d in zip(static[:, 0], dynamic[:, :, 0])]
         return fit_frames(to_tensor(np.stack(out)), self.size, 3)
@@ -357,6 +358,7 @@ def test_protocol_first_reference_for_models_without_encoders(judge32, held_out,
     first draw is (near) 1 on the fixed factors of a perfect disentangler and chance-level on the resampled ones."""
     model = CounterfactualModel(held_out, 32, sprites_dir)
     res = J.sequential_protocol(model, judge32, held_out[:60], "dynamic", reference="first", draws=3, seed=2)
+    assert model.grad_enabled is False
     for f, e in res["factors"].items():
         assert "accuracy" not in e
         m = np.asarray(e["first_vs_later"])

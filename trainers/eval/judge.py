@@ -595,7 +595,6 @@ def _clip_truth(judge: Judge, metas: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-@torch.no_grad()
 def first_vs_later(pred: np.ndarray, k: int) -> list[list[int]]:
     """(n, draws) class predictions -> k x k counts: row = the first draw's class, column = a later draw's.
     Its diagonal over its sum is the agreement."""
@@ -604,6 +603,7 @@ def first_vs_later(pred: np.ndarray, k: int) -> list[list[int]]:
     return counts.tolist()
 
 
+@torch.no_grad()
 def sequential_protocol(model, judge: Judge, clips: list, fixed: str = "dynamic", reference: str = "labels",
                         draws: int = 1, batch: int = 64, seed: int = 0) -> dict:
     """The DSVAE / S3VAE / C-DSVAE protocol on a model implementing the kit's adapter.
