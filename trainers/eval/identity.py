@@ -302,8 +302,7 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
             u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
             out = {"part": part, "n": n, "box": list(box) if box is not None else None, "norms": norms,
                    "threshold": THRESHOLD, "quartiles": {}, "median_ci95": {}, "above_threshold": {},
-                   "effective_norm": {},
-                   "distances": {}}
+                   "effective_norm": {}, "distances": {}}
             for norm in norms:
                 moved = code + norm * u
                 if box is not None:

@@ -168,9 +168,10 @@ class Discriminator(nn.Module):
 
     def forward(self, sets: torch.Tensor) -> torch.Tensor:
         """sets (B, n * c, H, W), frame-major channels -> logits (B,)."""
+        if not self.mbstd:
+            return self.net(sets).flatten()
         h = self.net[:-1](sets)
-        if self.mbstd:
-            h = torch.cat([h, spread_of(h, 0, (1, 2, 3)).expand(h.shape[0], 1, *h.shape[2:])], 1)
+        h = torch.cat([h, spread_of(h, 0, (1, 2, 3)).expand(h.shape[0], 1, *h.shape[2:])], 1)
         return self.net[-1](h).flatten()
 
 
