@@ -24,7 +24,8 @@ from conftest import require_shared
 
 from pipelines.faces.config import FaceConfig
 from pipelines.faces.evaluate import independent_face_check
-from pipelines.faces.quality import REASONS, cheap_reasons, check_positions, clip_quality, padded_fraction, sharpness
+from pipelines.faces.quality import (REASONS, CropCheck, cheap_reasons, check_positions, clip_quality, padded_fraction,
+                                     sharpness)
 from pipelines.faces.video import process_video
 
 SHARED = ("talking_head_man.mp4", "head_turns_glasses.mp4", "foreman_face_leaves.mp4", "crowd_1080p.mp4")
@@ -81,6 +82,23 @@ def test_independent_check_sees_faces_not_walls():
     assert independent_face_check(face)
     assert not independent_face_check(np.full((64, 64, 3), 128, np.uint8))
     assert not independent_face_check(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+
+
+def test_face_check_scales_with_the_margin():
+    # the check resizes a crop so that its face meets dlib's 80-px window whatever --margin is: a fixed
+    # 160-px upscale missed the astronaut's face in crops with margin 3 and more
+    from skimage import data
+    import cv2
+    photo = np.pad(data.astronaut(), ((200, 200), (200, 200), (0, 0)))
+    cx, cy, face = 422, 326, 100            # the face's centre and size in the padded photo (dlib's box: 87 px)
+    for margin in (1.6, 2.4, 3.0, 3.5):
+        h = int(margin * face / 2)
+        crop = cv2.resize(photo[cy - h:cy + h, cx - h:cx + h], (64, 64), interpolation=cv2.INTER_AREA)
+        check = CropCheck(FaceConfig(margin=margin))
+        assert check.side == round(80 * margin) and check.centred(crop), margin
+        check.side = 160
+        assert check.centred(crop) == (margin < 3), margin
+    assert not CropCheck(FaceConfig()).centred(np.full((64, 64, 3), 128, np.uint8))
 
 
 # ------------------------------------------------------------------------------------------------ shared videos

@@ -11,7 +11,7 @@ from pipelines.faces.config import FaceConfig
 from pipelines.faces.crops import crop_square
 from pipelines.faces.decode import sample_indices
 from pipelines.faces.detect import Detection
-from pipelines.faces.tracks import CutDetector
+from pipelines.faces.tracks import CutDetector, DetectSchedule, Track, steady
 from tracking_oracle import associate, build_tracks, clip_spans, face_crop, smooth_track, valid_runs
 
 RNG = np.random.default_rng(0)
@@ -212,3 +212,44 @@ def test_streaming_clip_cutting_matches_clip_spans(stride):
             got.append((clip.boxes[0].t, clip.boxes[-1].t))
             assert clip.frames.shape == (16, 8, 8, 3) and (clip.frames == 7).all()
     assert got == clip_spans(tr, 16, stride, 24) and len(got) >= 3
+
+
+def _track(*boxes):
+    """A track of detections (t, cx, cy, size), square boxes."""
+    return Track(0, [Detection(t, cx - s / 2, cy - s / 2, s, s, 0.9) for t, cx, cy, s in boxes])
+
+
+def test_detect_schedule_slows_down_on_steady_faces_only():
+    sched = DetectSchedule(every=4, steady=8)
+    still = _track((0, 100, 100, 50), (4, 100.5, 100, 50), (8, 100.5, 100.5, 50))   # 0.25% of its size a frame
+    moving = _track((0, 100, 100, 50), (4, 100, 100, 50), (8, 104, 100, 50))       # then 2% a frame
+    growing = _track((0, 100, 100, 50), (4, 100, 100, 50), (8, 100, 100, 54))      # log size 1.9% a frame
+    started = _track((0, 100, 100, 50), (4, 104, 100, 50), (8, 104, 100, 50))      # moved, then held still once
+    assert steady(still) and not steady(moving) and not steady(growing) and not steady(started)
+    assert not steady(_track((0, 100, 100, 50), (4, 100, 100, 50)))     # one interval is not enough to tell
+    for tracks, due in (([still], 12), ([still, moving], 8), ([], 8), ([moving], 8)):
+        sched.update(4, tracks)
+        assert sched.next == due
+    missed = _track((0, 100, 100, 50), (2, 100, 100, 50))           # open, not found at frame 4
+    sched = DetectSchedule(every=4, retry=1, steady=8)
+    sched.update(4, [still, missed])
+    assert sched.next == 5
+    # a scene cut brings the next attempt within `every` frames, and never postpones it
+    sched.update(4, [still])
+    sched.cut(6)
+    assert sched.next == 10
+    sched.cut(9)
+    assert sched.next == 10
+    # the fixed schedule (steady = every) is the schedule without the steady rule
+    fixed = DetectSchedule(every=4)
+    fixed.update(4, [still])
+    assert fixed.steady == 4 and fixed.next == 8
+
+
+def test_steady_interval_follows_the_detector_and_never_undercuts_every():
+    assert FaceConfig().steady_interval() == 8 and FaceConfig().detect_interval() == 4
+    assert FaceConfig(detect_every=3).steady_interval() == 6
+    assert FaceConfig(detector="full").steady_interval() == FaceConfig(detector="full").detect_interval() == 2
+    assert FaceConfig(detect_every=6, detect_steady=2).steady_interval() == 6
+    with pytest.raises(ValueError, match="detect_steady"):
+        FaceConfig(detect_steady=0)

@@ -8,6 +8,7 @@ from vidshard.errors import UsageError
 
 DETECT_SIZE = {"short": 256, "full": 640}   # detect_size None resolves to these
 DETECT_EVERY = {"short": 4, "full": 2}      # detect_every None resolves to these
+DETECT_STEADY = {"short": 2, "full": 1}     # detect_steady None resolves to these multiples of detect_interval()
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class FaceConfig:
     4 for short range (on OTB Girl no worse a centre error than detecting every frame, at 83% of its coverage,
     tested; BlazeFace is the largest cost after decoding, so this is the main speed setting), 2 for full range
     (small faces' detections flicker: every 4th frame keeps 5 instead of 9 clips of the 1080p crowd)"""
+    detect_steady: int | None = None
+    """run the detector only every k-th frame while every open track is steady: over its last three detections
+    its box moved less than 0.75% of its size a frame (a new face, a miss, motion or a scene cut goes back to
+    --detect-every). Default: by detector, twice --detect-every for short range (8: talking heads
+    hold still, docs/BENCHMARKS.md), = --detect-every for full range (off: its small faces' boxes flicker)"""
     detect_retry: int | None = None
     """after an attempt that missed a tracked face, detect again this many frames later (1: more coverage on hard
     footage, 427 vs 405 of 486 frames on OTB Girl, for 1.8x the detector calls). Default: none, =
@@ -103,6 +109,8 @@ class FaceConfig:
                 problems.append(f"{name} must be a positive integer, not {getattr(self, name)!r}")
         if self.detect_every is not None and (not isinstance(self.detect_every, int) or self.detect_every < 1):
             problems.append(f"detect_every must be a positive integer or None, not {self.detect_every!r}")
+        if self.detect_steady is not None and (not isinstance(self.detect_steady, int) or self.detect_steady < 1):
+            problems.append(f"detect_steady must be a positive integer or None, not {self.detect_steady!r}")
         if self.detect_retry is not None and (not isinstance(self.detect_retry, int) or self.detect_retry < 1):
             problems.append(f"detect_retry must be a positive integer or None, not {self.detect_retry!r}")
         if self.detect_size is not None and (not isinstance(self.detect_size, int) or self.detect_size < 1):
@@ -128,6 +136,11 @@ class FaceConfig:
     def detect_interval(self) -> int:
         """Frames between detections: detect_every, or the detector's default when it is None."""
         return self.detect_every if self.detect_every is not None else DETECT_EVERY[self.detector]
+
+    def steady_interval(self) -> int:
+        """Frames between detections while every open track is steady (never fewer than detect_interval)."""
+        every = self.detect_interval()
+        return max(self.detect_steady or DETECT_STEADY[self.detector] * every, every)
 
     def detect_side(self) -> int:
         """The detector copy's longest side: detect_size, or the detector's default when it is None."""

@@ -31,7 +31,7 @@ from .tracks import FrameBox
 # measurable frame to frame), keep weaker detections, and accept small faces. BlazeFace resizes its input
 # to 128 px internally, so upscaling these frames does not help (measured: 91% of frames detected at
 # native size and at 2× or 4× with the short-range model; the full-range model finds fewer).
-OTB_CONFIG = FaceConfig(detector="short", detect_every=1, min_score=0.5, min_face=16)
+OTB_CONFIG = FaceConfig(detector="short", detect_every=1, detect_steady=1, min_score=0.5, min_face=16)
 
 
 def load_otb(seq_dir: str | Path) -> tuple[list[Path], np.ndarray]:

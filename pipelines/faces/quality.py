@@ -26,7 +26,8 @@ from .config import FaceConfig
 
 REASONS = ("small", "padded", "coverage", "score", "blur", "flat", "face_check")
 CHECK_CENTRE = 0.2      # a face counts as centred within this fraction of the crop side from its centre
-CHECK_SIDE = 160        # crops are upscaled to this (cubic) for the check: a 1.6-margin face is ~100 px
+CHECK_FACE = 80         # crops are resized (cubic) so that the face (crop side / margin) spans this many px:
+                        # dlib's HOG window is 80 px and its pyramid only shrinks (128 px at margin 1.6)
 
 
 def face_region(crop: np.ndarray, margin: float) -> np.ndarray:
@@ -118,8 +119,8 @@ def hog_detector():
 
 class CropCheck:
     """The second opinion: dlib's HOG face detector (frontal and up to ~45 degrees of turn; no model file,
-    it is part of dlib) on a clip's own output crops, upscaled to CHECK_SIDE px, so that the face (about
-    CHECK_SIDE / margin px) is above the detector's 80-px window.
+    it is part of dlib) on a clip's own output crops, resized so that the face (crop side / margin) spans CHECK_FACE px, the
+    detector's window (larger costs more and found no more faces on the corpus: docs/PIPELINE.md).
 
     `__call__(frames)` returns the fraction of the checked frames (check_positions) in which a face is
     found with its centre within CHECK_CENTRE × side of the crop centre. A different model from the
@@ -130,15 +131,17 @@ class CropCheck:
     def __init__(self, cfg: FaceConfig):
         self.cfg = cfg
         self.positions = check_positions(cfg.frames, cfg.face_check_frames)
+        self.side = int(round(CHECK_FACE * cfg.margin))
         self.detector = hog_detector()
 
     def centred(self, crop: np.ndarray) -> bool:
         import cv2
-        big = cv2.resize(np.ascontiguousarray(crop), (CHECK_SIDE, CHECK_SIDE), interpolation=cv2.INTER_CUBIC)
+        side = self.side
+        big = cv2.resize(np.ascontiguousarray(crop), (side, side), interpolation=cv2.INTER_CUBIC)
         gray = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY) if big.ndim == 3 else big
         for d in self.detector(np.ascontiguousarray(gray), 0):
-            off = float(np.hypot((d.left() + d.right()) / 2 - CHECK_SIDE / 2, (d.top() + d.bottom()) / 2 - CHECK_SIDE / 2))
-            if off <= CHECK_CENTRE * CHECK_SIDE:
+            off = float(np.hypot((d.left() + d.right()) / 2 - side / 2, (d.top() + d.bottom()) / 2 - side / 2))
+            if off <= CHECK_CENTRE * side:
                 return True
         return False
 

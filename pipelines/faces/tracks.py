@@ -20,6 +20,8 @@ from .detect import Detection
 CUT_SIDE = 32          # scene-cut signatures are CUT_SIDE×CUT_SIDE grayscale thumbnails
 NO_MATCH = 1e6         # assignment cost of a forbidden pair
 MIN_SPLINE_POINTS = 5  # make_smoothing_spline needs at least this many points; fewer -> linear interpolation
+STEADY_MOVE = 0.0075   # a track is steady while its box moved less than this share of its size a frame
+STEADY_RUN = 2         # ... between each of its last this many pairs of detections
 SIGMA_FLOOR = 0.02     # robust sigmas never go below 2% of the face size (or of log size): a near-perfect
                        # fit must not turn ordinary jitter into "outliers"
 
@@ -179,27 +181,52 @@ class Associator:
 
 class DetectSchedule:
     """Which frames the detector runs on: every `every`-th frame while each open track was found at the
-    last attempt; `retry` frames after an attempt that missed an open track. A face briefly lost (turned
-    away, blurred) is looked for again at once, before max_gap frames end its track, while a face that
-    keeps being found costs one detection every `every` frames. Decisions depend on the detections
-    alone, so the schedule (and the output) is the same on every run."""
+    last attempt; `retry` frames after an attempt that missed an open track; every `steady`-th while every
+    open track is steady (`steady`: its box has held still over its last detections). A face briefly lost (turned away, blurred) is looked for again at once,
+    before max_gap frames end its track; a face that keeps being found costs one detection every `every`
+    frames, one that also holds still one every `steady`. After a scene cut the next attempt comes at
+    most `every` frames later. Decisions depend on the detections alone, so the schedule (and the
+    output) is the same on every run."""
 
-    def __init__(self, every: int, retry: int | None = None):
+    def __init__(self, every: int, retry: int | None = None, steady: int | None = None):
         self.every, self.retry = every, min(retry or every, every)
+        self.steady = max(steady or every, every)
         self.next = 0
 
     @classmethod
     def of(cls, cfg) -> "DetectSchedule":
         """The schedule a FaceConfig asks for."""
-        return cls(cfg.detect_interval(), cfg.detect_retry)
+        return cls(cfg.detect_interval(), cfg.detect_retry, cfg.steady_interval())
 
     def due(self, t: int) -> bool:
         return t >= self.next
 
+    def cut(self, t: int) -> None:
+        """A scene cut at frame t: the new shot's faces are looked for within `every` frames."""
+        self.next = min(self.next, t + self.every)
+
     def update(self, t: int, open_tracks: list[Track]) -> None:
         """After the attempt at frame t (and Associator.step): set the next frame to detect."""
-        missed = any(tr.last.t < t for tr in open_tracks)
-        self.next = t + (self.retry if missed else self.every)
+        if any(tr.last.t < t for tr in open_tracks):
+            self.next = t + self.retry
+        elif self.steady > self.every and open_tracks and all(steady(tr) for tr in open_tracks):
+            self.next = t + self.steady
+        else:
+            self.next = t + self.every
+
+
+def steady(track: Track) -> bool:
+    """Whether a track's box moved less than STEADY_MOVE of its size a frame (centre, and log size) between
+    each of its last STEADY_RUN + 1 detections. Two intervals, not one: after a single still interval the
+    longer wait let boxes lag behind the onset of head turns (docs/BENCHMARKS.md, "Detection schedule")."""
+    if len(track.dets) < STEADY_RUN + 1:
+        return False
+    recent = track.dets[-STEADY_RUN - 1:]
+    for a, b in zip(recent, recent[1:]):
+        move = float(np.hypot(b.cx - a.cx, b.cy - a.cy)) / max(a.size, b.size)
+        if max(move, abs(float(np.log(b.size / a.size)))) >= STEADY_MOVE * (b.t - a.t):
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------------- smoothing
