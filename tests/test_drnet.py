@@ -498,3 +498,17 @@ def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(tr
     assert len(res["rollout_digit_acc"]) == drnet_eval.ROLLOUT_STEPS == len(res["rollout_motion_per_step"]) + 1
     assert 0 <= res["rollout_digit_steps"] <= drnet_eval.ROLLOUT_STEPS
     assert res["motion_real"] > 0.5 and res["rollout_motion"] >= 0
+
+
+def test_relative_similarity_cannot_be_lowered_by_shrinking_content():
+    # the paper's squared distance falls 100x when h_c is scaled by 0.1 (what a collapsing head scale does);
+    # the relative one is the same for any scale and offset, and still 0 for identical frames
+    from trainers.models.drnet import similarity_loss
+    g = torch.Generator().manual_seed(0)
+    h1, h2 = torch.randn(32, 16, generator=g), torch.randn(32, 16, generator=g)
+    shrunk = (0.1 * h1 + 3.0, 0.1 * h2 + 3.0)
+    assert torch.isclose(similarity_loss(*shrunk, "mse"), 0.01 * similarity_loss(h1, h2, "mse"))
+    assert torch.isclose(similarity_loss(*shrunk, "relative"), similarity_loss(h1, h2, "relative"), rtol=1e-4)
+    assert similarity_loss(h1, h1.clone(), "relative") == 0
+    with pytest.raises(ValueError, match="sim"):
+        drnet.check_config(drnet.Config(sim="cosine"))

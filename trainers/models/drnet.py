@@ -66,6 +66,8 @@ class Config:
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
     alpha: float = 1.0            # similarity weight
+    sim: str = "mse"              # "mse" (the paper) or "relative": the same squared distance over the batch's
+                                  # variance of h_c, which shrinking h_c's spread cannot lower (not in the paper)
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
     beta1: float = 0.5
@@ -120,6 +122,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
     if cfg.rec_loss not in ("mse", "bce"):
         raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
+    if cfg.sim not in ("mse", "relative"):
+        raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
     if cfg.probe not in ("logistic", "mlp"):
         raise ValueError(f"drnet: probe must be 'logistic' or 'mlp', got {cfg.probe!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
@@ -224,6 +228,17 @@ def init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str) -> torch.Tensor:
+    """Squared distance between the content vectors of two frames of each clip (hc2 held fixed, as the Lua
+    code does); "relative" divides it by the variance of hc1 across the batch (mean over dimensions), so
+    that the term measures within-clip change against between-clip spread: a content encoder that makes
+    every h_c nearly alike (a collapsed head scale, a dominant bias) no longer satisfies it for free."""
+    sim = F.mse_loss(hc1, hc2.detach())
+    if kind == "relative":
+        sim = sim / (hc1.var(dim=0).mean() + 1e-8)
+    return sim
 
 
 def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -378,8 +393,7 @@ class Model(nn.Module):
                 hp1, hp2 = hp.split(B)
                 rec = self.decoder(hc1, hp1, [s[:B] for s in skips])
                 rec_loss = reconstruction_loss(rec.float(), target, c.rec_loss)
-                # the Lua code holds the second content vector as a fixed target
-                sim_loss = F.mse_loss(hc1.float(), hc2.detach().float())
+                sim_loss = similarity_loss(hc1.float(), hc2.float(), c.sim)
                 logits = self.scene_disc(hp1, hp2).float()
                 adv_loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
                 loss = rec_loss + c.alpha * sim_loss + c.beta * adv_loss
