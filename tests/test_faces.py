@@ -118,8 +118,10 @@ def test_talking_head_gives_face_clips(talking_head):
         faces = detector.detect(0, big)
         assert faces, f"no face found in the crop of {key}"
         assert abs(faces[0].cx - 96) < 30 and abs(faces[0].cy - 96) < 30
-    # a talking head holds still: the steady schedule spends at most 3/4 of the fixed schedule's 32 calls
+    # a talking head holds still: the steady schedule spends at most 3/4 of the fixed schedule's 32 calls,
+    # and still tracks the face to the last frame (one more attempt there: tracks never extrapolate)
     assert stats["detect_frames"] <= 0.75 * -(-stats["frames"] // FaceConfig().detect_interval())
+    assert [t["frames"] for t in stats["track_list"]] == [[0, 124]]
 
 
 def test_face_that_leaves_ends_its_track(foreman):

@@ -91,7 +91,7 @@ def track_frames(frames: list[np.ndarray], cfg: FaceConfig, detector) -> tuple[l
     for t, rgb in enumerate(frames):
         take(tracking.feed(t, RgbPicture(rgb)))
         tracking.release(t)
-    take(tracking.finish())
+    take(tracking.finish((len(frames) - 1, RgbPicture(frames[-1]))))
     counts = {"detect_frames": tracking.detect_frames, "identity_splits": len(tracking.assoc.splits),
               "scene_cuts": len(tracking.cuts.cuts)}
     return [b for _, b in sorted(boxes.items()) if b], counts

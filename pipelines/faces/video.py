@@ -153,7 +153,8 @@ class FaceTracking:
     """The per-frame tracking of `process_video`, and what the tracking figures measure (evaluate.py,
     bench/tracking.py): scene cuts, the detection schedule, BlazeFace on the detector's copy, appearance
     descriptors, association and windowed smoothing. Feed every decoded frame in order: `feed(t, frame)`
-    and `finish()` return (track, its frames that became final, whether the track has ended)."""
+    and `finish((last t, last frame))` return (track, its frames that became final, whether the track has
+    ended)."""
 
     def __init__(self, cfg: FaceConfig, detector, width: int, height: int):
         self.cfg, self.detector = cfg, detector
@@ -167,6 +168,7 @@ class FaceTracking:
         self.assoc = Associator(cfg.max_gap, cfg.iou_match, cfg.identity,
                                 movable=lambda tr, t: tr.id in self.smoothers and t >= self.smoothers[tr.id].next)
         self.attempts: set[int] = set()   # frames the detector ran on, not yet released
+        self.last_attempt = -1
         self.tracks_all = self.detect_frames = self.detections = 0
         self.detect_s = self.identity_s = 0.0
 
@@ -179,6 +181,11 @@ class FaceTracking:
             self.schedule.cut(t)
         if not detecting:
             return []
+        return self.attempt(t, frame, small)
+
+    def attempt(self, t: int, frame: Picture, small=None) -> list[tuple[Track, list[FrameBox], bool]]:
+        """Run the detector on frame t (already fed) and advance the tracks."""
+        small = frame.small(self.dw, self.dh) if small is None else small
         t_det = time.perf_counter()
         dets = self.detector.detect(t, small, self.sx, self.sy)
         self.detect_s += time.perf_counter() - t_det
@@ -187,6 +194,7 @@ class FaceTracking:
             dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
             self.identity_s += time.thread_time() - t_id
         self.attempts.add(t)
+        self.last_attempt = t
         self.detect_frames += 1
         self.detections += len(dets)
         closed = [self.smoothers.pop(tr.id) for tr in self.assoc.step(t, dets)]
@@ -198,9 +206,15 @@ class FaceTracking:
         self.schedule.update(t, self.assoc.open)
         return out + [(sm.track, sm.ready(), False) for sm in self.smoothers.values()]
 
-    def finish(self) -> list[tuple[Track, list[FrameBox], bool]]:
+    def finish(self, last: tuple[int, Picture] | None = None) -> list[tuple[Track, list[FrameBox], bool]]:
+        """End every track. `last` = (t, frame) of the video's last frame: when the steady schedule left it
+        `every` or more frames after the last attempt, the detector looks once more there, so that a track
+        reaches the end of the video as it would on the fixed schedule (tracks never extrapolate)."""
+        out = []
+        if last is not None and self.assoc.open and last[0] - self.last_attempt >= self.schedule.every:
+            out = self.attempt(*last)
         closing = [self.smoothers.pop(tr.id) for tr in self.assoc.finish()]
-        return [(sm.track, sm.close(), True) for sm in closing]
+        return out + [(sm.track, sm.close(), True) for sm in closing]
 
     def release(self, t: int) -> int:
         """Forget what no open track will ask for again after frame t; returns the oldest frame still needed."""
@@ -307,7 +321,9 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
             meta = clip_meta(clip, track_no, clip_no, source_id, path, indices, fps, info, cfg, q)
             yield key, clip.frames, meta
 
+    last_t = 0
     for t, frame in itertools.chain([first], pictures):
+        last_t = t
         pool.put(t, frame)
         final = tracking.feed(t, frame)
         stats["frames"] += 1
@@ -315,7 +331,8 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
         yield from emit(cutter.cut(final, pool, tracking.attempts))
         del frame
         pool.release_before(tracking.release(t))
-    yield from emit(cutter.cut(tracking.finish(), pool, tracking.attempts))
+    last = (last_t, pool.held[last_t]) if last_t in pool.held else None   # held while a track is open
+    yield from emit(cutter.cut(tracking.finish(last), pool, tracking.attempts))
     pool.release_before(len(indices))
     stats["scene_cuts"] = len(tracking.cuts.cuts)
     stats["tracks_all"] = tracking.tracks_all
