@@ -17,8 +17,14 @@ vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha100 rec_loss=
 vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-alpha1000 rec_loss=bce alpha=1000
 # ... and resumed to see whether it overtakes alpha = 1 later (stopped by hand after the evaluation at 12,000)
 vidshard train drnet --resume runs/lc-bce-alpha1000 --steps 30000 --device cpu --threads 1 --time-limit 1800
+# 2026-12-03 (second session): the similarity term relative to h_c's batch variance (cannot be met by shrinking h_c);
+# the first resumed to 12,000 steps (the same question as alpha = 1000: does position come back?)
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-rel1 rec_loss=bce sim=relative alpha=1
+vidshard train drnet --resume runs/lc-bce-rel1 --steps 12000 --device cpu --threads 1 --time-limit 1800
+vidshard train drnet $BASE --steps 4500 --run-dir runs/lc-bce-rel0.1 rec_loss=bce sim=relative alpha=0.1
 python -m trainers.eval.curves runs/lc-nf32 runs/lc-skip runs/lc-nonorm runs/lc-lr5e-4 runs/lc-alpha0.1 runs/lc-alpha0 \
-    runs/lc-nohbn runs/lc-bce runs/lc-bce-alpha100 runs/lc-bce-alpha1000 \
+    runs/lc-nohbn runs/lc-bce runs/lc-bce-alpha100 runs/lc-bce-alpha1000 runs/lc-bce-rel1 runs/lc-bce-rel0.1 \
     --labels base skip=true normalize=false lr=5e-4 alpha=0.1 alpha=0 head_bn=false rec_loss=bce bce,alpha=100 bce,alpha=1000 \
+    bce,sim=relative bce,sim=relative,alpha=0.1 \
     --metrics probe_digits/content_acc probe_digits/pose_acc swap_mse position_r2_content \
     --out docs/results/drnet/cpu_mnist/learning_curves.png > docs/results/drnet/cpu_mnist/learning_curves.txt
