@@ -122,6 +122,7 @@ def test_talking_head_gives_face_clips(talking_head):
     # and still tracks the face to the last frame (one more attempt there: tracks never extrapolate)
     assert stats["detect_frames"] <= 0.75 * -(-stats["frames"] // FaceConfig().detect_interval())
     assert [t["frames"] for t in stats["track_list"]] == [[0, 124]]
+    assert stats["detect_frames"] == 22    # 21 on the schedule and that last attempt
 
 
 def test_face_that_leaves_ends_its_track(foreman):

@@ -333,6 +333,7 @@ def process_video(path, source_id: str, cfg: FaceConfig | None = None, model_pat
         pool.release_before(tracking.release(t))
     last = (last_t, pool.held[last_t]) if last_t in pool.held else None   # held while a track is open
     yield from emit(cutter.cut(tracking.finish(last), pool, tracking.attempts))
+    stats["detect_frames"], stats["detections"] = tracking.detect_frames, tracking.detections
     pool.release_before(len(indices))
     stats["scene_cuts"] = len(tracking.cuts.cuts)
     stats["tracks_all"] = tracking.tracks_all
