@@ -42,7 +42,7 @@ Examples:
     torchrun --nproc_per_node 4 -m trainers.train vsgan --data data/faces64 --preset faces_rgb
     vidshard train vsgan --resume runs/vsgan-faces-20261202-160000 --steps 40000      # continue, exactly
 On a shared CPU, in pieces of at most an hour (each stops with a checkpoint; --resume continues exactly):
-    OMP_NUM_THREADS=1 vidshard train vsgan --data data/sprites --preset cpu_sprites --device cpu \
+    OMP_NUM_THREADS=1 vidshard train vsgan --data data/sprites --preset cpu_sprites ngf=48 ndf=48 --device cpu \
         --threads 1 --workers 1 --steps 60000 --time-limit 3300 --run-dir runs/vsgan-cpu-sprites
     OMP_NUM_THREADS=1 vidshard train vsgan --resume runs/vsgan-cpu-sprites --device cpu --threads 1 --time-limit 3300
 """
@@ -95,7 +95,8 @@ PRESETS: dict[str, dict] = {
     # docs/BENCHMARKS.md "CPU presets of pairvae and vsgan". Small codes (the paper does not fix them): a
     # clip's few categorical factors fit in z_C, pose or animation phase in z_M, and a small z_M leaves G
     # little room to hide appearance in it. Sprites at 32x32 (fit_frames area-shrinks the 64x64 shards;
-    # hair, clothes and pose stay legible): width 32, 32 sets, G 0.37M weights. Faces stay 64x64 (the
+    # hair, clothes and pose stay legible): width 32, 32 sets, G 0.37M weights (the Sprites result in
+    # docs/RESULTS.md adds ngf=48 ndf=48: width 32 fell short on bottomwear). Faces stay 64x64 (the
     # identity metric is verified at 64 px) and RGB (the face embedding is trained on colour): width 24,
     # 16 sets, G 0.70M.
     "cpu_sprites": dict(image_size=32, channels=3, ngf=32, ndf=32, batch_size=32, dim_zc=16, dim_zm=8),
