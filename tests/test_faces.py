@@ -424,9 +424,8 @@ def test_speed_work_keeps_the_clips_of_the_shared_videos(name):
     # The clips the default config gives on the shared videos, recorded from the build that issue 15's speed
     # work started from (e278549; byte-identical shards since): the same keys and frame indices, and each
     # clip's first crop within 2 grey levels (mean over an 8x8 area-shrunk thumbnail) of the recorded one.
-    # A change that moves clips must update this file and say why in docs/BENCHMARKS.md "Face pipeline":
-    # foreman's clip c5 (frames 80-95, a clear face) was added when the face check's HOG scan went from a
-    # 160-px to a 128-px crop, which finds it; the steady detection schedule moved no clip.
+    # A change that moves clips must update this file and say why in docs/BENCHMARKS.md "Face pipeline"
+    # (the steady detection schedule of 2026-12-03 moved no clip here).
     import cv2
     want = json.loads(GOLDEN.read_text())[name]
     clips, _ = run(video(name))

@@ -26,8 +26,9 @@ from .config import FaceConfig
 
 REASONS = ("small", "padded", "coverage", "score", "blur", "flat", "face_check")
 CHECK_CENTRE = 0.2      # a face counts as centred within this fraction of the crop side from its centre
-CHECK_FACE = 80         # crops are resized (cubic) so that the face (crop side / margin) spans this many px:
-                        # dlib's HOG window is 80 px and its pyramid only shrinks (128 px at margin 1.6)
+CHECK_FACE = 100        # crops are resized (cubic) so that the face (crop side / margin) spans this many px,
+                        # above dlib's 80-px HOG window (its pyramid only shrinks): 160 px at margin 1.6. At 80
+                        # (128 px) the crowd's small faces fail the check (docs/BENCHMARKS.md)
 
 
 def face_region(crop: np.ndarray, margin: float) -> np.ndarray:
@@ -119,8 +120,8 @@ def hog_detector():
 
 class CropCheck:
     """The second opinion: dlib's HOG face detector (frontal and up to ~45 degrees of turn; no model file,
-    it is part of dlib) on a clip's own output crops, resized so that the face (crop side / margin) spans CHECK_FACE px, the
-    detector's window (larger costs more and found no more faces on the corpus: docs/PIPELINE.md).
+    it is part of dlib) on a clip's own output crops, resized so that the face (crop side / margin) spans
+    CHECK_FACE px, above the detector's 80-px window whatever --margin is.
 
     `__call__(frames)` returns the fraction of the checked frames (check_positions) in which a face is
     found with its centre within CHECK_CENTRE × side of the crop centre. A different model from the
