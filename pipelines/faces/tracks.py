@@ -182,9 +182,10 @@ class Associator:
 class DetectSchedule:
     """Which frames the detector runs on: every `every`-th frame while each open track was found at the
     last attempt; `retry` frames after an attempt that missed an open track; every `steady`-th while every
-    open track is steady (`steady`: its box has held still over its last detections). A face briefly lost (turned away, blurred) is looked for again at once,
-    before max_gap frames end its track; a face that keeps being found costs one detection every `every`
-    frames, one that also holds still one every `steady`. After a scene cut the next attempt comes at
+    open track is steady (`steady`: its box has held still over its last detections). A face briefly lost
+    (turned away, blurred) is looked for again at once, before max_gap frames end its track; a face that
+    keeps being found costs one detection every `every` frames, one that also holds still one every
+    `steady`. After a scene cut the next attempt comes at
     most `every` frames later. Decisions depend on the detections alone, so the schedule (and the
     output) is the same on every run."""
 

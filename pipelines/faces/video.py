@@ -6,8 +6,9 @@ frame to RGB (decode.YuvPicture: the decoder's 4:2:0 planes; other pixel formats
     than twice too big, then bilinear to detect_size) and converted to RGB at that small size, on
     detection frames only; scene-cut thumbnails come from a strided sample of the luma plane;
   - BlazeFace runs on the frames tracks.DetectSchedule picks (every cfg.detect_interval()-th; every
-    cfg.steady_interval()-th while the faces hold still; sooner after a miss with cfg.detect_retry); each detection gets an appearance descriptor (identity.descriptor, from
-    the frame's planes) and detections are linked into tracks as they come (tracks.Associator: split at
+    cfg.steady_interval()-th while the faces hold still; sooner after a miss with cfg.detect_retry; once
+    more on the last frame if the last attempt lies further back); each detection gets an appearance
+    descriptor (identity.descriptor, from the frame's planes) and detections are linked into tracks as they come (tracks.Associator: split at
     scene cuts, long gaps and changes of face), and each open track is smoothed in windows
     (tracks.WindowSmoother): the box of frame t is final once detections a short window past t are known,
     or the track has ended;
