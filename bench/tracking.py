@@ -99,6 +99,13 @@ def box_error(box, ref) -> float:
     return max(float(centre) / size, abs(float(np.log(np.sqrt(box[2] * box[3]) / size))))
 
 
+def error_summary(errors: list[float]) -> dict:
+    e = np.array(errors)
+    return {"frames": len(e), "error_mean": round(float(e.mean()), 4),
+            "error_p95": round(float(np.percentile(e, 95)), 4), "error_p99": round(float(np.percentile(e, 99)), 4),
+            "error_max": round(float(e.max()), 4)}
+
+
 def schedules(folders: list[Path]) -> dict:
     """Detector calls and box error against detection on every frame, per schedule, over every video."""
     from pipelines.faces.video import process_video
@@ -119,11 +126,7 @@ def schedules(folders: list[Path]) -> dict:
                 else:
                     errors[name].extend(box_error(b, ref[t]) for t, b in pairs if t in ref)
             calls[name] += stats["detect_frames"]
-    rows = {name: {"detector_calls": calls[name],
-                   **({} if name not in errors else {"frames": len(errors[name]),
-                      **{k: round(float(f(np.array(errors[name]))), 4) for k, f in
-                         (("error_mean", np.mean), ("error_p95", lambda e: np.percentile(e, 95)),
-                          ("error_p99", lambda e: np.percentile(e, 99)), ("error_max", np.max))}})}
+    rows = {name: {"detector_calls": calls[name], **(error_summary(errors[name]) if name in errors else {})}
             for name in plans}
     return {"videos": len(videos), "folders": [str(f) for f in folders], "schedules": rows}
 

@@ -128,6 +128,12 @@ class Associator:
         self.next_id = 0
         self.splits: list[int] = []   # frames where an identity split started a new track
 
+    def due_at_end(self, t: int) -> bool:
+        """Whether the video's last frame t deserves one more attempt: the fixed schedule would have made one
+        since the latest (tracks never extrapolate, so a track would otherwise end up to `steady` frames
+        short of the end)."""
+        return t >= self.last + self.every
+
     def cut(self, t: int) -> None:
         self.last_cut = max(self.last_cut, t)
 
@@ -193,6 +199,7 @@ class DetectSchedule:
         self.every, self.retry = every, min(retry or every, every)
         self.steady = max(steady or every, every)
         self.next = 0
+        self.last = -every   # the latest attempt
 
     @classmethod
     def of(cls, cfg) -> "DetectSchedule":
@@ -202,12 +209,19 @@ class DetectSchedule:
     def due(self, t: int) -> bool:
         return t >= self.next
 
+    def due_at_end(self, t: int) -> bool:
+        """Whether the video's last frame t deserves one more attempt: the fixed schedule would have made one
+        since the latest (tracks never extrapolate, so a track would otherwise end up to `steady` frames
+        short of the end)."""
+        return t >= self.last + self.every
+
     def cut(self, t: int) -> None:
         """A scene cut at frame t: the new shot's faces are looked for within `every` frames."""
         self.next = min(self.next, t + self.every)
 
     def update(self, t: int, open_tracks: list[Track]) -> None:
         """After the attempt at frame t (and Associator.step): set the next frame to detect."""
+        self.last = t
         if any(tr.last.t < t for tr in open_tracks):
             self.next = t + self.retry
         elif self.steady > self.every and open_tracks and all(steady(tr) for tr in open_tracks):

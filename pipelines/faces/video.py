@@ -169,7 +169,6 @@ class FaceTracking:
         self.assoc = Associator(cfg.max_gap, cfg.iou_match, cfg.identity,
                                 movable=lambda tr, t: tr.id in self.smoothers and t >= self.smoothers[tr.id].next)
         self.attempts: set[int] = set()   # frames the detector ran on, not yet released
-        self.last_attempt = -1
         self.tracks_all = self.detect_frames = self.detections = 0
         self.detect_s = self.identity_s = 0.0
 
@@ -195,7 +194,6 @@ class FaceTracking:
             dets = [replace(d, feat=descriptor(frame, d)) for d in dets]
             self.identity_s += time.thread_time() - t_id
         self.attempts.add(t)
-        self.last_attempt = t
         self.detect_frames += 1
         self.detections += len(dets)
         closed = [self.smoothers.pop(tr.id) for tr in self.assoc.step(t, dets)]
@@ -208,11 +206,10 @@ class FaceTracking:
         return out + [(sm.track, sm.ready(), False) for sm in self.smoothers.values()]
 
     def finish(self, last: tuple[int, Picture] | None = None) -> list[tuple[Track, list[FrameBox], bool]]:
-        """End every track. `last` = (t, frame) of the video's last frame: when the steady schedule left it
-        `every` or more frames after the last attempt, the detector looks once more there, so that a track
-        reaches the end of the video as it would on the fixed schedule (tracks never extrapolate)."""
+        """End every track. `last` = (t, frame) of the video's last frame: where DetectSchedule.due_at_end
+        says so, the detector looks once more there."""
         out = []
-        if last is not None and self.assoc.open and last[0] - self.last_attempt >= self.schedule.every:
+        if last is not None and self.assoc.open and self.schedule.due_at_end(last[0]):
             out = self.attempt(*last)
         closing = [self.smoothers.pop(tr.id) for tr in self.assoc.finish()]
         return out + [(sm.track, sm.close(), True) for sm in closing]
