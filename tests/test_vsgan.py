@@ -112,6 +112,19 @@ def test_mbstd_lets_d_see_how_varied_the_batch_is():
             torch.testing.assert_close(again, alone)
 
 
+def test_flip_mirrors_whole_sets_some_of_the_time():
+    """flip=True mirrors each real set left-right or leaves it, all frames of a set alike; over many sets
+    both happen; it is off by default (the paper does not mirror)."""
+    torch.manual_seed(0)
+    sets = torch.rand(200, 3, 1, 4, 4)
+    out = vsgan.mirror_some(sets)
+    kept = (out == sets).flatten(1).all(1)
+    mirrored = (out == sets.flip(-1)).flatten(1).all(1)
+    assert (kept | mirrored).all()
+    assert 60 < int(mirrored.sum()) < 140
+    assert not vsgan.Config().flip
+
+
 def test_bad_configs_are_refused():
     for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0)):
         with pytest.raises(ValueError, match="vsgan: "):

@@ -68,6 +68,8 @@ class Config:
     batch_size: int = 64          # sets per step and process; each side of a step has batch_size * n_frames frames
     n_frames: int = 3             # frames per set: D's input has n_frames * channels channels (the paper's n = 3)
     sorted_frames: bool = False   # real sets in time order (False: shuffled, exchangeable like G's frames)
+    flip: bool = False            # mirror each real set left-right with probability 1/2, all its frames alike
+                                  # (not in the paper): twice the real sets for a D that overfits few clips
     epoch_samples: int = 0        # clips per loader epoch over all ranks (0: the split's size)
     # latent z = (z_C, z_M), every component uniform in [-1, 1]
     dim_zc: int = 50              # content code: drawn once per set
@@ -256,6 +258,8 @@ class Model(nn.Module):
         torch's global RNG on the device (per rank, checkpointed). Returns detached 0-dim tensors."""
         real = self.real_sets(batch["frames"])
         B = real.shape[0]
+        if self.cfg.flip:
+            real = mirror_some(real)
         opt = self.optimizers()
         with ctx.autocast():
             fake = self.frames(self.set_latents(B))
@@ -292,6 +296,13 @@ class Model(nn.Module):
         out["real"] = tile((real + 1) / 2)[None]
         self.train(was_training)
         return out
+
+
+def mirror_some(sets: torch.Tensor) -> torch.Tensor:
+    """(B, n, C, H, W) -> the same with each set mirrored left-right with probability 1/2, all n frames of
+    a set alike (a mirrored face is the same person). Draws from torch's global RNG on the sets' device."""
+    pick = torch.rand(sets.shape[0], device=sets.device) < 0.5
+    return torch.where(pick[:, None, None, None, None], sets.flip(-1), sets)
 
 
 def latents(static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
