@@ -31,6 +31,7 @@ from shards.sample import FRAMES, MEMBERS, META, decode_json, encode_json
 from shards.store import CACHE, Store, object_rel
 from shards.versions import human_bytes
 
+from pipelines.faces import VERSION as FACE_CODE_VERSION
 from pipelines.faces.config import FaceConfig
 from pipelines import sources as S
 from vidshard.cli import entry
@@ -153,12 +154,14 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def resolved_config(cfg: FaceConfig, fractions, videos_per_shard: int, model_sha256: str) -> dict:
-    """What versions the dataset: the face settings, the split, the grouping and the detector's weights.
+    """What versions the dataset: the face settings and code version, the split, the grouping and the
+    detector's weights.
     (The face check's HOG detector is built into dlib: its version is in the manifest's `software`.)
 
     Workers, address and output location change where and how fast, not what: they are left out.
     """
-    return {"pipeline": "faces", "face": cfg.to_dict(), "face_model_sha256": model_sha256,
+    return {"pipeline": "faces", "face": cfg.to_dict(), "face_code_version": FACE_CODE_VERSION,
+            "face_model_sha256": model_sha256,
             "split": dict(zip(S.SPLITS, [round(f, 6) for f in fractions])), "videos_per_shard": videos_per_shard}
 
 
@@ -256,10 +259,11 @@ def process_one(src: dict, cfg_dict: dict, model_path: str | None, part_dir: str
 
 # ----------------------------------------------------------------------------------------- one shard
 
-def face_hash(face: dict, model_sha256: str, processor: str) -> str:
+def face_hash(face: dict, model_sha256: str, processor: str, code_version: int) -> str:
     """What a video's clips depend on besides its bytes: the face settings (FaceConfig.to_dict()), the
-    detector's weights and the processor. Per-video results are cached under (the video's sha256, this)."""
-    return recipe_key("faces-video", face, model_sha256, processor)[:16]
+    detector's weights, the processor and its code's version (pipelines.faces.VERSION). Per-video results
+    are cached under (the video's sha256, this)."""
+    return recipe_key("faces-video", face, model_sha256, processor, code_version)[:16]
 
 
 def cache_key(src: dict, fhash: str) -> str:
@@ -289,7 +293,8 @@ def seed_cache(store: Store, fhash: str, processor: str) -> int:
     m = store.manifest(current)
     config = m.get("config", {})
     if m.get("cache_config") or config.get("pipeline") != "faces" or \
-            face_hash(config["face"], config["face_model_sha256"], PROCESSOR) != fhash:
+            face_hash(config["face"], config["face_model_sha256"], PROCESSOR,
+                      config.get("face_code_version", 0)) != fhash:
         return 0
     made = 0
     for shard in m["shards"]:
@@ -745,7 +750,7 @@ def _prepare(args, processor: str, store: Store, fractions, paths: list[str]) ->
     from pipelines.faces.model import face_model_path
     model_sha = sha256_file(face_model_path(cfg.detector, args.face_model))   # a missing model fails here, at once
     config = resolved_config(cfg, fractions, args.videos_per_shard, model_sha)
-    fhash = face_hash(cfg.to_dict(), model_sha, processor)
+    fhash = face_hash(cfg.to_dict(), model_sha, processor, FACE_CODE_VERSION)
     # Ray's start (seconds) overlaps the hashing and planning, which run on a thread beside it
     with cf.ThreadPoolExecutor(1, thread_name_prefix="vidshard-plan") as pool:
         planned = pool.submit(plan_build, args, fhash, processor, store, fractions, paths)

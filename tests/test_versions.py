@@ -264,6 +264,23 @@ def test_an_upgraded_format_1_faces_dataset_grows_decoding_only_new_videos(grown
     assert ids(old) == ids(tmp / "scratch_b") and version_bytes(old) == version_bytes(tmp / "scratch_b")
 
 
+def test_a_new_face_code_version_remakes_every_video(grown, tmp_path, monkeypatch):
+    """Clips made by older face processing code are never reused: the same videos and settings decode
+    nothing again, but with pipelines.faces.VERSION raised every video is decoded again, and the manifest
+    says which code made it."""
+    _, tmp, _ = grown
+    work = tmp_path / "c"
+    shutil.copytree(tmp / "scratch_c", work, symlinks=True)
+    faces, names = Faces(tmp_path, monkeypatch), (VIDEOS[0], VIDEOS[2], VIDEOS[3])
+    rc, _, decoded = faces.build(work, names)
+    assert rc == P.EXIT_OK and decoded == [] and ids(work) == ids(tmp / "scratch_c")
+    monkeypatch.setattr(P, "FACE_CODE_VERSION", P.FACE_CODE_VERSION + 1)
+    rc, _, decoded = faces.build(work, names)
+    assert rc == P.EXIT_OK and len(decoded) == 3
+    assert open_version(work).manifest["config"]["face_code_version"] == P.FACE_CODE_VERSION
+    assert ids(work) != ids(tmp / "scratch_c")
+
+
 # ----------------------------------------------------------------------------------------- synthetic builds
 
 def synth(out, *args) -> int:
