@@ -394,6 +394,21 @@ def test_evaluate_is_deterministic(trained, mm32, tmp_path):
     assert (tmp_path / "a" / "analogy.png").read_bytes() == (tmp_path / "b" / "analogy.png").read_bytes()
 
 
+def test_evaluation_options_set_the_probes_kind_and_sizes(trained, mm32, tmp_path):
+    """`vidshard eval drnet RUN probe=mlp eval_clips=N probe_clips=M`: typed options of the recipe that fit
+    the paper's MLP probe on M training clips and score N held-out ones; an unknown probe is refused."""
+    from trainers.evaluate import recipe_options
+    from vidshard.errors import UsageError
+    model, cfg, _, _ = trained
+    opts = recipe_options("drnet", ["probe=mlp", "eval_clips=24", "probe_clips=40"])
+    assert opts == {"probe": "mlp", "eval_clips": 24, "probe_clips": 40}
+    res = drnet_eval.evaluate(model, cfg, mm32, str(tmp_path), **opts)
+    assert res["probe_kind"] == "mlp" and res["probe_train_clips"] == 40
+    assert res["probe_test_clips"] == res["eval_clips"] == 24
+    with pytest.raises(UsageError, match="probe must be"):
+        drnet_eval.evaluate(model, cfg, mm32, str(tmp_path), probe="svm")
+
+
 def write_unlabelled(root, splits: dict[str, int]) -> str:
     """Face-like clips (random pixels, provenance only, no synthetic labels), 12 frames of 32×32."""
     rng = np.random.default_rng(0)

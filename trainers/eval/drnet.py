@@ -37,6 +37,7 @@ import torch
 
 from trainers.eval import data as eval_data
 from trainers.eval import figures, labels, probes, recipe, swaps, video
+from vidshard.errors import UsageError
 
 HEADLINE = ("colors", "digits")  # the probe reported as probe_content_acc, first that the data varies
 ROLLOUT_STEPS = 100              # predicted frames read by the digit reader
@@ -119,12 +120,18 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
     return out
 
 
-def evaluate(model, cfg, data, out_dir: str, probe: str | None = None, judge_settings=None, **kw) -> dict:
+def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 0, probe_clips: int = 0,
+             judge_settings=None, **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
-    judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
-    judge.full_settings)."""
+    probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
+    held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
+    (default: twice eval_clips). judge_settings: how the digit reader is trained
+    (trainers.eval.judge.Settings; default: the data's judge.full_settings)."""
+    if probe not in ("", "logistic", "mlp"):
+        raise UsageError(f"drnet evaluation: probe must be 'logistic' or 'mlp', got {probe!r}")
+    n_test = eval_clips or cfg.eval_clips
     with recipe.evaluating(model, out_dir) as (out, device):
-        train, test, note = eval_data.eval_splits(data, 2 * cfg.eval_clips, cfg.eval_clips)
+        train, test, note = eval_data.eval_splits(data, probe_clips or 2 * n_test, n_test)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)
         res = {"data": str(data), "split_note": note, "phase": cfg.phase, "skipped": {}, "eval_clips": len(test)}
         res["rec_mse"] = swaps.reconstruction_mse(model, test, window, device)
