@@ -69,7 +69,8 @@ class Config:
     n_frames: int = 3             # frames per set: D's input has n_frames * channels channels (the paper's n = 3)
     sorted_frames: bool = False   # real sets in time order (False: shuffled, exchangeable like G's frames)
     flip: bool = False            # mirror each real set left-right with probability 1/2, all its frames alike
-                                  # (not in the paper): twice the real sets for a D that overfits few clips
+                                  # (not in the paper): twice the real sets for a D that overfits few clips;
+                                  # on the face corpus G drew fewer people with it (docs/RESULTS.md)
     epoch_samples: int = 0        # clips per loader epoch over all ranks (0: the split's size)
     # latent z = (z_C, z_M), every component uniform in [-1, 1]
     dim_zc: int = 50              # content code: drawn once per set
