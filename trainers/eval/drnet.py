@@ -127,8 +127,8 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
     (default: twice eval_clips). judge_settings: how the digit reader is trained
     (trainers.eval.judge.Settings; default: the data's judge.full_settings)."""
-    if probe not in ("", "logistic", "mlp"):
-        raise UsageError(f"drnet evaluation: probe must be 'logistic' or 'mlp', got {probe!r}")
+    if probe and probe not in probes.PROBES:
+        raise UsageError(f"drnet evaluation: probe must be one of {', '.join(probes.PROBES)}, got {probe!r}")
     n_test = eval_clips or cfg.eval_clips
     with recipe.evaluating(model, out_dir) as (out, device):
         train, test, note = eval_data.eval_splits(data, probe_clips or 2 * n_test, n_test)

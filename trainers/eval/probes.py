@@ -66,6 +66,9 @@ def fit_mlp(x: torch.Tensor, y: torch.Tensor, n_classes: int, hidden: int = 256,
     return model.eval()
 
 
+PROBES = {"logistic": fit_logistic, "mlp": fit_mlp}   # the probe kinds: linear, or the paper's App. D MLP
+
+
 def probe_accuracy(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, test_labels: list,
                    kind: str = "logistic") -> float:
     """Held-out accuracy of a classifier reading `labels` (any hashable values) from features."""
@@ -73,7 +76,7 @@ def probe_accuracy(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, 
     if k < 2:
         raise ValueError("probe: the training labels have a single class; nothing to predict")
     xtr, xte = (torch.from_numpy(a).double() for a in standardize(train_x, test_x))
-    fit = fit_logistic if kind == "logistic" else fit_mlp
+    fit = PROBES[kind]
     model = fit(xtr, torch.from_numpy(ytr), k)
     with torch.no_grad():
         pred = model(xte).argmax(1).numpy()

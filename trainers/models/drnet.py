@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainers.eval.figures import analogy_grid, tile
+from trainers.eval.probes import PROBES
 
 
 
@@ -124,8 +125,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
     if cfg.sim not in ("mse", "relative"):
         raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
-    if cfg.probe not in ("logistic", "mlp"):
-        raise ValueError(f"drnet: probe must be 'logistic' or 'mlp', got {cfg.probe!r}")
+    if cfg.probe not in PROBES:
+        raise ValueError(f"drnet: probe must be one of {', '.join(PROBES)}, got {cfg.probe!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
 
