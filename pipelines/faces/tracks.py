@@ -128,12 +128,6 @@ class Associator:
         self.next_id = 0
         self.splits: list[int] = []   # frames where an identity split started a new track
 
-    def due_at_end(self, t: int) -> bool:
-        """Whether the video's last frame t deserves one more attempt: the fixed schedule would have made one
-        since the latest (tracks never extrapolate, so a track would otherwise end up to `steady` frames
-        short of the end)."""
-        return t >= self.last + self.every
-
     def cut(self, t: int) -> None:
         self.last_cut = max(self.last_cut, t)
 
