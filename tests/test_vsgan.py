@@ -125,8 +125,22 @@ def test_flip_mirrors_whole_sets_some_of_the_time():
     assert not vsgan.Config().flip
 
 
+def test_real_label_smoothing_moves_d_s_optimum_on_real_sets():
+    """real_label=1 is the paper's -log D(real); below 1, D's loss on real sets is least where D(real) equals
+    the label, so D gains nothing by growing surer than that. Off (1.0) by default."""
+    logits = torch.linspace(-6, 6, 1201)
+    plain = torch.stack([vsgan.real_loss(l[None], 1.0) for l in logits])
+    torch.testing.assert_close(plain, torch.nn.functional.softplus(-logits))
+    smoothed = torch.stack([vsgan.real_loss(l[None], 0.9) for l in logits])
+    best = torch.sigmoid(logits[smoothed.argmin()])
+    assert abs(float(best) - 0.9) < 0.01
+    assert bool((plain[1:] < plain[:-1]).all())            # at 1, surer is always better
+    assert vsgan.Config().real_label == 1.0
+
+
 def test_bad_configs_are_refused():
-    for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0)):
+    for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0),
+                dict(real_label=0.5), dict(real_label=1.1)):
         with pytest.raises(ValueError, match="vsgan: "):
             vsgan.Model(small(**bad))
 

@@ -80,6 +80,8 @@ class Config:
     ndf: int = 64                 # D's first width; doubles at every stride-2 layer down to 4x4
     mbstd: bool = False           # D's last layer also sees the batch's feature spread (minibatch std; not in
                                   # the paper, Karras et al. 2018): a check on G drawing few identities
+    real_label: float = 1.0       # D's target on real sets; < 1 is one-sided label smoothing (not in the paper,
+                                  # Salimans et al. 2016): a check on a D that grows sure of few real clips
     # optimiser (DCGAN)
     lr: float = 2e-4              # both networks
     beta1: float = 0.5
@@ -126,6 +128,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"vsgan: n_frames must be >= 2 (a set shares z_C between frames), got {cfg.n_frames}")
     if cfg.dim_zc < 1 or cfg.dim_zm < 1:
         raise ValueError(f"vsgan: dim_zc and dim_zm must be >= 1, got {cfg.dim_zc}, {cfg.dim_zm}")
+    if not 0.5 < cfg.real_label <= 1:
+        raise ValueError(f"vsgan: real_label must be in (0.5, 1], got {cfg.real_label}")
 
 
 # ---- networks ------------------------------------------------------------------------------------------------
@@ -266,8 +270,7 @@ class Model(nn.Module):
             fake = self.frames(self.set_latents(B))
             real_logits = self.D(stack_sets(real)).float()
             fake_logits = self.D(stack_sets(fake.detach())).float()
-            # -log D(real) - log(1 - D(fake)) with D = sigmoid(logit)
-            d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+            d_loss = real_loss(real_logits, self.cfg.real_label) + F.softplus(fake_logits).mean()
         ctx.step(opt["d"], d_loss)
         self.D.requires_grad_(False)  # G's step must not leave gradients in D
         try:
@@ -297,6 +300,12 @@ class Model(nn.Module):
         out["real"] = tile((real + 1) / 2)[None]
         self.train(was_training)
         return out
+
+
+def real_loss(logits: torch.Tensor, label: float) -> torch.Tensor:
+    """D's binary cross-entropy on real sets against target `label`: -log D(real) at 1 (the paper); below 1
+    the one-sided smoothed target, whose minimum is at D(real) = label. D = sigmoid(logit)."""
+    return (label * F.softplus(-logits) + (1 - label) * F.softplus(logits)).mean()
 
 
 def mirror_some(sets: torch.Tensor) -> torch.Tensor:
