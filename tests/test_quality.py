@@ -95,10 +95,34 @@ def test_face_check_scales_with_the_margin():
         h = int(margin * face / 2)
         crop = cv2.resize(photo[cy - h:cy + h, cx - h:cx + h], (64, 64), interpolation=cv2.INTER_AREA)
         check = CropCheck(FaceConfig(margin=margin))
-        assert check.side == round(100 * margin) and check.centred(crop), margin
+        assert check.side == round(100 * margin) and check.score(crop) is not None, margin
         check.side = 160
-        assert check.centred(crop) == (margin < 3), margin
-    assert not CropCheck(FaceConfig()).centred(np.full((64, 64, 3), 128, np.uint8))
+        assert (check.score(crop) is not None) == (margin < 3), margin
+    assert CropCheck(FaceConfig()).score(np.full((64, 64, 3), 128, np.uint8)) is None
+
+
+def test_a_sure_middle_crop_settles_the_face_check():
+    # the middle crop is scanned first; a score of at least face_check_sure there skips the others, so a
+    # clip whose ends are no face passes only when the middle is that sure (or the setting is 0: scan all)
+    from skimage import data
+    import cv2
+    photo = np.pad(data.astronaut(), ((200, 200), (200, 200), (0, 0)))
+    h = int(1.6 * 100 / 2)
+    face = cv2.resize(photo[326 - h:326 + h, 422 - h:422 + h], (64, 64), interpolation=cv2.INTER_AREA)
+    clip = np.repeat(np.full((64, 64, 3), 128, np.uint8)[None], 16, axis=0)
+    scanned = []
+    middle = check_positions(16, 3)[1]
+    clip[middle] = face
+    sure = CropCheck(FaceConfig()).score(face)
+    assert sure is not None and sure > 0.5
+    for setting, expected, scans in ((sure, 1.0, 1), (sure + 0.01, 1 / 3, 3), (0.0, 1 / 3, 3)):
+        check = CropCheck(FaceConfig(face_check_sure=setting))
+        score = check.score
+        check.score = lambda crop: scanned.append(1) or score(crop)
+        scanned.clear()
+        assert check(clip) == pytest.approx(expected) and len(scanned) == scans, setting
+    clip[middle] = 128                   # no face in the middle: every crop is scanned, the face found nowhere
+    assert CropCheck(FaceConfig()).__call__(clip) == 0.0
 
 
 # ------------------------------------------------------------------------------------------------ shared videos

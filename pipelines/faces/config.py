@@ -94,6 +94,10 @@ class FaceConfig:
     fraction of its checked crops (0: no check)"""
     face_check_frames: int = 3
     """crops per clip the face check looks at (first, middle, last)"""
+    face_check_sure: float = 1.0
+    """the face check looks at the middle crop first; a centred face there with a HOG score of at least this
+    settles it, and the other crops are not scanned (0: always scan them all). At 1.0 no gate decision changed on
+    the corpus and the shared videos (docs/BENCHMARKS.md)"""
     # identity (tracks.AppearanceCheck): split a track whose face changes
     identity: float = 0.6
     """split a track when its face's appearance distance (identity.py) from the track's reference exceeds this
@@ -127,7 +131,7 @@ class FaceConfig:
         for name in ("max_padded", "min_coverage", "min_clip_score", "min_face_check"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must lie in [0, 1], not {getattr(self, name)!r}")
-        for name in ("min_sharpness", "min_contrast", "identity"):
+        for name in ("min_sharpness", "min_contrast", "identity", "face_check_sure"):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, not {getattr(self, name)!r}")
         if problems:
