@@ -62,11 +62,16 @@ def content_targets(meta: dict) -> dict[str, object]:
 
 
 def position_targets(meta: dict, frames: list[int]) -> np.ndarray | None:
-    """Per-frame position features (len(frames), D), invariant to object order: the sorted x and the sorted
-    y coordinates of the digits (their bounding box for two digits). None if the data has no positions."""
+    """Per-frame position features (len(frames), D). Moving MNIST in channel colours: each digit's (x, y) in the
+    order of its RGB channel, which tells the digits apart. Otherwise, invariant to object order: the sorted x
+    and the sorted y coordinates (the bounding box of two digits) -- a min and a max, of which a linear read-out
+    of even the exact per-object coordinates explains only about 0.75 (R²) for two independent objects.
+    None if the data has no positions."""
     if "positions" not in meta:
         return None
     pos = np.asarray(meta["positions"], np.float64)[frames]  # (F, objects, 2)
+    if generator_of(meta) == "moving-mnist" and meta.get("color_mode") == "channel":
+        return pos[:, np.argsort(np.asarray(meta["color_ids"]))].reshape(len(frames), -1)
     return np.sort(pos, axis=1).reshape(len(frames), -1)
 
 
