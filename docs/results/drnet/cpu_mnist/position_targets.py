@@ -6,7 +6,8 @@ encoders, 4,000 fitting clips and 1,000 held-out ones (four frames each), with t
   by channel  each digit's (x, y) in the order of its RGB channel: in channel-coloured clips the channel tells
               the digits apart, so a code can (and DrNet's decoder must) say where each one is
 and, as the ceiling of a linear read-out, the same ridge regression from the true per-digit coordinates
-themselves (a perfect linear code of both positions). Output: position_targets.txt. Run from the repository
+themselves (a perfect linear code of both positions); then the share of each code's variance that is within
+clips. Output: position_targets.txt. Run from the repository
 root:
 
     OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/position_targets.py runs/drnet-cpu-mnist data/mmc32
@@ -50,3 +51,8 @@ for name, target in (("sorted", sorted_xy), ("by channel", by_channel)):
     ceiling = probes.ridge_r2(truth_tr, ytr, truth_te, yte)
     print(f"{name:>10}: position R2 from pose {r2['pose']:.3f}, from content {r2['content']:.3f}; "
           f"from the true per-digit coordinates (linear ceiling) {ceiling:.3f}", flush=True)
+# how much of each code changes within a clip: the four frames' variance around their clip's mean, as a share of
+# the variance over all held-out frames (a code constant in every clip: 0)
+for code, a in (("content", content_te), ("pose", pose_te)):
+    within = a.var(axis=1).sum(-1).mean() / flat(a).var(0).sum()
+    print(f"{code}: within-clip share of its variance {within:.3f}", flush=True)
