@@ -267,6 +267,40 @@ def test_time_limit_checkpoints_and_stops_and_resume_logs_the_same_window_means(
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
+def test_a_stop_signal_checkpoints_after_the_step_and_resume_finishes_the_same(tmp_path, data, capsys, monkeypatch):
+    """SIGTERM (a scheduler's preemption) or a first Ctrl-C mid-run: the step under way finishes, a checkpoint
+    is written, exit 0 and the handlers from before are back; --resume then ends with the weights of an
+    uninterrupted run. A second Ctrl-C aborts at once."""
+    import os
+    import signal
+    from trainers.train import Trainer
+    real_step = Trainer.train_step
+    run_train(tmp_path / "full", data, *TINY, "--steps", "5", "--ckpt-every", "5")
+    for sig, times in ((signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGINT, 2)):
+        def step_then_signal(self, batch):
+            real_step(self, batch)
+            if self.step == 2:
+                for _ in range(times):
+                    os.kill(os.getpid(), sig)
+        monkeypatch.setattr(Trainer, "train_step", step_then_signal)
+        before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        cut = tmp_path / f"cut-{sig.name}-{times}"
+        if times == 2:
+            with pytest.raises(KeyboardInterrupt):
+                run_train(cut, data, *TINY, "--steps", "5", "--ckpt-every", "5")
+            assert ckpt.list_checkpoints(cut) == [] and {s: signal.getsignal(s) for s in before} == before
+            continue
+        run_train(cut, data, *TINY, "--steps", "5", "--ckpt-every", "5")
+        assert {s: signal.getsignal(s) for s in before} == before
+        assert f"stopped by {sig.name} at step 2 of 5" in capsys.readouterr().err
+        assert [p.name for p in ckpt.list_checkpoints(cut)] == ["step-00000002"]
+        monkeypatch.setattr(Trainer, "train_step", real_step)
+        assert train_main(["drnet", "--resume", str(cut), "--no-progress", "--threads", "1"]) == 0
+        assert train_losses(cut) == train_losses(tmp_path / "full")
+        a, b = (ckpt.load_state(ckpt.latest(d)) for d in (tmp_path / "full", cut))
+        assert a["step"] == b["step"] == 5 and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
 def test_log_window_means_step_outputs_and_round_trips():
     window = harness.LogWindow()
     for loss, acc in ((1.0, 0.25), (2.0, 0.5), (4.5, 1.0)):

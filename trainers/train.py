@@ -6,8 +6,10 @@
 
 Per step: the loader's batch goes to the device, the model's training_step does its own updates through
 `ctx` (trainers/harness.py), BatchNorm buffers are averaged over ranks, then (at their intervals) metrics
-are logged, image grids drawn, evaluation run on rank 0, and an atomic checkpoint written. The run
-directory holds config.json, metrics.jsonl, tb/ (TensorBoard), samples/, eval/ and checkpoints/; see
+are logged, image grids drawn, evaluation run on rank 0, and an atomic checkpoint written. SIGTERM (a
+scheduler's preemption) or a first Ctrl-C stops the run the way --time-limit does: after the step under way,
+with a checkpoint, exit 0 (a second Ctrl-C aborts at once; under torchrun, ranks stop together at the next
+log step). The run directory holds config.json, metrics.jsonl, tb/ (TensorBoard), samples/, eval/ and checkpoints/; see
 docs/TRAINING.md.
 """
 from __future__ import annotations
@@ -16,8 +18,11 @@ import argparse
 import dataclasses
 import json
 import math
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -150,6 +155,7 @@ class Trainer:
         self.started = time.monotonic() if started is None else started  # --time-limit counts from here
         self.seconds_before = 0.0  # training wall time of the run's earlier pieces (restored on resume)
         self.stopped_early = False
+        self.stop_signal: str | None = None  # set by a signal handler (stop_on_signals): stop like --time-limit
         self.last_metrics: dict = {}
 
     def build_model(self):
@@ -332,22 +338,21 @@ class Trainer:
             self.draw_samples(batch)
         if self.due(self.run.eval_every):
             self.evaluate()
-        late = self.out_of_time()
-        if late or self.due(self.run.ckpt_every):
+        stop = self.should_stop()
+        if stop or self.due(self.run.ckpt_every):
             self.save()
 
-    def out_of_time(self) -> bool:
-        """--time-limit has run out (checked after every step in one process; with several ranks at log
-        steps only, where rank 0's verdict is broadcast, so that every rank stops after the same step)."""
+    def should_stop(self) -> bool:
+        """--time-limit has run out or a stop signal came. Checked after every step in one process; with
+        several ranks at every log step, where rank 0's verdict is broadcast (every rank takes part, signal or
+        not), so that every rank stops after the same step."""
         limit = self.run.time_limit
-        if limit is None:
-            return False
-        late = time.monotonic() - self.started >= limit
+        wanted = self.stop_signal is not None or (limit is not None and time.monotonic() - self.started >= limit)
         if self.env.world_size > 1:
             if not self.due(self.run.log_every):
                 return False
-            late = bool(harness.broadcast_object(late))
-        self.stopped_early = late and self.step < self.run.steps
+            wanted = bool(harness.broadcast_object(wanted))
+        self.stopped_early = wanted and self.step < self.run.steps
         return self.stopped_early
 
     def fit(self) -> None:
@@ -424,6 +429,33 @@ class Trainer:
             self.writer.close()
 
 
+@contextmanager
+def stop_on_signals(trainer: Trainer):
+    """While training: SIGTERM, and a first SIGINT (Ctrl-C), ask the trainer to stop after the step under way
+    with a checkpoint; a second SIGINT raises KeyboardInterrupt as usual. The previous handlers come back on
+    exit (train_command also runs in-process: tests, benchmarks). Signals are only handled in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def request_stop(signum, frame):
+        if signum == signal.SIGINT and trainer.stop_signal is not None:
+            raise KeyboardInterrupt
+        trainer.stop_signal = signal.Signals(signum).name
+        if trainer.env.rank == 0:
+            print(f"\n{trainer.stop_signal}: stopping after this step with a checkpoint"
+                  + (" (Ctrl-C again to abort)" if signum == signal.SIGINT else ""), file=sys.stderr)
+
+    for sig in previous:
+        signal.signal(sig, request_stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def exact(loader: dict | None) -> bool:
     """Whether a run's loader settings are the exact-epoch mode (shards.loader: resampled=False)."""
     return (loader or {}).get("resampled", True) is False
@@ -464,14 +496,16 @@ def train_command(argv: list[str]) -> int:
     trainer = None
     try:
         trainer = Trainer(run, env, saved=saved, started=started)
-        trainer.fit()
+        with stop_on_signals(trainer):
+            trainer.fit()
     finally:
         if trainer is not None:
             trainer.close()
         harness.destroy_process_group()
         torch.set_num_threads(threads)  # train_command is also called in-process (tests, bench)
     if env.rank == 0 and trainer.stopped_early:
-        print(f"stopped by --time-limit {run.time_limit:g} at step {trainer.step} of {run.steps} (checkpoint "
+        why = trainer.stop_signal or f"--time-limit {run.time_limit:g}"
+        print(f"stopped by {why} at step {trainer.step} of {run.steps} (checkpoint "
               f"written); continue with: vidshard train {run.model} --resume {trainer.run_dir}", file=sys.stderr)
     elif env.rank == 0:
         print(f"done: {trainer.step} steps; run directory {trainer.run_dir}", file=sys.stderr)
