@@ -60,9 +60,10 @@ def summary(rows: list[dict]) -> dict:
     dropped = [r for r in rows if None in r["scores"]]
     out = {"clips_checked": n, "dropped_by_full_check": len(dropped), "by_threshold": {}}
     for t in THRESHOLDS:
-        sure = [r for r in rows if r["scores"][0] is not None and r["scores"][0] >= t]
+        settles = [r["scores"][0] is not None and r["scores"][0] >= t for r in rows]
+        sure = [r for r, s in zip(rows, settles) if s]
         changed = [r for r in sure if None in r["scores"]]
-        scans = sum(1 if r in sure else len(r["scores"]) for r in rows)
+        scans = sum(1 if s else len(r["scores"]) for r, s in zip(rows, settles))
         out["by_threshold"][str(t)] = {"settled_share": round(len(sure) / max(n, 1), 3),
                                        "decisions_changed": len(changed),
                                        "changed_videos": sorted({r["video"] for r in changed}),

@@ -27,3 +27,17 @@ def test_per_class_sums_frames_and_cpu_by_longest_side():
     assert list(out) == ["<= 256", "257-844", "> 1280 (1080p)"]
     assert out["<= 256"] == {"videos": 1, "frames": 100, "cpu_ms_per_frame": 1.0}
     assert out["> 1280 (1080p)"]["cpu_ms_per_frame"] == 3.0 and out["257-844"]["cpu_ms_per_frame"] == 2.0
+
+
+def test_face_check_summary_counts_settled_clips_scans_and_changed_decisions():
+    # scores: the middle crop first, then the others; None = no centred face in that crop
+    summary = runpy.run_path(str(ROOT / "bench" / "face_check.py"))["summary"]
+    rows = [{"video": "a", "scores": [1.3, 0.9, 1.1]},      # settled by the middle at T <= 1.3
+            {"video": "b", "scores": [0.6, 0.4, 0.7]},      # settled at T <= 0.6
+            {"video": "c", "scores": [1.6, None, 1.0]},     # dropped by the full check, kept by a shortcut at T <= 1.6
+            {"video": "d", "scores": [None, 1.2, 1.4]}]     # dropped whatever T
+    out = summary(rows)
+    assert out["clips_checked"] == 4 and out["dropped_by_full_check"] == 2
+    at1 = out["by_threshold"]["1.0"]
+    assert at1 == {"settled_share": 0.5, "decisions_changed": 1, "changed_videos": ["c"], "scans_per_clip": 2.0}
+    assert out["by_threshold"]["0.5"]["settled_share"] == 0.75 and out["by_threshold"]["0.5"]["scans_per_clip"] == 1.5
