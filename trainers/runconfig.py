@@ -99,7 +99,7 @@ class RunConfig:
     """a tqdm progress bar on rank 0"""
     time_limit: float | None = option(None, on_resume=LAUNCH, metavar="SECONDS")
     """stop after this much wall time (counted from the start of the command), with a checkpoint, and exit 0;
-    --resume continues the run"""
+    --resume continues the run. SIGTERM and a first Ctrl-C stop the same way at any time"""
     dataset: dict | None = option(None, on_resume=RECORD, cli=False)
     """the dataset version the run reads (vidshard eval and --resume compare)"""
     torch: str | None = option(None, on_resume=RECORD, cli=False)
