@@ -17,3 +17,13 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist phase=predictor encode
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 900 \
     --run-dir runs/drnet-cpu-mnist-lstm2
 vidshard eval drnet runs/drnet-cpu-mnist-lstm2 --out docs/results/drnet/cpu_mnist   # eval.json, analogy.png, rollout.gif
+# piece 3 (2026-12-03, fourth session), on a copy of the run so that the 47,401-step encoders above stay as they were:
+# resumed to 103,787 steps in 110 minutes (beside a vsgan training), then a predictor on those encoders (10,890 steps in
+# two pieces, 10 and 14 minutes, the first beside an evaluation), evaluated with the paper's MLP probe on 4,000 fitting and 1,000 held-out clips, positions by channel (piece3/)
+cp -a runs/drnet-cpu-mnist runs/drnet-cpu-mnist-p3
+vidshard train drnet --resume runs/drnet-cpu-mnist-p3 --steps 200000 --device cpu --threads 1 --time-limit 6600
+vidshard train drnet --data data/mmc32 --preset cpu_mnist phase=predictor encoders=runs/drnet-cpu-mnist-p3 --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 600 \
+    --run-dir runs/drnet-cpu-mnist-p3-lstm
+vidshard train drnet --resume runs/drnet-cpu-mnist-p3-lstm --steps 30000 --time-limit 840
+vidshard eval drnet runs/drnet-cpu-mnist-p3-lstm probe=mlp probe_clips=4000 eval_clips=1000 --out docs/results/drnet/cpu_mnist/piece3
