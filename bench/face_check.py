@@ -35,8 +35,7 @@ def clip_scores(videos: list[Path], detector: str) -> list[dict]:
 
     class Recording(CropCheck):
         def __call__(self, frames):
-            middle = self.positions[len(self.positions) // 2]
-            scores = [self.score(frames[i]) for i in [middle] + [i for i in self.positions if i != middle]]
+            scores = [self.score(frames[i]) for i in self.order()]
             rows.append({"video": current[0], "scores": scores})
             return sum(s is not None for s in scores) / len(scores)
 

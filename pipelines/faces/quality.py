@@ -152,13 +152,18 @@ class CropCheck:
         its score reaches cfg.face_check_sure (then 1.0 of the one crop checked)."""
         if not self.positions:
             return 1.0
-        middle = self.positions[len(self.positions) // 2]
+        middle, *others = self.order()
         first = self.score(frames[middle])
         sure = self.cfg.face_check_sure
         if first is not None and sure > 0 and first >= sure:
             return 1.0
-        rest = [self.score(frames[i]) is not None for i in self.positions if i != middle]
+        rest = [self.score(frames[i]) is not None for i in others]
         return (sum(rest) + (first is not None)) / (len(rest) + 1)
+
+    def order(self) -> list[int]:
+        """The checked positions in the order they are scanned: the middle one, then the others."""
+        middle = self.positions[len(self.positions) // 2]
+        return [middle] + [i for i in self.positions if i != middle]
 
 
 def gate(q: dict, frames: np.ndarray, cfg: FaceConfig, check: CropCheck | None) -> list[str]:

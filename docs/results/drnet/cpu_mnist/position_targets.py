@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from trainers.eval import data as eval_data, probes
+from trainers.eval.labels import position_targets
 from trainers.evaluate import load_run
 
 
@@ -27,9 +28,7 @@ def sorted_xy(meta, frames):
 
 
 def by_channel(meta, frames):
-    pos = np.asarray(meta["positions"], np.float64)[frames]
-    order = np.argsort(np.asarray(meta["color_ids"]))
-    return pos[:, order].reshape(len(frames), -1)
+    return position_targets(meta, frames)     # the kit's target for channel-coloured clips
 
 
 torch.set_num_threads(1)
