@@ -138,9 +138,61 @@ def test_real_label_smoothing_moves_d_s_optimum_on_real_sets():
     assert vsgan.Config().real_label == 1.0
 
 
+def test_diff_augment_draws_once_per_set_and_lets_gradients_through():
+    """DiffAugment: off ('') leaves the sets as they are; each policy keeps the shape, treats the n frames of
+    a set alike (identical frames stay identical, so D still compares frames as the real clip has them) and
+    is differentiable in the frames; translation only moves pixels (zeros come in), cutout zeroes at most a
+    quarter of the frame and, with the square's centre inside it, at least a sixteenth."""
+    torch.manual_seed(0)
+    frame = torch.rand(64, 1, 3, 16, 16) * 2 - 1
+    sets = frame.expand(-1, 3, -1, -1, -1).clone().requires_grad_(True)
+    assert vsgan.diff_augment(sets, []) is sets
+    for policy in (["color"], ["translation"], ["cutout"], list(vsgan.AUGMENTS)):
+        out = vsgan.diff_augment(sets, policy)
+        assert out.shape == sets.shape, policy
+        torch.testing.assert_close(out[:, 1:], out[:, :1].expand(-1, 2, -1, -1, -1))
+        assert not torch.equal(out.detach(), sets.detach()), policy
+        grad, = torch.autograd.grad(out.sum(), sets)
+        assert grad.abs().sum() > 0, policy
+    moved = vsgan.translate(sets.detach(), 2)
+    for b in range(8):
+        values = set(sets[b, 0, 0].flatten().tolist()) | {0.0}
+        assert set(moved[b, 0, 0].flatten().tolist()) <= values
+    holes = (vsgan.cutout_mask(500, 16, 16, "cpu") == 0).flatten(1).sum(1)
+    assert int(holes.max()) == 64 and int(holes.min()) >= 16
+
+
+def test_mode_seeking_pairs_sets_on_z_m_and_rewards_frames_that_move_with_z_c():
+    """mode_seeking > 0: set i + B//2 takes set i's z_M (z_C untouched), and the term falls as G's frames
+    differ more for the same z_C difference. Off by default."""
+    torch.manual_seed(0)
+    z = torch.rand(6, 3, 7) * 2 - 1
+    paired = vsgan.pair_motion(z, 4)
+    torch.testing.assert_close(paired[3:, :, 4:], z[:3, :, 4:])
+    torch.testing.assert_close(paired[:, :, :4], z[:, :, :4])
+    torch.testing.assert_close(paired[:3], z[:3])
+    frames = torch.rand(6, 3, 1, 8, 8)
+    far = frames.clone()
+    far[3:] = frames[:3] + 2 * (frames[3:] - frames[:3])
+    assert float(vsgan.mode_seeking_loss(far, paired, 4)) < float(vsgan.mode_seeking_loss(frames, paired, 4))
+    assert vsgan.Config().mode_seeking == 0 and vsgan.Config().diffaug == ""
+
+
+def test_a_step_with_diffaug_and_mode_seeking_updates_both_networks(data):
+    cfg = small(diffaug="color,translation,cutout", mode_seeking=1.0)
+    model, ctx = new_model(cfg), make_ctx()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = model.training_step(first_batch(data, cfg), 0, ctx)
+    assert all(torch.isfinite(v) for v in out.values())
+    after = model.state_dict()
+    for net in ("G", "D"):
+        weights = [k for k in before if k.startswith(net + ".") and k.endswith("weight")]
+        assert all(not torch.equal(before[k], after[k]) for k in weights), net
+
+
 def test_bad_configs_are_refused():
     for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0),
-                dict(real_label=0.5), dict(real_label=1.1)):
+                dict(real_label=0.5), dict(real_label=1.1), dict(diffaug="color,blur"), dict(mode_seeking=-1.0)):
         with pytest.raises(ValueError, match="vsgan: "):
             vsgan.Model(small(**bad))
 

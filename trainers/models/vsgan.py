@@ -82,6 +82,11 @@ class Config:
                                   # the paper, Karras et al. 2018): a check on G drawing few identities
     real_label: float = 1.0       # D's target on real sets; < 1 is one-sided label smoothing (not in the paper,
                                   # Salimans et al. 2016): a check on a D that grows sure of few real clips
+    diffaug: str = ""             # DiffAugment policy for D's input, real and fake sets alike, one draw per set
+                                  # (not in the paper, Zhao et al. 2020): "color,translation,cutout" or a subset;
+                                  # a check on a D that memorises few real clips
+    mode_seeking: float = 0.0     # weight of a mode-seeking term on z_C (not in the paper, Mao et al. 2019): set
+                                  # pairs share z_M, G also minimises 1 / (frame distance / z_C distance)
     # optimiser (DCGAN)
     lr: float = 2e-4              # both networks
     beta1: float = 0.5
@@ -130,6 +135,11 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"vsgan: dim_zc and dim_zm must be >= 1, got {cfg.dim_zc}, {cfg.dim_zm}")
     if not 0.5 < cfg.real_label <= 1:
         raise ValueError(f"vsgan: real_label must be in (0.5, 1], got {cfg.real_label}")
+    unknown = set(augment_policy(cfg.diffaug)) - set(AUGMENTS)
+    if unknown:
+        raise ValueError(f"vsgan: diffaug takes {', '.join(AUGMENTS)} (comma-separated), got {sorted(unknown)}")
+    if cfg.mode_seeking < 0 or (cfg.mode_seeking > 0 and cfg.batch_size < 2):
+        raise ValueError(f"vsgan: mode_seeking must be >= 0 and needs batch_size >= 2, got {cfg.mode_seeking}")
 
 
 # ---- networks ------------------------------------------------------------------------------------------------
@@ -266,16 +276,23 @@ class Model(nn.Module):
         if self.cfg.flip:
             real = mirror_some(real)
         opt = self.optimizers()
+        policy = augment_policy(self.cfg.diffaug)
+        judge = lambda sets: self.D(stack_sets(diff_augment(sets, policy))).float()
         with ctx.autocast():
-            fake = self.frames(self.set_latents(B))
-            real_logits = self.D(stack_sets(real)).float()
-            fake_logits = self.D(stack_sets(fake.detach())).float()
+            z = self.set_latents(B)
+            if self.cfg.mode_seeking > 0:
+                z = pair_motion(z, self.cfg.dim_zc)
+            fake = self.frames(z)
+            real_logits = judge(real)
+            fake_logits = judge(fake.detach())
             d_loss = real_loss(real_logits, self.cfg.real_label) + F.softplus(fake_logits).mean()
         ctx.step(opt["d"], d_loss)
         self.D.requires_grad_(False)  # G's step must not leave gradients in D
         try:
             with ctx.autocast():
-                g_loss = F.softplus(-self.D(stack_sets(fake)).float()).mean()  # non-saturating -log D(G(z))
+                g_loss = F.softplus(-judge(fake)).mean()  # non-saturating -log D(G(z))
+                if self.cfg.mode_seeking > 0:
+                    g_loss = g_loss + self.cfg.mode_seeking * mode_seeking_loss(fake.float(), z, self.cfg.dim_zc)
             ctx.step(opt["g"], g_loss)
         finally:
             self.D.requires_grad_(True)
@@ -306,6 +323,78 @@ def real_loss(logits: torch.Tensor, label: float) -> torch.Tensor:
     """D's binary cross-entropy on real sets against target `label`: -log D(real) at 1 (the paper); below 1
     the one-sided smoothed target, whose minimum is at D(real) = label. D = sigmoid(logit)."""
     return (label * F.softplus(-logits) + (1 - label) * F.softplus(logits)).mean()
+
+
+AUGMENTS = ("color", "translation", "cutout")
+
+
+def augment_policy(text: str) -> list[str]:
+    """'color,translation' -> ['color', 'translation'] ('' -> [])."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def diff_augment(sets: torch.Tensor, policy: list[str]) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020) on sets (B, n, C, H, W) in [-1, 1], differentiable in the frames: one
+    random draw per set, the same for its n frames, so that a set's frames stay alike or unlike as they were.
+    color: brightness +-0.5, saturation x[0, 2], contrast x[0.5, 1.5]; translation: up to 1/8 of the side,
+    zero fill; cutout: one zeroed square of half the side. Draws from torch's global RNG on the sets' device."""
+    B, dev = sets.shape[0], sets.device
+    draw = lambda: torch.rand(B, 1, 1, 1, 1, device=dev)
+    x = sets
+    if "color" in policy:
+        x = x + (draw() - 0.5)
+        if x.shape[2] > 1:
+            grey = x.mean(2, keepdim=True)
+            x = (x - grey) * (draw() * 2) + grey
+        mean = x.mean((2, 3, 4), keepdim=True)
+        x = (x - mean) * (draw() + 0.5) + mean
+    if "translation" in policy:
+        x = translate(x, max(1, x.shape[-1] // 8))
+    if "cutout" in policy:
+        x = x * cutout_mask(B, x.shape[-2], x.shape[-1], dev)[:, None, None]
+    return x
+
+
+def translate(sets: torch.Tensor, reach: int) -> torch.Tensor:
+    """Shift each set by a random whole number of pixels in [-reach, reach] on each axis, zeros coming in."""
+    B, _, _, H, W = sets.shape
+    shift = torch.randint(-reach, reach + 1, (2, B, 1, 1), device=sets.device)
+    rows = (torch.arange(H, device=sets.device)[None, :, None] - shift[0]).expand(B, H, W)
+    cols = (torch.arange(W, device=sets.device)[None, None, :] - shift[1]).expand(B, H, W)
+    inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+    index = (rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1)).flatten(1)
+    flat = sets.flatten(3)
+    moved = flat.gather(3, index[:, None, None].expand(-1, *flat.shape[1:3], -1)).view_as(sets)
+    return moved * inside[:, None, None].to(sets.dtype)
+
+
+def cutout_mask(B: int, H: int, W: int, device) -> torch.Tensor:
+    """(B, H, W): ones with one zeroed square of half the side per set, centred anywhere in the frame."""
+    h, w = H // 2, W // 2
+    top = torch.randint(0, H + 1 - h % 2, (B, 1, 1), device=device) - h // 2
+    left = torch.randint(0, W + 1 - w % 2, (B, 1, 1), device=device) - w // 2
+    r = torch.arange(H, device=device)[None, :, None]
+    c = torch.arange(W, device=device)[None, None, :]
+    hole = (r >= top) & (r < top + h) & (c >= left) & (c < left + w)
+    return (~hole).float()
+
+
+def pair_motion(z: torch.Tensor, dim_zc: int) -> torch.Tensor:
+    """Latents (B, n, dim_zc + dim_zm) of B sets -> the same with set i + B // 2 taking set i's z_M: pairs that
+    differ only in z_C, for the mode-seeking term (each set's z_M is still uniform, so G's sets are too)."""
+    half = z.shape[0] // 2
+    z = z.clone()
+    z[half:2 * half, :, dim_zc:] = z[:half, :, dim_zc:]
+    return z
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, dim_zc: int) -> torch.Tensor:
+    """Mao et al. 2019 on the pairs of pair_motion: 1 / (mean |frame difference| / mean |z_C difference| +
+    1e-5), smallest when G's frames move most per unit of z_C."""
+    half = z.shape[0] // 2
+    d_img = (fake[:half] - fake[half:2 * half]).abs().mean()
+    d_z = (z[:half, 0, :dim_zc] - z[half:2 * half, 0, :dim_zc]).abs().mean()
+    return 1 / (d_img / d_z + 1e-5)
 
 
 def mirror_some(sets: torch.Tensor) -> torch.Tensor:
