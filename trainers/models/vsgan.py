@@ -226,6 +226,7 @@ class Model(nn.Module):
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
         self.apply(dcgan_init)
+        self.augment = augment_policy(cfg.diffaug)
         self._opts = None
         self.train()
 
@@ -276,8 +277,7 @@ class Model(nn.Module):
         if self.cfg.flip:
             real = mirror_some(real)
         opt = self.optimizers()
-        policy = augment_policy(self.cfg.diffaug)
-        judge = lambda sets: self.D(stack_sets(diff_augment(sets, policy))).float()
+        judge = lambda sets: self.D(stack_sets(diff_augment(sets, self.augment))).float()
         with ctx.autocast():
             z = self.set_latents(B)
             if self.cfg.mode_seeking > 0:
