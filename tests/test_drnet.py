@@ -527,3 +527,20 @@ def test_relative_similarity_cannot_be_lowered_by_shrinking_content():
     assert similarity_loss(h1, h1.clone(), "relative") == 0
     with pytest.raises(ValueError, match="sim"):
         drnet.check_config(drnet.Config(sim="cosine"))
+
+
+@pytest.mark.parametrize("pool", ["max", "mean"])
+def test_pooled_content_head_cannot_tell_which_cell_a_feature_came_from(pool):
+    # with content_pool the last 4x4 map is read by a 1x1 conv and a global pool: moving features between
+    # cells (a roll of the map) leaves h_c as it was; the paper's 4x4 conv reads their place
+    cfg = tiny(nf=4, content_pool=pool)
+    enc, paper = drnet.Encoder(cfg, 8, pool).eval(), drnet.Encoder(cfg, 8).eval()
+    fmap = torch.randn(2, drnet.widths(cfg)[-1], 4, 4)
+    rolled = fmap.roll((1, 2), (2, 3))
+    assert torch.allclose(enc.head(fmap), enc.head(rolled), atol=1e-6)
+    assert not torch.allclose(paper.head(fmap), paper.head(rolled), atol=1e-3)
+    model = new_model(cfg).eval()
+    hc, hp, _ = model.encode(torch.rand(3, 3, 32, 32))
+    assert hc.shape == (3, cfg.content_dim) and hp.shape == (3, cfg.pose_dim)
+    with pytest.raises(ValueError, match="content_pool"):
+        drnet.check_config(drnet.Config(content_pool="avg"))

@@ -192,9 +192,15 @@ def test_a_step_with_diffaug_and_mode_seeking_updates_both_networks(data):
 
 def test_bad_configs_are_refused():
     for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0),
-                dict(real_label=0.5), dict(real_label=1.1), dict(diffaug="color,blur"), dict(mode_seeking=-1.0)):
+                dict(real_label=0.5), dict(real_label=1.1), dict(diffaug="color,blur"), dict(mode_seeking=-1.0), dict(lr_d=-1e-4), dict(lr=0.0)):
         with pytest.raises(ValueError, match="vsgan: "):
             vsgan.Model(small(**bad))
+
+
+def test_two_time_scales_set_d_s_learning_rate_apart_from_g_s():
+    same, ttur = new_model(small()).optimizers(), new_model(small(lr=1e-4, lr_d=4e-4)).optimizers()
+    assert same["d"].param_groups[0]["lr"] == same["g"].param_groups[0]["lr"] == 2e-4
+    assert ttur["d"].param_groups[0]["lr"] == 4e-4 and ttur["g"].param_groups[0]["lr"] == 1e-4
 
 
 def test_presets_are_valid_and_faces_stay_64():

@@ -63,6 +63,9 @@ class Config:
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
     head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
                                   # term can shrink its scale until h_c is constant across clips
+    content_pool: str = "none"    # "none": h_c from a 4x4 conv over the last map (the paper), which reads where
+                                  # things are; "max" / "mean": a 1x1 conv, then a global max / mean over the
+                                  # map, so h_c cannot tell which cell a feature came from (not in the paper)
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
@@ -123,6 +126,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
     if cfg.rec_loss not in ("mse", "bce"):
         raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
+    if cfg.content_pool not in ("none", "max", "mean"):
+        raise ValueError(f"drnet: content_pool must be 'none', 'max' or 'mean', got {cfg.content_pool!r}")
     if cfg.sim not in ("mse", "relative"):
         raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
     if cfg.probe not in PROBES:
@@ -148,15 +153,32 @@ def up(cin: int, cout: int) -> nn.Sequential:
                          nn.LeakyReLU(0.2, True))
 
 
-class Encoder(nn.Module):
-    """DCGAN encoder: stride-2 convs to 4x4, a 4x4 conv to a vector, BN + tanh, then unit norm."""
+class GlobalPool(nn.Module):
+    """(N, C, H, W) -> (N, C, 1, 1): the max or the mean over every cell of the map."""
 
-    def __init__(self, cfg: Config, dim: int):
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x):
+        return x.amax((2, 3), keepdim=True) if self.kind == "max" else x.mean((2, 3), keepdim=True)
+
+
+def vector_head(cin: int, dim: int, pool: str, bn: bool) -> nn.Sequential:
+    """The 4x4 map -> (N, dim, 1, 1), BN + tanh: a 4x4 conv, or a 1x1 conv and a global pool."""
+    conv = [nn.Conv2d(cin, dim, 4, 1, 0)] if pool == "none" else [nn.Conv2d(cin, dim, 1), GlobalPool(pool)]
+    return nn.Sequential(*conv, *([nn.BatchNorm2d(dim)] if bn else []), nn.Tanh())
+
+
+class Encoder(nn.Module):
+    """DCGAN encoder: stride-2 convs to 4x4, a vector head (a 4x4 conv, or a 1x1 conv and a global pool),
+    BN + tanh, then unit norm."""
+
+    def __init__(self, cfg: Config, dim: int, pool: str = "none"):
         super().__init__()
         w = widths(cfg)
         self.blocks = nn.ModuleList(down(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
-        norm = [nn.BatchNorm2d(dim)] if cfg.head_bn else []
-        self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 4, 1, 0), *norm, nn.Tanh())
+        self.head = vector_head(w[-1], dim, pool, cfg.head_bn)
         self.normalize = cfg.normalize
 
     def forward(self, x):
@@ -282,7 +304,7 @@ class Model(nn.Module):
         super().__init__()
         check_config(cfg)
         self.cfg = cfg
-        self.content_enc = Encoder(cfg, cfg.content_dim)
+        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
         self.decoder = Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)

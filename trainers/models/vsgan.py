@@ -88,7 +88,9 @@ class Config:
     mode_seeking: float = 0.0     # weight of a mode-seeking term on z_C (not in the paper, Mao et al. 2019): set
                                   # pairs share z_M, G also minimises 1 / (frame distance / z_C distance)
     # optimiser (DCGAN)
-    lr: float = 2e-4              # both networks
+    lr: float = 2e-4              # G's, and D's unless lr_d is set
+    lr_d: float = 0.0             # D's learning rate (0: lr). Above G's it is the two time-scale update rule (not in
+                                  # the paper, Heusel et al. 2017, e.g. 4e-4 / 1e-4): a check on G chasing one D
     beta1: float = 0.5
     beta2: float = 0.999
 
@@ -138,6 +140,8 @@ def check_config(cfg: Config) -> None:
     unknown = set(augment_policy(cfg.diffaug)) - set(AUGMENTS)
     if unknown:
         raise ValueError(f"vsgan: diffaug takes {', '.join(AUGMENTS)} (comma-separated), got {sorted(unknown)}")
+    if cfg.lr <= 0 or cfg.lr_d < 0:
+        raise ValueError(f"vsgan: lr must be > 0 and lr_d >= 0 (0: lr), got {cfg.lr}, {cfg.lr_d}")
     if cfg.mode_seeking < 0 or (cfg.mode_seeking > 0 and cfg.batch_size < 2):
         raise ValueError(f"vsgan: mode_seeking must be >= 0 and needs batch_size >= 2, got {cfg.mode_seeking}")
 
@@ -238,7 +242,7 @@ class Model(nn.Module):
         if self._opts is None:
             c = self.cfg
             betas = (c.beta1, c.beta2)
-            self._opts = {"d": torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=betas),
+            self._opts = {"d": torch.optim.Adam(self.D.parameters(), lr=c.lr_d or c.lr, betas=betas),
                           "g": torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=betas)}
         return self._opts
 
