@@ -360,6 +360,25 @@ def test_resume_refuses_a_changed_model_config_naming_each_key(tmp_path, data, c
     assert ckpt.latest(run).name == "step-00000003"
 
 
+def test_amend_continues_a_run_under_a_changed_loss_and_records_it(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2")
+    weights = ckpt.load_state(ckpt.latest(run))["model"]
+    capsys.readouterr()
+    assert train_main(["drnet", "--resume", str(run), "alpha=5", "--amend", "--steps", "3", "--no-progress",
+                       "--threads", "1"]) == 0
+    assert "from here on alpha (1.0 -> 5.0)" in capsys.readouterr().err
+    assert rc.load(run).config.alpha == 5 and ckpt.load_state(ckpt.latest(run))["config"]["alpha"] == 5
+    assert ckpt.latest(run).name == "step-00000003"   # continued from step 2's weights, not a fresh start
+    assert not torch.equal(ckpt.load_state(ckpt.latest(run))["model"]["decoder.out.weight"], weights["decoder.out.weight"])
+    # a change the weights cannot take (a wider network) fails clearly
+    capsys.readouterr()
+    assert train_main(["drnet", "--resume", str(run), "nf=12", "--amend", "--no-progress", "--steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "weights do not fit the amended config" in err and "Traceback" not in err
+    assert rc.load(run).config.nf == 16 and ckpt.latest(run).name == "step-00000003"
+
+
 def test_a_resume_may_change_the_workers_and_deals_the_epoch_again(tmp_path, data, capsys):
     # 24 clips in batches of 4: 6 batches an epoch; the run is cut at step 4, mid epoch 0
     run = tmp_path / "run"

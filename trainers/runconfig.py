@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from pathlib import Path
 
@@ -97,6 +98,10 @@ class RunConfig:
     ranks stay identical)"""
     progress: bool = option(True, on_resume=LAUNCH)
     """a tqdm progress bar on rank 0"""
+    amend: bool = option(False, on_resume=LAUNCH)
+    """with --resume: let key=value change the model's config from this step on (a loss weight mid-run; cp -a the
+    run directory first to branch it). Weights and optimizer state carry over, so they must still fit; the
+    changes are printed and config.json holds the new values"""
     time_limit: float | None = option(None, on_resume=LAUNCH, metavar="SECONDS")
     """stop after this much wall time (counted from the start of the command), with a checkpoint, and exit 0;
     --resume continues the run. SIGTERM and a first Ctrl-C stop the same way at any time"""
@@ -234,11 +239,15 @@ def resumed(saved: RunConfig, run_dir: str, model: str, overrides: list[str], gi
     values = dataclasses.asdict(saved.config)
     values.update(preset_values(module, model, given.get("preset")))
     values.update(parse_assignments(module.Config, overrides))
-    changed = config_changes(saved.config, make_config(module, values))
+    config = make_config(module, values)
+    changed = config_changes(saved.config, config)
     if changed:
         what = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in changed.items())
-        raise UsageError(f"--resume {run_dir}: a resumed run keeps its model config; this command changes "
-                         f"{what} (start a new run to change them)")
+        if not given.get("amend"):
+            raise UsageError(f"--resume {run_dir}: a resumed run keeps its model config; this command changes "
+                             f"{what} (start a new run to change them, or continue with them under --amend)")
+        print(f"--resume {run_dir} --amend: from here on {what}", file=sys.stderr)
+        saved = dataclasses.replace(saved, config=config)
     out = {}
     for name, f in cli_fields().items():
         policy = f.metadata["on_resume"]

@@ -231,7 +231,12 @@ class Trainer:
         if path is None:
             raise InputError(f"--resume {self.run_dir}: no complete checkpoint under {ckpt.checkpoints_root(self.run_dir)}")
         state = ckpt.load_state(path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:   # only --amend can get here: a config change the weights do not fit
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise InputError(f"--resume {self.run_dir} --amend: the checkpoint's weights do not fit the amended "
+                             f"config ({first}); amend only what keeps the networks' shapes") from None
         if set(state["optimizers"]) != set(self.optimizers):
             raise ValueError(f"{path}: optimizers {sorted(state['optimizers'])} != the model's {sorted(self.optimizers)}")
         for name, opt in self.optimizers.items():
