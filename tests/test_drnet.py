@@ -544,3 +544,27 @@ def test_pooled_content_head_cannot_tell_which_cell_a_feature_came_from(pool):
     assert hc.shape == (3, cfg.content_dim) and hp.shape == (3, cfg.pose_dim)
     with pytest.raises(ValueError, match="content_pool"):
         drnet.check_config(drnet.Config(content_pool="avg"))
+
+
+def test_predictor_on_its_own_outputs_trains_on_what_a_rollout_feeds_it():
+    # lstm_inputs="own": the observed steps are teacher-forced as before; from the last observed frame on each
+    # input is the previous prediction, exactly the poses a rollout of the same start would produce
+    torch.manual_seed(0)
+    cfg = tiny(phase="predictor", encoders="unused", lstm_inputs="own")
+    model = drnet.Model(cfg).eval()
+    hp, hc = torch.randn(2, cfg.n_past + cfg.n_future, cfg.pose_dim), torch.randn(2, cfg.content_dim)
+    own = model.predict_poses(hp, hc)
+    truth = drnet.Model(replace(cfg, lstm_inputs="truth"))
+    truth.load_state_dict(model.state_dict())
+    forced = truth.eval().predict_poses(hp, hc)
+    assert own.shape == forced.shape == (2, cfg.n_past + cfg.n_future - 1, cfg.pose_dim)
+    assert torch.allclose(own[:, :cfg.n_past], forced[:, :cfg.n_past], atol=1e-6)
+    assert not torch.allclose(own[:, cfg.n_past:], forced[:, cfg.n_past:], atol=1e-3)
+    _, state = model.predictor(hp[:, :cfg.n_past - 1], hc)      # the rollout's pose loop, as rollout() runs it
+    h, poses = hp[:, cfg.n_past - 1:cfg.n_past], []
+    for _ in range(cfg.n_future):
+        h, state = model.predictor(h, hc, state)
+        poses.append(h)
+    assert torch.allclose(own[:, cfg.n_past - 1:], torch.cat(poses, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="lstm_inputs"):
+        drnet.check_config(drnet.Config(lstm_inputs="rollout"))

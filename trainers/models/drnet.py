@@ -83,6 +83,9 @@ class Config:
     rnn_size: int = 256
     rnn_layers: int = 2
     lstm_lr: float = 2e-4
+    lstm_inputs: str = "truth"    # the predictor's inputs over the n_future steps in training: "truth" (teacher
+                                  # forcing, the reference code) or "own": its own predictions, as in a rollout
+                                  # (not in the paper), so it learns from the drift a rollout meets
     # evaluation
     eval_clips: int = 256         # held-out clips scored by evaluate(); twice as many train clips fit the probes
     probe: str = "logistic"       # probe classifier: "logistic" (fast) or "mlp" (the paper's App. D: 2 x 256)
@@ -132,6 +135,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
     if cfg.probe not in PROBES:
         raise ValueError(f"drnet: probe must be one of {', '.join(PROBES)}, got {cfg.probe!r}")
+    if cfg.lstm_inputs not in ("truth", "own"):
+        raise ValueError(f"drnet: lstm_inputs must be 'truth' or 'own', got {cfg.lstm_inputs!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
 
@@ -447,10 +452,22 @@ class Model(nn.Module):
             hp = self.pose_sequence(x).float()
             hc, _ = self.content_enc(x[:, c.n_past - 1])
         with ctx.autocast():
-            pred, _ = self.predictor(hp[:, :-1], hc.float())
+            pred = self.predict_poses(hp, hc.float())
             loss = F.mse_loss(pred.float(), hp[:, 1:])
         ctx.step(self.optimizers()["lstm"], loss)
         return {"lstm_loss": loss.detach()}
+
+    def predict_poses(self, hp: torch.Tensor, hc: torch.Tensor) -> torch.Tensor:
+        """h_p (B, T, p) -> predictions of h_p(1 .. T-1). Inputs are the true h_p(t-1), or with lstm_inputs="own"
+        the predictor's own output from the last observed frame on (its first future input stays the truth)."""
+        if self.cfg.lstm_inputs == "truth":
+            return self.predictor(hp[:, :-1], hc)[0]
+        pred, state = self.predictor(hp[:, :self.cfg.n_past], hc)
+        preds, h = [pred], pred[:, -1:]
+        for _ in range(hp.shape[1] - 1 - self.cfg.n_past):
+            h, state = self.predictor(h, hc, state)
+            preds.append(h)
+        return torch.cat(preds, 1)
 
     @torch.no_grad()
     def rollout(self, past: torch.Tensor, steps: int) -> torch.Tensor:
