@@ -568,3 +568,21 @@ def test_predictor_on_its_own_outputs_trains_on_what_a_rollout_feeds_it():
     assert torch.allclose(own[:, cfg.n_past - 1:], torch.cat(poses, 1), atol=1e-5)
     with pytest.raises(ValueError, match="lstm_inputs"):
         drnet.check_config(drnet.Config(lstm_inputs="rollout"))
+
+
+def test_blurred_downsampling_halves_like_the_strided_conv_and_shifts_with_the_image():
+    # content_blur keeps every map's shape (so skips and the head fit) and, blurring before it subsamples, a
+    # one-pixel shift of a smooth image moves its features less than the strided conv's aliasing does
+    torch.manual_seed(0)
+    cfg = tiny(nf=4, content_blur=True)
+    model = new_model(cfg).eval()
+    x = torch.rand(2, 3, 32, 32)
+    _, plain_skips = new_model(tiny(nf=4)).eval().content_enc(x)
+    hc, skips = model.content_enc(x)
+    assert [s.shape for s in skips] == [s.shape for s in plain_skips] and hc.shape == (2, cfg.content_dim)
+    down = drnet.BlurDown(1)
+    flat = torch.ones(1, 1, 8, 8)
+    assert torch.allclose(down(flat), torch.ones(1, 1, 4, 4))   # a blur that keeps the mean
+    stripes = torch.zeros(1, 1, 8, 8)
+    stripes[..., ::2] = 1.0                                       # the highest frequency: blurred to its mean
+    assert torch.allclose(down(stripes), down(stripes.roll(1, 3)), atol=1e-6)

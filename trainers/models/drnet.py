@@ -66,6 +66,9 @@ class Config:
     content_pool: str = "none"    # "none": h_c from a 4x4 conv over the last map (the paper), which reads where
                                   # things are; "max" / "mean": a 1x1 conv, then a global max / mean over the
                                   # map, so h_c cannot tell which cell a feature came from (not in the paper)
+    content_blur: bool = False    # anti-aliased downsampling in the content encoder (Zhang 2019, not in the paper):
+                                  # a stride-1 3x3 conv, then a binomial 3x3 blur taken at stride 2, so features
+                                  # shift with the image instead of flickering as a digit crosses the stride grid
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
@@ -153,6 +156,25 @@ def down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True))
 
 
+class BlurDown(nn.Module):
+    """A [1, 2, 1] x [1, 2, 1] / 16 blur per channel, taken at stride 2 (reflect padding)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).contiguous(),
+                             persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, stride=2, groups=x.shape[1])
+
+
+def blur_down(cin: int, cout: int) -> nn.Sequential:
+    """down() anti-aliased: the same halving, with the subsampling after a blur instead of inside the conv."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True),
+                         BlurDown(cout))
+
+
 def up(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
                          nn.LeakyReLU(0.2, True))
@@ -179,10 +201,11 @@ class Encoder(nn.Module):
     """DCGAN encoder: stride-2 convs to 4x4, a vector head (a 4x4 conv, or a 1x1 conv and a global pool),
     BN + tanh, then unit norm."""
 
-    def __init__(self, cfg: Config, dim: int, pool: str = "none"):
+    def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False):
         super().__init__()
         w = widths(cfg)
-        self.blocks = nn.ModuleList(down(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
+        block = blur_down if blur else down
+        self.blocks = nn.ModuleList(block(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
         self.head = vector_head(w[-1], dim, pool, cfg.head_bn)
         self.normalize = cfg.normalize
 
@@ -309,7 +332,7 @@ class Model(nn.Module):
         super().__init__()
         check_config(cfg)
         self.cfg = cfg
-        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool)
+        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
         self.decoder = Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)
