@@ -233,7 +233,9 @@ class Trainer:
         state = ckpt.load_state(path, map_location=self.device)
         try:
             self.model.load_state_dict(state["model"])
-        except RuntimeError as e:   # only --amend can get here: a config change the weights do not fit
+        except RuntimeError as e:
+            if not self.run.amend:
+                raise
             first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
             raise InputError(f"--resume {self.run_dir} --amend: the checkpoint's weights do not fit the amended "
                              f"config ({first}); amend only what keeps the networks' shapes") from None

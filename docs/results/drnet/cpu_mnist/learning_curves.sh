@@ -28,3 +28,26 @@ python -m trainers.eval.curves runs/lc-nf32 runs/lc-skip runs/lc-nonorm runs/lc-
     bce,sim=relative bce,sim=relative,alpha=0.1 \
     --metrics probe_digits/content_acc probe_digits/pose_acc swap_mse position_r2_content \
     --out docs/results/drnet/cpu_mnist/learning_curves.png > docs/results/drnet/cpu_mnist/learning_curves.txt
+# 2026-12-03 (sixth session): a content head that cannot read where a feature is (content_pool: a 1x1 conv and a
+# global max or mean over the last 4x4 map instead of the paper's 4x4 conv), against the preset as it is, now read
+# with positions by channel; then the pooled head with the similarity terms that kept position out before
+LC="--data data/mmc32 --preset cpu_mnist --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1500 \
+    --eval-every 1500 --sample-every 1500"
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-base
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax content_pool=max
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmean content_pool=mean
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-rel content_pool=max sim=relative
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-a100 content_pool=max alpha=100
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-rel0.1 content_pool=max sim=relative alpha=0.1
+# ... and the pooled head's long run (commands.sh, pool_max) branched at step 10,000 into the relative similarity
+# term (--amend), to see whether a term switched on once identity has started keeps identity and drops position;
+# stopped by hand after its evaluation at 12,500
+cp -a runs/drnet-cpu-mnist-pmax runs/drnet-cpu-mnist-pmax-rel    # then drop the copy's checkpoints after step 10,000
+vidshard train drnet --resume runs/drnet-cpu-mnist-pmax-rel sim=relative --amend --steps 40000 --eval-every 2500 \
+    --device cpu --threads 1 --time-limit 3000
+# the pooled head with anti-aliased downsampling in the content encoder
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-blur content_pool=max content_blur=true
+python -m trainers.eval.curves runs/lc2-base runs/lc2-pmax runs/lc2-pmean runs/lc2-pmax-rel runs/lc2-pmax-a100 \
+    runs/lc2-pmax-rel0.1 runs/lc2-pmax-blur --labels cpu_mnist pool=max pool=mean max,sim=relative max,alpha=100 max,relative,alpha=0.1 \
+    max,blur=true --metrics probe_digits/content_acc swap_digit_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/learning_curves_pool.png > docs/results/drnet/cpu_mnist/learning_curves_pool.txt
