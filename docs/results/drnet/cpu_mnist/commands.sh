@@ -27,3 +27,21 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist phase=predictor encode
     --run-dir runs/drnet-cpu-mnist-p3-lstm
 vidshard train drnet --resume runs/drnet-cpu-mnist-p3-lstm --steps 30000 --time-limit 840
 vidshard eval drnet runs/drnet-cpu-mnist-p3-lstm probe=mlp probe_clips=4000 eval_clips=1000 --out docs/results/drnet/cpu_mnist/piece3
+# pool_max (sixth session of 2026-12-03): a new run with the pooled content head (content_pool=max; learning_curves.sh),
+# launched with --steps 200000 --time-limit 5700 and stopped by hand at step 40,847 after 79 minutes beside a vsgan
+# training (for 25 of them a third process); the predictors took the encoders of step 40,000 (the latest checkpoint
+# when they started), which is what --steps 40000 below gives. Two predictors on them side by side, 10 + 8 minutes each:
+# teacher-forced (the reference code) and on their own outputs over the future steps (lstm_inputs=own), each
+# evaluated like piece 3
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max --steps 40000 --workers 1 --device cpu \
+    --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 5000 --run-dir runs/drnet-cpu-mnist-pmax
+P="--data data/mmc32 --preset cpu_mnist content_pool=max phase=predictor encoders=runs/drnet-cpu-mnist-pmax --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 600"
+vidshard train drnet $P --run-dir runs/drnet-cpu-mnist-pmax-lstm
+vidshard train drnet $P lstm_inputs=own --run-dir runs/drnet-cpu-mnist-pmax-lstm-own
+# both resumed for 8 more minutes, side by side (to 7,356 and 5,591 steps)
+vidshard train drnet --resume runs/drnet-cpu-mnist-pmax-lstm --steps 20000 --device cpu --threads 1 --time-limit 480
+vidshard train drnet --resume runs/drnet-cpu-mnist-pmax-lstm-own --steps 20000 --device cpu --threads 1 --time-limit 480
+vidshard eval drnet runs/drnet-cpu-mnist-pmax-lstm probe=mlp probe_clips=4000 eval_clips=1000 --out docs/results/drnet/cpu_mnist/pool_max
+vidshard eval drnet runs/drnet-cpu-mnist-pmax-lstm-own probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/pool_max/lstm_own
