@@ -192,7 +192,8 @@ def test_a_step_with_diffaug_and_mode_seeking_updates_both_networks(data):
 
 def test_bad_configs_are_refused():
     for bad in (dict(image_size=48), dict(image_size=8), dict(channels=2), dict(n_frames=1), dict(dim_zm=0),
-                dict(real_label=0.5), dict(real_label=1.1), dict(diffaug="color,blur"), dict(mode_seeking=-1.0), dict(lr_d=-1e-4), dict(lr=0.0)):
+                dict(real_label=0.5), dict(real_label=1.1), dict(diffaug="color,blur"), dict(mode_seeking=-1.0),
+                dict(lr_d=-1e-4), dict(lr=0.0)):
         with pytest.raises(ValueError, match="vsgan: "):
             vsgan.Model(small(**bad))
 

@@ -180,20 +180,10 @@ def up(cin: int, cout: int) -> nn.Sequential:
                          nn.LeakyReLU(0.2, True))
 
 
-class GlobalPool(nn.Module):
-    """(N, C, H, W) -> (N, C, 1, 1): the max or the mean over every cell of the map."""
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.kind = kind
-
-    def forward(self, x):
-        return x.amax((2, 3), keepdim=True) if self.kind == "max" else x.mean((2, 3), keepdim=True)
-
-
 def vector_head(cin: int, dim: int, pool: str, bn: bool) -> nn.Sequential:
     """The 4x4 map -> (N, dim, 1, 1), BN + tanh: a 4x4 conv, or a 1x1 conv and a global pool."""
-    conv = [nn.Conv2d(cin, dim, 4, 1, 0)] if pool == "none" else [nn.Conv2d(cin, dim, 1), GlobalPool(pool)]
+    pooled = nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1)
+    conv = [nn.Conv2d(cin, dim, 4, 1, 0)] if pool == "none" else [nn.Conv2d(cin, dim, 1), pooled]
     return nn.Sequential(*conv, *([nn.BatchNorm2d(dim)] if bn else []), nn.Tanh())
 
 
@@ -486,11 +476,15 @@ class Model(nn.Module):
         if self.cfg.lstm_inputs == "truth":
             return self.predictor(hp[:, :-1], hc)[0]
         pred, state = self.predictor(hp[:, :self.cfg.n_past], hc)
-        preds, h = [pred], pred[:, -1:]
-        for _ in range(hp.shape[1] - 1 - self.cfg.n_past):
+        return torch.cat([pred, self.roll_poses(pred[:, -1:], hc, state, hp.shape[1] - 1 - self.cfg.n_past)], 1)
+
+    def roll_poses(self, h, hc, state, steps: int) -> torch.Tensor:
+        """Feed the predictor its own output `steps` times from pose h (B, 1, p) -> (B, steps, p)."""
+        poses = []
+        for _ in range(steps):
             h, state = self.predictor(h, hc, state)
-            preds.append(h)
-        return torch.cat(preds, 1)
+            poses.append(h)
+        return torch.cat(poses, 1) if poses else h[:, :0]
 
     @torch.no_grad()
     def rollout(self, past: torch.Tensor, steps: int) -> torch.Tensor:
@@ -501,11 +495,7 @@ class Model(nn.Module):
         hp = self.pose_sequence(past)
         hc, skips = self.content_enc(past[:, -1])
         _, state = self.predictor(hp[:, :-1], hc) if past.shape[1] > 1 else (None, None)
-        h, poses = hp[:, -1:], []
-        for _ in range(steps):
-            h, state = self.predictor(h, hc, state)
-            poses.append(h)
-        return self.generate((hc, *skips), torch.cat(poses, 1))
+        return self.generate((hc, *skips), self.roll_poses(hp[:, -1:], hc, state, steps))
 
     # -- images for TensorBoard
     @torch.no_grad()
