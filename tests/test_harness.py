@@ -379,6 +379,16 @@ def test_amend_continues_a_run_under_a_changed_loss_and_records_it(tmp_path, dat
     assert rc.load(run).config.nf == 16 and ckpt.latest(run).name == "step-00000003"
 
 
+def test_an_amended_learning_rate_replaces_the_checkpoints(tmp_path, data):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2")
+    assert train_main(["drnet", "--resume", str(run), "lr=0.0001", "beta1=0.9", "--amend", "--steps", "3",
+                       "--no-progress", "--threads", "1"]) == 0
+    for name, opt in ckpt.load_state(ckpt.latest(run))["optimizers"].items():
+        assert [(g["lr"], g["betas"][0]) for g in opt["param_groups"]] == [(1e-4, 0.9)], name
+        assert opt["state"]   # Adam's moments came from the checkpoint and went on
+
+
 def test_a_resume_may_change_the_workers_and_deals_the_epoch_again(tmp_path, data, capsys):
     # 24 clips in batches of 4: 6 batches an epoch; the run is cut at step 4, mid epoch 0
     run = tmp_path / "run"

@@ -242,7 +242,11 @@ class Trainer:
         if set(state["optimizers"]) != set(self.optimizers):
             raise ValueError(f"{path}: optimizers {sorted(state['optimizers'])} != the model's {sorted(self.optimizers)}")
         for name, opt in self.optimizers.items():
+            settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
             opt.load_state_dict(state["optimizers"][name])
+            if self.run.amend:   # an amended lr or betas holds over the checkpoint's (Adam's moments carry over)
+                for group, mine in zip(opt.param_groups, settings):
+                    group.update(mine)
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.samples_in_epoch = state.get("samples_in_epoch")  # None: a checkpoint from before the exact epoch
         self.seconds_before = float(state.get("train_seconds", 0.0))
