@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -510,6 +511,15 @@ def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(tr
     res = drnet_eval.evaluate(model, pcfg, mm_channel, str(tmp_path / "e"),
                               judge_settings=judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2))
     assert 0 <= res["swap_digit_acc"] <= 1 and res["swap_digit_acc_real"] > 0.3  # chance 0.1: a small reader reads real digits
+    assert 0 <= res["rec_digit_acc"] <= 1
+    # a "decoder" that returns the pose clip's own frames: the rebuilt clip is the real one, the swap the other clip
+    settings = judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2)
+    test = eval_data.eval_splits(mm_channel, 0, 64)[1]
+    reader = drnet_eval.digit_reader(mm_channel, pcfg, test[0][2], settings)   # the cached reader above
+    copy = SimpleNamespace(encode_static=lambda x: x, encode_dynamic=lambda x: x, generate=lambda s, d: d,
+                           predictor=None)
+    read = drnet_eval.digit_scores(copy, pcfg, reader, test, "cpu")
+    assert read["rec_digit_acc"] == read["swap_digit_acc_real"] > read["swap_digit_acc"] + 0.2
     assert len(res["rollout_digit_acc"]) == drnet_eval.ROLLOUT_STEPS == len(res["rollout_motion_per_step"]) + 1
     assert 0 <= res["rollout_digit_steps"] <= drnet_eval.ROLLOUT_STEPS
     assert res["motion_real"] > 0.5 and res["rollout_motion"] >= 0

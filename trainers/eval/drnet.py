@@ -18,6 +18,9 @@ Moving MNIST in channel colours (one digit per channel), read by the judge's dig
 size (trainers.eval.judge; its accuracy on real frames beside every figure):
     swap_digit_acc           the content clip's digits read in the swapped frames (per frame and channel),
                              beside swap_digit_acc_real (the reader on the content clip's own frames)
+    rec_digit_acc            the same reader on the clip rebuilt from its own content and poses (rec_mse's
+                             frames): what the decoder renders legibly at all, so that swap_digit_acc well
+                             below it points at content and pose entangled, and both low at the decoder
     rollout_digit_acc        (predictor phase) per step of a ROLLOUT_STEPS-step rollout: the observed
                              clip's digits read in the predicted frames; rollout_digit_steps: how many
                              leading steps stay at >= 0.8
@@ -109,6 +112,7 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
     digits = clip_digits(clips)
     out = {"swap_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xd), digits).mean()),
            "swap_digit_acc_real": float(read_accuracy(reader, xs, digits).mean()),
+           "rec_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xs), digits).mean()),
            "motion_real": float(centroid_motion(xs).mean()), "digit_reader_clips": n}
     if model.predictor is not None and T > cfg.n_past:
         pred = model.rollout(xs[:, :cfg.n_past], ROLLOUT_STEPS)
