@@ -379,6 +379,16 @@ def test_amend_continues_a_run_under_a_changed_loss_and_records_it(tmp_path, dat
     assert rc.load(run).config.nf == 16 and ckpt.latest(run).name == "step-00000003"
 
 
+def test_an_amend_is_announced_by_rank_0_only(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    run_train(run, data, *TINY, "--steps", "1")
+    capsys.readouterr()
+    for rank0 in (False, True):
+        amended = rc.resumed(rc.load(run), str(run), "drnet", ["alpha=5"], {"amend": True}, 2, announce=rank0)
+        assert amended.config.alpha == 5
+        assert ("from here on alpha (1.0 -> 5.0)" in capsys.readouterr().err) == rank0
+
+
 def test_an_amended_learning_rate_replaces_the_checkpoints(tmp_path, data):
     run = tmp_path / "run"
     run_train(run, data, *TINY, "--steps", "2", "--ckpt-every", "2")

@@ -230,9 +230,9 @@ def split_global_batch(saved: RunConfig, loader: dict, world_size: int) -> dict:
 
 
 def resumed(saved: RunConfig, run_dir: str, model: str, overrides: list[str], given: dict,
-            world_size: int) -> RunConfig:
+            world_size: int, announce: bool = True) -> RunConfig:
     """The run `saved` (from run_dir) continued under this command line (module docstring): what it may not
-    change is refused, naming each field that differs."""
+    change is refused, naming each field that differs; an --amend is printed when `announce` (rank 0)."""
     if model != saved.model:
         raise UsageError(f"--resume {run_dir}: the run trains {saved.model!r}, not {model!r}")
     module = load_model(model)
@@ -246,7 +246,8 @@ def resumed(saved: RunConfig, run_dir: str, model: str, overrides: list[str], gi
         if not given.get("amend"):
             raise UsageError(f"--resume {run_dir}: a resumed run keeps its model config; this command changes "
                              f"{what} (start a new run to change them, or continue with them under --amend)")
-        print(f"--resume {run_dir} --amend: from here on {what}", file=sys.stderr)
+        if announce:
+            print(f"--resume {run_dir} --amend: from here on {what}", file=sys.stderr)
         saved = dataclasses.replace(saved, config=config)
     out = {}
     for name, f in cli_fields().items():

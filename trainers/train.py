@@ -100,7 +100,7 @@ def resolve(args: argparse.Namespace, env: harness.Dist) -> tuple[RunConfig, Run
     saved = None
     if args.resume:
         saved = rc.load(args.resume)
-        run = rc.resumed(saved, args.resume, args.model, args.overrides, given, env.world_size)
+        run = rc.resumed(saved, args.resume, args.model, args.overrides, given, env.world_size, env.rank == 0)
     else:
         if not given.get("data"):
             raise UsageError("--data is required (a dataset dir with manifest.json, or shard URLs)")
