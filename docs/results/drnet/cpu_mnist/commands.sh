@@ -45,3 +45,16 @@ vidshard train drnet --resume runs/drnet-cpu-mnist-pmax-lstm-own --steps 20000 -
 vidshard eval drnet runs/drnet-cpu-mnist-pmax-lstm probe=mlp probe_clips=4000 eval_clips=1000 --out docs/results/drnet/cpu_mnist/pool_max
 vidshard eval drnet runs/drnet-cpu-mnist-pmax-lstm-own probe=mlp probe_clips=4000 eval_clips=1000 \
     --out docs/results/drnet/cpu_mnist/pool_max/lstm_own
+# pool_max_decay (2026-12-04): the pooled run's step-40,000 checkpoint continued at a tenth of the learning rate to
+# 60,000 steps (27 minutes), then at a hundredth to 65,000 (6 minutes), each on a copy so the run before it stays
+# evaluable (lr_decay.txt: the periodic evaluations); a predictor on its own inputs on the 65,000-step encoders
+# (9,127 steps in 20 minutes beside another training), evaluated like piece 3
+cp -a runs/drnet-cpu-mnist-pmax runs/drnet-pmax-lr2e4    # then drop the copy's checkpoints after step 40,000
+vidshard train drnet --resume runs/drnet-pmax-lr2e4 lr=0.0002 --amend --steps 60000 --device cpu --threads 1
+cp -a runs/drnet-pmax-lr2e4 runs/drnet-pmax-lr2e5
+vidshard train drnet --resume runs/drnet-pmax-lr2e5 lr=0.00002 --amend --steps 65000 --device cpu --threads 1
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max phase=predictor encoders=runs/drnet-pmax-lr2e5 \
+    lstm_inputs=own --steps 20000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 \
+    --sample-every 0 --time-limit 1200 --run-dir runs/drnet-pmax-lr2e5-lstm-own
+vidshard eval drnet runs/drnet-pmax-lr2e5-lstm-own probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/pool_max_decay
