@@ -99,9 +99,10 @@ class RunConfig:
     progress: bool = option(True, on_resume=LAUNCH)
     """a tqdm progress bar on rank 0"""
     amend: bool = option(False, on_resume=LAUNCH)
-    """with --resume: let key=value change the model's config from this step on (a loss weight mid-run; cp -a the
-    run directory first to branch it). Weights and optimizer state carry over, so they must still fit; the
-    changes are printed and config.json holds the new values"""
+    """with --resume: let key=value change the model's config from this step on (a loss weight or a lower lr mid-run;
+    cp -a the run directory first to branch it). Weights and optimizer state carry over, so they must still fit
+    (an amended lr or beta1 replaces the checkpoint's); the changes are printed and config.json holds the new
+    values"""
     time_limit: float | None = option(None, on_resume=LAUNCH, metavar="SECONDS")
     """stop after this much wall time (counted from the start of the command), with a checkpoint, and exit 0;
     --resume continues the run. SIGTERM and a first Ctrl-C stop the same way at any time"""
