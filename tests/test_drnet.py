@@ -596,3 +596,33 @@ def test_blurred_downsampling_halves_like_the_strided_conv_and_shifts_with_the_i
     stripes = torch.zeros(1, 1, 8, 8)
     stripes[..., ::2] = 1.0                                       # the highest frequency: blurred to its mean
     assert torch.allclose(down(stripes), down(stripes.roll(1, 3)), atol=1e-6)
+
+
+def test_predictor_on_standardised_poses_fits_the_scale_once_and_decodes_real_poses(trained, mm32, held_out):
+    # pose_scale="data": the mean and 3 std per dimension of the first batch's poses, kept in the checkpoint; the
+    # predictor learns in those units and a rollout maps its poses back before decoding
+    _, cfg, _, path = trained
+    pcfg = replace(cfg, phase="predictor", encoders=str(path), pose_scale="data")
+    model, ctx = new_model(pcfg), make_ctx()
+    first, second = [b for _, b in zip(range(2), batches(mm32, pcfg))]
+    model.training_step(first, 0, ctx)
+    with torch.no_grad():
+        hp = model.pose_sequence(first["frames"]).flatten(0, 1)
+    assert torch.allclose(model.pose_mean, hp.mean(0), atol=1e-5)
+    assert torch.allclose(model.pose_spread, drnet.POSE_SPREAD * hp.std(0), atol=1e-5)
+    fitted = model.pose_spread.clone()
+    model.training_step(second, 1, ctx)
+    assert torch.equal(model.pose_spread, fitted)                       # fitted once, not per batch
+    assert {"pose_mean", "pose_spread"} <= set(model.state_dict())      # so eval and --resume reuse them
+    assert "pose_mean" not in new_model(replace(pcfg, pose_scale="none")).state_dict()  # older checkpoints load
+    z = torch.randn(4, 3, pcfg.pose_dim)
+    assert torch.allclose(model.from_predicted(model.to_predicted(z)), z, atol=1e-5)
+    past = torch.stack([eval_data.to_tensor(f[:pcfg.n_past]) for _, f, _ in held_out[:3]])
+    with torch.no_grad():   # the rollout decodes the predictor's poses mapped back to the encoder's units
+        hp_past = model.to_predicted(model.pose_sequence(past))
+        hc, skips = model.content_enc(past[:, -1])
+        _, state = model.predictor(hp_past[:, :-1], hc)
+        poses = model.roll_poses(hp_past[:, -1:], hc, state, 4)
+        assert torch.allclose(model.rollout(past, 4), model.generate((hc, *skips), model.from_predicted(poses)))
+    with pytest.raises(ValueError, match="pose_scale"):
+        drnet.check_config(drnet.Config(pose_scale="unit"))

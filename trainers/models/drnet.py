@@ -46,6 +46,9 @@ from trainers.eval.probes import PROBES
 
 
 
+POSE_SPREAD = 3.0   # pose_scale="data": poses divided by 3 std, so that nearly all fit in the predictor's tanh range
+
+
 @dataclass
 class Config:
     # data
@@ -89,6 +92,12 @@ class Config:
     lstm_inputs: str = "truth"    # the predictor's inputs over the n_future steps in training: "truth" (teacher
                                   # forcing, the reference code) or "own": its own predictions, as in a rollout
                                   # (not in the paper), so it learns from the drift a rollout meets
+    pose_scale: str = "none"      # the poses the predictor reads and predicts: "none" (h_p as the encoder gives it,
+                                  # the paper) or "data": centred on the poses' mean and divided by POSE_SPREAD
+                                  # times their std per dimension, both from the first batch (not in the paper).
+                                  # A trained pose encoder can crowd h_p into a small cap of the unit sphere
+                                  # (std ~0.01 a dimension), where an MSE of 1e-4 already means "predict the
+                                  # mean" and rollouts stop moving
     # evaluation
     eval_clips: int = 256         # held-out clips scored by evaluate(); twice as many train clips fit the probes
     probe: str = "logistic"       # probe classifier: "logistic" (fast) or "mlp" (the paper's App. D: 2 x 256)
@@ -140,6 +149,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: probe must be one of {', '.join(PROBES)}, got {cfg.probe!r}")
     if cfg.lstm_inputs not in ("truth", "own"):
         raise ValueError(f"drnet: lstm_inputs must be 'truth' or 'own', got {cfg.lstm_inputs!r}")
+    if cfg.pose_scale not in ("none", "data"):
+        raise ValueError(f"drnet: pose_scale must be 'none' or 'data', got {cfg.pose_scale!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
 
@@ -331,6 +342,10 @@ class Model(nn.Module):
         if self.predictor is not None:
             for m in self.frozen():
                 m.requires_grad_(False)
+        self.scaled = self.predictor is not None and cfg.pose_scale == "data"
+        if self.scaled:   # set from the first batch (fit_pose_scale); checkpointed, so eval and resume reuse them
+            self.register_buffer("pose_mean", torch.zeros(cfg.pose_dim))
+            self.register_buffer("pose_spread", torch.ones(cfg.pose_dim))
         self._opts = None
         self.train()
 
@@ -464,11 +479,28 @@ class Model(nn.Module):
         with torch.no_grad(), ctx.autocast():
             hp = self.pose_sequence(x).float()
             hc, _ = self.content_enc(x[:, c.n_past - 1])
+        if step == 0 and self.scaled:
+            self.fit_pose_scale(hp, ctx)
+        hp = self.to_predicted(hp)
         with ctx.autocast():
             pred = self.predict_poses(hp, hc.float())
             loss = F.mse_loss(pred.float(), hp[:, 1:])
         ctx.step(self.optimizers()["lstm"], loss)
         return {"lstm_loss": loss.detach()}
+
+    def fit_pose_scale(self, hp: torch.Tensor, ctx) -> None:
+        """pose_scale="data": the mean and POSE_SPREAD x the std per dimension of this batch's poses (B, T, p),
+        averaged over ranks so that every rank scales alike."""
+        flat = hp.flatten(0, 1)
+        self.pose_mean.copy_(ctx.all_reduce_mean(flat.mean(0)))
+        self.pose_spread.copy_(ctx.all_reduce_mean(flat.std(0)).clamp_min(1e-6) * POSE_SPREAD)
+
+    def to_predicted(self, hp: torch.Tensor) -> torch.Tensor:
+        """Encoder poses -> the predictor's coordinates (the same with pose_scale="none")."""
+        return (hp - self.pose_mean) / self.pose_spread if self.scaled else hp
+
+    def from_predicted(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.pose_spread + self.pose_mean if self.scaled else z
 
     def predict_poses(self, hp: torch.Tensor, hc: torch.Tensor) -> torch.Tensor:
         """h_p (B, T, p) -> predictions of h_p(1 .. T-1). Inputs are the true h_p(t-1), or with lstm_inputs="own"
@@ -492,10 +524,10 @@ class Model(nn.Module):
         last observed frame; predictions are fed back as pose inputs, pixels never are."""
         if self.predictor is None:
             raise RuntimeError("drnet: rollout needs the predictor phase (phase=predictor)")
-        hp = self.pose_sequence(past)
+        hp = self.to_predicted(self.pose_sequence(past))
         hc, skips = self.content_enc(past[:, -1])
         _, state = self.predictor(hp[:, :-1], hc) if past.shape[1] > 1 else (None, None)
-        return self.generate((hc, *skips), self.roll_poses(hp[:, -1:], hc, state, steps))
+        return self.generate((hc, *skips), self.from_predicted(self.roll_poses(hp[:, -1:], hc, state, steps)))
 
     # -- images for TensorBoard
     @torch.no_grad()
@@ -528,7 +560,8 @@ def load_drnet_weights(model: Model, path: str) -> None:
         raise FileNotFoundError(f"drnet: encoders={path}: no such file or directory")
     state = torch.load(p, map_location="cpu", weights_only=True)
     state = state.get("model", state)
-    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith("predictor.")}
+    frozen = tuple(f"{name}." for name, m in model.named_children() if any(m is f for f in model.frozen()))
+    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(frozen)}
     missing = [k for k in wanted if k not in state]
     if missing:
         raise ValueError(f"drnet: {p} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")
