@@ -593,3 +593,28 @@ def test_keep_global_batch_splits_the_runs_global_batch_over_the_new_ranks(tmp_p
     assert rc.resumed(saved, str(tmp_path), "drnet", [], {}, world_size=3).loader["batch_size"] == 6
     with pytest.raises(UsageError, match="global batch 12 .* does not split over 5 ranks"):
         rc.resumed(saved, str(tmp_path), "drnet", [], {"keep_global_batch": True}, world_size=5)
+
+
+def test_a_stop_signal_to_the_whole_process_group_still_checkpoints_with_loader_workers(tmp_path, data):
+    """Ctrl-C in a terminal, `kill -- -PGID` and Slurm's scancel signal every process of the group, the loader's
+    workers too: they ignore it, and the run stops after its step with a checkpoint as with one process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        run = tmp_path / sig.name
+        proc = subprocess.Popen([sys.executable, "-m", "trainers.train", "drnet", "--data", str(data), "--run-dir",
+                                 str(run), *TINY, "--workers", "1", "--log-every", "1", "--sample-every", "0",
+                                 "--no-progress", "--threads", "1", "--steps", "1000000"],
+                                cwd=Path(__file__).resolve().parents[1], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        metrics, deadline = run / "metrics.jsonl", time.monotonic() + 120
+        while (not metrics.exists() or metrics.read_text().count("\n") < 3) and time.monotonic() < deadline:
+            time.sleep(0.2)   # a few steps in: the worker is up and feeding
+        os.killpg(proc.pid, sig)   # the trainer and its loader worker alike
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert f"stopped by {sig.name}" in err and "Traceback" not in err
+        assert ckpt.latest(run) is not None
