@@ -58,3 +58,22 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max phase
     --sample-every 0 --time-limit 1200 --run-dir runs/drnet-pmax-lr2e5-lstm-own
 vidshard eval drnet runs/drnet-pmax-lr2e5-lstm-own probe=mlp probe_clips=4000 eval_clips=1000 \
     --out docs/results/drnet/cpu_mnist/pool_max_decay
+# ... the same encoders with a teacher-forced predictor (the reference code; 12,203 steps in 20 minutes), and with
+# a teacher-forced predictor on standardised poses (pose_scale=data, new: the first batch's mean and 3 std per
+# dimension; 11,979 steps in 20 minutes)
+P="--data data/mmc32 --preset cpu_mnist content_pool=max phase=predictor encoders=runs/drnet-pmax-lr2e5 --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1200"
+vidshard train drnet $P --run-dir runs/drnet-pmax-lr2e5-lstm
+vidshard train drnet $P pose_scale=data --run-dir runs/drnet-pmax-lr2e5-lstm-scaled
+vidshard eval drnet runs/drnet-pmax-lr2e5-lstm probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/pool_max_decay/teacher_forced
+vidshard eval drnet runs/drnet-pmax-lr2e5-lstm-scaled probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/pool_max_decay/pose_scale
+# nf48 (2026-12-04): the pooled head at nf 48, launched with --steps 200000 --time-limit 4500 and stopped by hand
+# at step 30,551 after its evaluation at 30,000 (a SIGTERM to the process group, which then killed the loader worker
+# and left no checkpoint after 30,000: fixed this session, 3b56153); its step-30,000 checkpoint continued at lr 2e-4
+# to 35,000 on a copy (nf48.txt: the periodic evaluations beside the nf 32 run's)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=48 --steps 30000 --workers 1 --device cpu \
+    --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 5000 --run-dir runs/drnet-pmax-nf48
+cp -a runs/drnet-pmax-nf48 runs/drnet-pmax-nf48-lr2e4
+vidshard train drnet --resume runs/drnet-pmax-nf48-lr2e4 lr=0.0002 --amend --steps 35000 --device cpu --threads 1
