@@ -538,12 +538,12 @@ class Opaque:
         self.value = value
 
 
-def ignore_stop_signals(worker_id: int) -> None:
-    """worker_init_fn: a loader worker ignores SIGINT and SIGTERM. Ctrl-C, `kill -- -PGID` and a scheduler's
-    scancel signal the whole process group; the training process stops after its step with a checkpoint, and
-    that needs the workers' next batches, so they stop when it does (torch ends them with their parent)."""
+def ignore_ctrl_c(worker_id: int) -> None:
+    """worker_init_fn: a loader worker ignores SIGINT. A terminal's Ctrl-C reaches the whole process group; the
+    training process stops after its step with a checkpoint, and its workers must live until it does. (SIGTERM
+    stays as it is: torch ends a worker that does not stop in time with SIGTERM, and one that ignored it would
+    hang the parent's exit.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def keep(batch):
@@ -572,7 +572,7 @@ class ClipLoader:
         # batch_size=None: the pipeline batches itself. Persistent workers keep their startup cost out of
         # every epoch; they read epoch/skip from shared memory (SharedEpoch) at the start of each epoch.
         self.dataloader = DataLoader(dataset, batch_size=None, collate_fn=keep, num_workers=num_workers,
-                                     pin_memory=pin_memory, worker_init_fn=ignore_stop_signals,
+                                     pin_memory=pin_memory, worker_init_fn=ignore_ctrl_c,
                                      persistent_workers=num_workers > 0)
 
     def __len__(self) -> int:
