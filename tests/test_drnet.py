@@ -556,6 +556,25 @@ def test_pooled_content_head_cannot_tell_which_cell_a_feature_came_from(pool):
         drnet.check_config(drnet.Config(content_pool="avg"))
 
 
+@pytest.mark.parametrize("blur", [False, True])
+def test_circular_padding_makes_pooled_content_blind_to_where_the_digits_are(blur):
+    # content_pad="circular" reads the frame as a torus: a circular shift of the image by a multiple of the
+    # encoder's total stride (8 at 32x32) shifts every feature map by whole cells, which the global pool
+    # cannot see; with zero padding the border tells the encoder where things are
+    torch.manual_seed(0)
+    x = torch.zeros(2, 3, 32, 32)
+    x[..., 1:7, 2:9] = torch.rand(2, 3, 6, 7)                   # a "digit" at the border, on black
+    moved = x.roll((8, 16), (2, 3))                              # the same digit in the middle
+    for pad, same in (("circular", True), ("zeros", False)):
+        cfg = tiny(nf=4, content_pool="max", content_blur=blur, content_pad=pad)
+        hc = new_model(cfg).eval().content_enc
+        for bn in (m for m in hc.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.bias.data.fill_(0.3)      # as after training: black background no longer maps to zero features
+        assert torch.allclose(hc(x)[0], hc(moved)[0], atol=1e-5) == same, pad
+    with pytest.raises(ValueError, match="content_pad"):
+        drnet.check_config(drnet.Config(content_pad="reflect"))
+
+
 def test_predictor_on_its_own_outputs_trains_on_what_a_rollout_feeds_it():
     # lstm_inputs="own": the observed steps are teacher-forced as before; from the last observed frame on each
     # input is the previous prediction, exactly the poses a rollout of the same start would produce

@@ -72,6 +72,11 @@ class Config:
     content_blur: bool = False    # anti-aliased downsampling in the content encoder (Zhang 2019, not in the paper):
                                   # a stride-1 3x3 conv, then a binomial 3x3 blur taken at stride 2, so features
                                   # shift with the image instead of flickering as a digit crosses the stride grid
+    content_pad: str = "zeros"    # the content encoder's conv padding: "zeros" (the paper) or "circular" (not in
+                                  # the paper): the frame read as a torus, so no layer can tell a feature near
+                                  # the border (where zero padding differs from a black background's features)
+                                  # from one in the middle; with content_pool it makes h_c exactly invariant to
+                                  # circular shifts by multiples of the encoder's total stride
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
@@ -143,6 +148,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
     if cfg.content_pool not in ("none", "max", "mean"):
         raise ValueError(f"drnet: content_pool must be 'none', 'max' or 'mean', got {cfg.content_pool!r}")
+    if cfg.content_pad not in ("zeros", "circular"):
+        raise ValueError(f"drnet: content_pad must be 'zeros' or 'circular', got {cfg.content_pad!r}")
     if cfg.sim not in ("mse", "relative"):
         raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
     if cfg.probe not in PROBES:
@@ -163,27 +170,30 @@ def widths(cfg: Config) -> list[int]:
     return [cfg.nf * 2 ** i for i in range(n_down)]
 
 
-def down(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True))
+def down(cin: int, cout: int, pad: str = "zeros") -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False, padding_mode=pad), nn.BatchNorm2d(cout),
+                         nn.LeakyReLU(0.2, True))
 
 
 class BlurDown(nn.Module):
-    """A [1, 2, 1] x [1, 2, 1] / 16 blur per channel, taken at stride 2 (reflect padding)."""
+    """A [1, 2, 1] x [1, 2, 1] / 16 blur per channel, taken at stride 2 (reflect padding, or circular with the
+    encoder's)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, pad: str = "zeros"):
         super().__init__()
+        self.pad = "circular" if pad == "circular" else "reflect"
         k = torch.tensor([1.0, 2.0, 1.0])
         self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).contiguous(),
                              persistent=False)
 
     def forward(self, x):
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, stride=2, groups=x.shape[1])
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode=self.pad), self.kernel, stride=2, groups=x.shape[1])
 
 
-def blur_down(cin: int, cout: int) -> nn.Sequential:
+def blur_down(cin: int, cout: int, pad: str = "zeros") -> nn.Sequential:
     """down() anti-aliased: the same halving, with the subsampling after a blur instead of inside the conv."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True),
-                         BlurDown(cout))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False, padding_mode=pad), nn.BatchNorm2d(cout),
+                         nn.LeakyReLU(0.2, True), BlurDown(cout, pad))
 
 
 def up(cin: int, cout: int) -> nn.Sequential:
@@ -202,11 +212,11 @@ class Encoder(nn.Module):
     """DCGAN encoder: stride-2 convs to 4x4, a vector head (a 4x4 conv, or a 1x1 conv and a global pool),
     BN + tanh, then unit norm."""
 
-    def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False):
+    def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False, pad: str = "zeros"):
         super().__init__()
         w = widths(cfg)
         block = blur_down if blur else down
-        self.blocks = nn.ModuleList(block(cin, cout) for cin, cout in zip([cfg.channels] + w[:-1], w))
+        self.blocks = nn.ModuleList(block(cin, cout, pad) for cin, cout in zip([cfg.channels] + w[:-1], w))
         self.head = vector_head(w[-1], dim, pool, cfg.head_bn)
         self.normalize = cfg.normalize
 
@@ -333,7 +343,7 @@ class Model(nn.Module):
         super().__init__()
         check_config(cfg)
         self.cfg = cfg
-        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur)
+        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur, cfg.content_pad)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
         self.decoder = Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)
