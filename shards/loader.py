@@ -538,12 +538,24 @@ class Opaque:
         self.value = value
 
 
-def ignore_ctrl_c(worker_id: int) -> None:
-    """worker_init_fn: a loader worker ignores SIGINT. A terminal's Ctrl-C reaches the whole process group; the
-    training process stops after its step with a checkpoint, and its workers must live until it does. (SIGTERM
-    stays as it is: torch ends a worker that does not stop in time with SIGTERM, and one that ignored it would
-    hang the parent's exit.)"""
+TERM_GRACE = 30  # seconds a loader worker outlives a SIGTERM: Slurm's and Kubernetes' default grace period
+
+
+def outlive_stop_signals(worker_id: int) -> None:
+    """worker_init_fn: a loader worker outlives the stop signals that reach a whole process group (a terminal's
+    Ctrl-C; Slurm's scancel and `kill -- -PGID` send SIGTERM), so that the training process can finish its
+    step and write a checkpoint while its workers still feed it. SIGINT is ignored. SIGTERM arms an alarm of
+    TERM_GRACE seconds instead of ending the worker at once: the trainer shuts its loader down (the worker
+    exits normally) well before, and a worker that torch itself ends with SIGTERM (one that did not stop in
+    time at shutdown) still exits, TERM_GRACE seconds later, instead of hanging its parent's exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, exit_after_grace)
+
+
+def exit_after_grace(signum, frame) -> None:
+    """SIGTERM in a loader worker: end it with SIGALRM TERM_GRACE seconds after the first SIGTERM."""
+    left = signal.alarm(0)
+    signal.alarm(left or TERM_GRACE)
 
 
 def keep(batch):
@@ -572,7 +584,7 @@ class ClipLoader:
         # batch_size=None: the pipeline batches itself. Persistent workers keep their startup cost out of
         # every epoch; they read epoch/skip from shared memory (SharedEpoch) at the start of each epoch.
         self.dataloader = DataLoader(dataset, batch_size=None, collate_fn=keep, num_workers=num_workers,
-                                     pin_memory=pin_memory, worker_init_fn=ignore_ctrl_c,
+                                     pin_memory=pin_memory, worker_init_fn=outlive_stop_signals,
                                      persistent_workers=num_workers > 0)
 
     def __len__(self) -> int:

@@ -595,9 +595,11 @@ def test_keep_global_batch_splits_the_runs_global_batch_over_the_new_ranks(tmp_p
         rc.resumed(saved, str(tmp_path), "drnet", [], {"keep_global_batch": True}, world_size=5)
 
 
-def test_ctrl_c_to_the_whole_process_group_still_checkpoints_with_loader_workers(tmp_path, data):
-    """Ctrl-C in a terminal signals every process of the group, the loader's workers too: they ignore it, and
-    the run stops after its step with a checkpoint as with one process."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_to_the_whole_process_group_still_checkpoints_with_loader_workers(tmp_path, data, sig):
+    """Ctrl-C in a terminal (SIGINT) and Slurm's scancel (SIGTERM) signal every process of the group, the
+    loader's workers too: they outlive it, and the run stops after its step with a checkpoint as with one
+    process."""
     import os
     import signal
     import subprocess
@@ -612,8 +614,28 @@ def test_ctrl_c_to_the_whole_process_group_still_checkpoints_with_loader_workers
     metrics, deadline = run / "metrics.jsonl", time.monotonic() + 120
     while (not metrics.exists() or metrics.read_text().count("\n") < 3) and time.monotonic() < deadline:
         time.sleep(0.2)   # a few steps in: the worker is up and feeding
-    os.killpg(proc.pid, signal.SIGINT)   # the trainer and its loader worker alike
+    os.killpg(proc.pid, getattr(signal, sig))   # the trainer and its loader worker alike
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "stopped by SIGINT" in err and "Traceback" not in err
+    assert f"stopped by {sig}" in err and "Traceback" not in err
     assert ckpt.latest(run) is not None
+
+
+def test_a_loader_worker_ended_by_sigterm_alone_still_exits_after_its_grace():
+    # torch ends a worker that did not stop in time at shutdown with SIGTERM, and the parent then waits for it:
+    # a worker that outlives SIGTERM must still end, TERM_GRACE seconds later (here 1 s), by SIGALRM
+    import signal
+    import subprocess
+    import sys
+    code = ("import os, signal, time\n"
+            "from shards import loader\n"
+            "loader.TERM_GRACE = 1\n"
+            "loader.outlive_stop_signals(0)\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "print('outlived SIGTERM', flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"   # a second SIGTERM does not push the end further out
+            "time.sleep(60)\n"
+            "print('never', flush=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=50)
+    assert proc.stdout == "outlived SIGTERM\n" and proc.returncode == -signal.SIGALRM, proc.stderr
