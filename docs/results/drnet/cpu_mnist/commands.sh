@@ -77,3 +77,18 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=48
     --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 5000 --run-dir runs/drnet-pmax-nf48
 cp -a runs/drnet-pmax-nf48 runs/drnet-pmax-nf48-lr2e4
 vidshard train drnet --resume runs/drnet-pmax-nf48-lr2e4 lr=0.0002 --amend --steps 35000 --device cpu --threads 1
+# nf48/pose_scale (2026-12-04): a teacher-forced predictor on standardised poses on the nf 48 encoders at 35,000 steps
+# (5,952 steps in its 15 minutes beside another training), evaluated like pool_max_decay
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=48 phase=predictor \
+    encoders=runs/drnet-pmax-nf48-lr2e4 pose_scale=data --steps 20000 --workers 1 --device cpu --threads 1 \
+    --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 900 --run-dir runs/drnet-pmax-nf48-lstm-scaled
+vidshard eval drnet runs/drnet-pmax-nf48-lstm-scaled probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf48/pose_scale
+# where content's position lives (content_position.txt), on the same 35,000-step nf 48 encoders
+python docs/results/drnet/cpu_mnist/content_position.py runs/drnet-pmax-nf48-lr2e4 data/mmc32
+# a stronger similarity term on the 35,000-step nf 48 run (2026-12-04), each on a copy, stopped by hand (SIGTERM to
+# the trainer) after its evaluation at 37,000; the figures are the periodic evaluations in RUN/eval/step-*/eval.json
+cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-a100
+vidshard train drnet --resume runs/drnet-pmax-nf48-a100 alpha=100 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
+cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-a1e4
+vidshard train drnet --resume runs/drnet-pmax-nf48-a1e4 alpha=10000 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1

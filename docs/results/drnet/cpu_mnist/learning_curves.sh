@@ -47,7 +47,9 @@ vidshard train drnet --resume runs/drnet-cpu-mnist-pmax-rel sim=relative --amend
     --device cpu --threads 1 --time-limit 3000
 # the pooled head with anti-aliased downsampling in the content encoder
 vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-blur content_pool=max content_blur=true
+# the pooled head with circular padding in the content encoder (2026-12-04, new content_pad)
+vidshard train drnet $LC --steps 4500 --run-dir runs/lc2-pmax-circ content_pool=max content_pad=circular
 python -m trainers.eval.curves runs/lc2-base runs/lc2-pmax runs/lc2-pmean runs/lc2-pmax-rel runs/lc2-pmax-a100 \
-    runs/lc2-pmax-rel0.1 runs/lc2-pmax-blur --labels cpu_mnist pool=max pool=mean max,sim=relative max,alpha=100 max,relative,alpha=0.1 \
-    max,blur=true --metrics probe_digits/content_acc swap_digit_acc position_r2_pose position_r2_content \
+    runs/lc2-pmax-rel0.1 runs/lc2-pmax-blur runs/lc2-pmax-circ --labels cpu_mnist pool=max pool=mean max,sim=relative \
+    max,alpha=100 max,relative,alpha=0.1 max,blur=true max,pad=circular --metrics probe_digits/content_acc swap_digit_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/learning_curves_pool.png > docs/results/drnet/cpu_mnist/learning_curves_pool.txt
