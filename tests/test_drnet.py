@@ -535,6 +535,16 @@ def test_relative_similarity_cannot_be_lowered_by_shrinking_content():
     assert torch.isclose(similarity_loss(*shrunk, "mse"), 0.01 * similarity_loss(h1, h2, "mse"))
     assert torch.isclose(similarity_loss(*shrunk, "relative"), similarity_loss(h1, h2, "relative"), rtol=1e-4)
     assert similarity_loss(h1, h1.clone(), "relative") == 0
+    # one dimension changes within clips, the others stay: shrunk 100x, it hides from the relative term (its
+    # change against the whole vector's spread) but not from "standardized" (against its own spread)
+    moved = h1.clone()
+    moved[:, 0] = torch.randn(32, generator=g)
+    one = torch.ones(16)
+    one[0] = 0.01
+    assert torch.isclose(similarity_loss(h1 * one, moved * one, "standardized"),
+                         similarity_loss(h1, moved, "standardized"), rtol=1e-3)
+    assert similarity_loss(h1 * one, moved * one, "relative") < 0.01 * similarity_loss(h1, moved, "relative")
+    assert similarity_loss(h1, h1.clone(), "standardized") == 0
     with pytest.raises(ValueError, match="sim"):
         drnet.check_config(drnet.Config(sim="cosine"))
 

@@ -82,7 +82,9 @@ class Config:
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
     alpha: float = 1.0            # similarity weight
     sim: str = "mse"              # "mse" (the paper) or "relative": the same squared distance over the batch's
-                                  # variance of h_c, which shrinking h_c's spread cannot lower (not in the paper)
+                                  # variance of h_c, which shrinking h_c's spread cannot lower (not in the paper),
+                                  # or "standardized": each dimension's squared change over that dimension's
+                                  # batch variance, which shrinking one dimension cannot lower either
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
     beta1: float = 0.5
@@ -150,8 +152,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: content_pool must be 'none', 'max' or 'mean', got {cfg.content_pool!r}")
     if cfg.content_pad not in ("zeros", "circular"):
         raise ValueError(f"drnet: content_pad must be 'zeros' or 'circular', got {cfg.content_pad!r}")
-    if cfg.sim not in ("mse", "relative"):
-        raise ValueError(f"drnet: sim must be 'mse' or 'relative', got {cfg.sim!r}")
+    if cfg.sim not in ("mse", "relative", "standardized"):
+        raise ValueError(f"drnet: sim must be 'mse', 'relative' or 'standardized', got {cfg.sim!r}")
     if cfg.probe not in PROBES:
         raise ValueError(f"drnet: probe must be one of {', '.join(PROBES)}, got {cfg.probe!r}")
     if cfg.lstm_inputs not in ("truth", "own"):
@@ -296,7 +298,11 @@ def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str) -> torch.Te
     """Squared distance between the content vectors of two frames of each clip (hc2 held fixed, as the Lua
     code does); "relative" divides it by the variance of hc1 across the batch (mean over dimensions), so
     that the term measures within-clip change against between-clip spread: a content encoder that makes
-    every h_c nearly alike (a collapsed head scale, a dominant bias) no longer satisfies it for free."""
+    every h_c nearly alike (a collapsed head scale, a dominant bias) no longer satisfies it for free.
+    "standardized" divides each dimension's squared change by that dimension's variance across the batch: a
+    probe on standardised features reads a dimension however small it is, and so does this term."""
+    if kind == "standardized":
+        return ((hc1 - hc2.detach()) ** 2 / (hc1.var(dim=0) + 1e-8)).mean()
     sim = F.mse_loss(hc1, hc2.detach())
     if kind == "relative":
         sim = sim / (hc1.var(dim=0).mean() + 1e-8)
