@@ -235,3 +235,27 @@ def test_missing_model_files_name_the_file(monkeypatch, tmp_path):
     monkeypatch.setattr(I, "model_dir", lambda: tmp_path)
     with pytest.raises(I.IdentityError, match="shape_predictor.*is missing"):
         I.model_paths()
+
+
+def test_the_face_box_follows_the_margin_the_data_was_cut_with(faces, clips, tmp_path, monkeypatch):
+    """A dataset cut with a tighter margin has a larger face in each crop: the metric reads the margin from
+    the manifest and places the landmarks' box with it."""
+    assert I.data_margin(faces) == I.MARGIN == load_manifest(faces)["config"]["face"]["margin"]
+    tight = tmp_path / "tight"
+    tight.mkdir()
+    m = load_manifest(faces)
+    m["config"]["face"]["margin"] = 1.25
+    (tight / "manifest.json").write_text(json.dumps(m))
+    assert I.data_margin(tight) == 1.25
+    assert I.data_margin([str(faces / m["shards"][0]["file"])]) == I.MARGIN  # shard files: prepare's default
+    m["config"]["face"]["margin"] = 0.9
+    (tight / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(I.IdentityError, match="margin must be a number > 1"):
+        I.data_margin(tight)
+    frames = np.stack([c[1][0] for c in clips[:4]])
+    import dlib
+    boxes, rectangle = [], dlib.rectangle
+    monkeypatch.setattr(dlib, "rectangle", lambda *a: boxes.append(a) or rectangle(*a))
+    I.embed(frames[:1])
+    I.embed(frames[:1], margin=1.25)
+    assert [b[2] - b[0] + 1 for b in boxes] == pytest.approx([I.UPSCALE / I.MARGIN, I.UPSCALE / 1.25], abs=1.5)

@@ -405,4 +405,5 @@ def test_eval_on_faces_reports_identity_curves_per_norm_and_the_real_calibration
         assert list(res[key]) == [f"{n:g}" for n in recipe.NORMS]
         assert all(q1 <= med <= q3 for q1, med, q3 in res[key].values())
     assert len(res["id_dist_real_same"]) == len(res["id_dist_real_diff"]) == 3
+    assert res["id_margin"] == 1.6  # its manifest records no face margin: prepare's default
     assert "judge" in res["skipped"] and (tmp_path / "e" / "identity.png").is_file()

@@ -7,13 +7,14 @@ are located by path (`model_dir()`): the package's `__init__` imports `pkg_resou
 setuptools no longer ship, so it is never imported.
 
 Our face crops are too small for dlib's face detector, but the face's box inside a crop is known: `vidshard
-prepare` crops a square of side `margin` (1.6) × the face's size around the face's centre, so the face is
-the centre square of side crop/1.6. `embed` upscales each crop to UPSCALE px (bicubic), places dlib's
+prepare` crops a square of side `margin` (1.6 by default; `data_margin` reads a dataset's from its manifest)
+× the face's size around the face's centre, so the face is the centre square of side crop/margin. `embed` upscales each crop to UPSCALE px (bicubic), places dlib's
 68-point landmark predictor on that square, cuts dlib's aligned 150-px chip and runs the ResNet. Models
 are loaded once per process (a few seconds: the predictor is the only one the face-recognition-models wheel
 ships; the 5-point one, in its sdist only, gave the same distances).
 
     embed(frames)                    uint8 (N, H, W, 3 or 1) crops -> (N, 128) float32
+    data_margin(data)                the crop margin a face dataset was built with (its manifest)
     distances(a, b)                  Euclidean distance of each row of a to the same row of b
     real_calibration(clips)          same-video vs different-video distances on real face clips
     perturbation_distances(model, part, norms, n, generator)
@@ -164,6 +165,20 @@ def embed(frames, margin: float = MARGIN, upscale: int | None = UPSCALE, batch: 
     return out
 
 
+def data_margin(data: str | Path) -> float:
+    """The margin (crop side / face side) a face dataset's crops were cut with, from its manifest; MARGIN
+    (prepare's default) for shard files without a dataset directory, or a manifest that records none. The
+    identity metric must place the face box where prepare put it."""
+    from shards import load_manifest
+    if isinstance(data, (list, tuple)) or not (Path(data) / "manifest.json").is_file():
+        return MARGIN
+    face = load_manifest(data).get("config", {}).get("face") or {}
+    margin = face.get("margin", MARGIN)
+    if not isinstance(margin, (int, float)) or margin <= 1:
+        raise IdentityError(f"{data}: the manifest's face margin must be a number > 1; got {margin!r}")
+    return float(margin)
+
+
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, d) and (N, d) embeddings -> (N,) Euclidean distances between rows a[i] and b[i]."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -188,14 +203,14 @@ def median_ci(d, level: float = 0.95) -> list[float]:
 # ---- real data: how far apart one person's frames and different people's frames are -----------------------
 
 def real_calibration(clips: Iterable[tuple[str, np.ndarray, dict]], frames_per_clip: int = 2, pairs: int = 2000,
-                     seed: int = 0, gray: bool = False) -> dict:
+                     seed: int = 0, gray: bool = False, margin: float = MARGIN) -> dict:
     """Identity distances on real face clips (key, frames uint8 T×S×S×C, meta with `source_id`): between two
     frames of one video ("same") and between frames of two different videos ("diff").
 
     `frames_per_clip` frames evenly spaced in each clip are embedded. Pairs are drawn from `seed`, each video
     weighted equally: "same" picks a video (with at least two embedded frames) then two distinct frames of
     it, "diff" two distinct videos then a frame of each; `pairs` of each. `gray` embeds the BT.601 luma of
-    the frames (what a gray model sees). Returns {"same": [q1, median, q3], "diff": [...],
+    the frames (what a gray model sees); `margin`: the crops' (data_margin). Returns {"same": [q1, median, q3], "diff": [...],
     "same_below_threshold", "diff_below_threshold" (fractions of pairs under THRESHOLD), "counts",
     "distances": {"same": [...], "diff": [...]}} and the settings."""
     if frames_per_clip < 1 or pairs < 1:
@@ -223,7 +238,7 @@ def real_calibration(clips: Iterable[tuple[str, np.ndarray, dict]], frames_per_c
     x = np.concatenate(frames)
     if gray and x.shape[-1] == 3:
         x = to_gray(x)
-    emb = embed(x)
+    emb = embed(x, margin)
     rng = np.random.default_rng(seed)
 
     def pick(members: list[np.ndarray], which: np.ndarray) -> np.ndarray:
@@ -262,7 +277,7 @@ def _key(norm: float) -> str:
 
 
 def perturbation_distances(model, part: str, norms: Sequence[float], n: int, generator: torch.Generator,
-                           box: tuple[float, float] | None = (-1.0, 1.0)) -> dict:
+                           box: tuple[float, float] | None = (-1.0, 1.0), margin: float = MARGIN) -> dict:
     """Identity distance between G(z) and G(z + δ) where δ moves only the static or only the dynamic code
     (MODELS.md §A, paper §5.4): a model that disentangles keeps identity under dynamic perturbations (below
     THRESHOLD) and changes it under static ones.
@@ -296,7 +311,7 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
             static = model.sample_static(n, generator)
             dynamic = model.sample_dynamic(n, 1, generator, static=static)
             frames = model.generate(static, dynamic)
-            base = embed(to_uint8(frames[:, 0]))
+            base = embed(to_uint8(frames[:, 0]), margin)
             code = codes.vector(static) if part == "static" else dynamic[:, 0]
             u = torch.randn(code.shape, generator=generator, device=code.device, dtype=code.dtype)
             u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -311,7 +326,7 @@ def perturbation_distances(model, part: str, norms: Sequence[float], n: int, gen
                     frames = model.generate(codes.with_vector(static, moved), dynamic)
                 else:
                     frames = model.generate(static, moved[:, None])
-                d = distances(base, embed(to_uint8(frames[:, 0])))
+                d = distances(base, embed(to_uint8(frames[:, 0]), margin))
                 k = _key(norm)
                 out["quartiles"][k] = quartiles(d)
                 out["median_ci95"][k] = median_ci(d)
@@ -413,13 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         clips = dataset_clips(args.data, args.split)
         if args.limit is not None:
             clips = (c for _, c in zip(range(args.limit), clips))
-        result = real_calibration(clips, args.frames_per_clip, args.pairs, args.seed, args.gray)
+        margin = data_margin(args.data)
+        result = real_calibration(clips, args.frames_per_clip, args.pairs, args.seed, args.gray, margin)
     except (IdentityError, FileNotFoundError, ValueError) as e:
         print(f"identity: {e}", file=sys.stderr)
         return 2
     if not args.distances:
         result.pop("distances")
-    result["data"] = args.data
+    result["data"], result["margin"] = args.data, margin
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 

@@ -51,11 +51,12 @@ def latent_grids(model, out: Path, device, rows: int = 8, cols: int = 8) -> None
 def identity_report(model, cfg, data, out: Path, device, n_codes: int, n_real: int) -> dict:
     from trainers.eval import identity
     train, test, _ = eval_data.eval_splits(data, n_real, n_real)
-    cal = identity.real_calibration(train + test, gray=cfg.channels == 1)
+    margin = identity.data_margin(data)  # where prepare put the face in its crops
+    cal = identity.real_calibration(train + test, gray=cfg.channels == 1, margin=margin)
     curves = {}
     for part in ("static", "dynamic"):  # the same seed: the same z, perturbed in one part or the other
         g = torch.Generator(device=device).manual_seed(0)
-        curves[part] = identity.perturbation_distances(model, part, NORMS, n_codes, g, box=BOX)
+        curves[part] = identity.perturbation_distances(model, part, NORMS, n_codes, g, box=BOX, margin=margin)
     identity.box_plot([curves["static"], curves["dynamic"]], out / "identity.png", calibration=cal,
                       title="identity distance: z_C (static) vs z_M (dynamic) perturbations")
     return {"id_dist_zc": curves["static"]["quartiles"], "id_dist_zm": curves["dynamic"]["quartiles"],
@@ -64,7 +65,7 @@ def identity_report(model, cfg, data, out: Path, device, n_codes: int, n_real: i
             "id_dist_zc_above_threshold": curves["static"]["above_threshold"],
             "id_dist_zm_above_threshold": curves["dynamic"]["above_threshold"],
             "id_dist_real_same": cal["same"], "id_dist_real_diff": cal["diff"],
-            "id_threshold": identity.THRESHOLD, "id_codes": n_codes,
+            "id_threshold": identity.THRESHOLD, "id_codes": n_codes, "id_margin": margin,
             "id_real_counts": cal["counts"]}
 
 
