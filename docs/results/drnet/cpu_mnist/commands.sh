@@ -92,3 +92,23 @@ cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-a100
 vidshard train drnet --resume runs/drnet-pmax-nf48-a100 alpha=100 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
 cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-a1e4
 vidshard train drnet --resume runs/drnet-pmax-nf48-a1e4 alpha=10000 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
+# the nf 48 run kept at lr 2e-3 (2026-12-04; nf48.txt): its step-30,000 checkpoint resumed on a copy, stopped by hand
+# (SIGTERM to the trainer) at 40,354
+cp -a runs/drnet-pmax-nf48 runs/drnet-pmax-nf48-long
+vidshard train drnet --resume runs/drnet-pmax-nf48-long --steps 55000 --device cpu --threads 1
+# similarity terms that shrinking h_c cannot pay (2026-12-04; nf48_similarity.txt), each on a copy of the 35,000-step
+# nf 48 run; rel stopped by hand at 37,229, std at 46,525
+cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-rel
+vidshard train drnet --resume runs/drnet-pmax-nf48-rel sim=relative alpha=0.1 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
+cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-std
+vidshard train drnet --resume runs/drnet-pmax-nf48-std sim=standardized alpha=0.1 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
+vidshard train drnet --resume runs/drnet-pmax-nf48-std --steps 48000 --eval-every 1000 --device cpu --threads 1
+cp -a runs/drnet-pmax-nf48-lr2e4 runs/drnet-pmax-nf48-std1
+vidshard train drnet --resume runs/drnet-pmax-nf48-std1 sim=standardized alpha=1 --amend --steps 40000 --eval-every 1000 --device cpu --threads 1
+# std-d: the std run's step-40,000 checkpoint (with config.json and metrics.jsonl to that step) at lr 2e-5
+mkdir -p runs/drnet-pmax-nf48-std-d/checkpoints && cp -a runs/drnet-pmax-nf48-std/config.json runs/drnet-pmax-nf48-std-d/ \
+    && cp -a runs/drnet-pmax-nf48-std/checkpoints/step-00040000 runs/drnet-pmax-nf48-std-d/checkpoints/
+vidshard train drnet --resume runs/drnet-pmax-nf48-std-d lr=2e-5 --amend --steps 45000 --eval-every 1000 --device cpu --threads 1
+# nf48/standardized: the std run at its last checkpoint (46,525), evaluated like nf48/pose_scale
+vidshard eval drnet runs/drnet-pmax-nf48-std probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf48/standardized
