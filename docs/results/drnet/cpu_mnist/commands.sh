@@ -112,3 +112,12 @@ vidshard train drnet --resume runs/drnet-pmax-nf48-std-d lr=2e-5 --amend --steps
 # nf48/standardized: the std run at its last checkpoint (46,525), evaluated like nf48/pose_scale
 vidshard eval drnet runs/drnet-pmax-nf48-std probe=mlp probe_clips=4000 eval_clips=1000 \
     --out docs/results/drnet/cpu_mnist/nf48/standardized
+# sim=standardized from the first step (nf48_standardized_scratch.txt): 30,000 steps at lr 2e-3, then 5,000 at 2e-4 on a copy
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=48 sim=standardized alpha=0.1 \
+    --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 \
+    --sample-every 5000 --time-limit 4500 --run-dir runs/drnet-pmax-nf48-stdscratch
+cp -a runs/drnet-pmax-nf48-stdscratch runs/drnet-pmax-nf48-stdscratch-lr2e4
+vidshard train drnet --resume runs/drnet-pmax-nf48-stdscratch-lr2e4 lr=0.0002 --amend --steps 35000 \
+    --device cpu --threads 1
+vidshard eval drnet runs/drnet-pmax-nf48-stdscratch-lr2e4 probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf48/standardized_scratch
