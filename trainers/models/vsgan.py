@@ -78,6 +78,9 @@ class Config:
     # networks (DCGAN)
     ngf: int = 64                 # G's last hidden width; G doubles it per layer towards its 4x4 input map
     ndf: int = 64                 # D's first width; doubles at every stride-2 layer down to 4x4
+    spectral: bool = False        # D's convs spectrally normalised, its BN dropped (not in the paper, Miyato et al.
+                                  # 2018, SN-DCGAN): a D with a bounded slope, a check on one that wins so hard
+                                  # G's gradient says little
     mbstd: bool = False           # D's last layer also sees the batch's feature spread (minibatch std; not in
                                   # the paper, Karras et al. 2018): a check on G drawing few identities
     real_label: float = 1.0       # D's target on real sets; < 1 is one-sided label smoothing (not in the paper,
@@ -173,7 +176,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN D on a set: Conv(n*c -> ndf, 4, 2, 1) + LReLU, then Conv + BN + LReLU per halving down to 4x4,
+    """DCGAN D on a set: Conv(n*c -> ndf, 4, 2, 1) + LReLU, then Conv + BN + LReLU per halving down to 4x4
+    (no BN with spectral: Model then normalises every conv),
     Conv(4, 1, 0) to one logit per set; with mbstd that last conv gets one more input channel, the spread of
     the 4x4 features over the batch (real and fake sets come in separate batches, so each is measured apart)."""
 
@@ -184,7 +188,8 @@ class Discriminator(nn.Module):
         self.mbstd = cfg.mbstd
         layers = [nn.Conv2d(self.in_channels, w[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+            norm = [] if cfg.spectral else [nn.BatchNorm2d(cout)]
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), *norm, nn.LeakyReLU(0.2, True)]
         layers.append(nn.Conv2d(w[-1] + int(cfg.mbstd), 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
 
@@ -230,6 +235,9 @@ class Model(nn.Module):
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
         self.apply(dcgan_init)
+        if cfg.spectral:   # after the init: the parametrisation divides whatever weights it is given
+            for conv in [m for m in self.D.modules() if isinstance(m, nn.Conv2d)]:
+                nn.utils.parametrizations.spectral_norm(conv)
         self.augment = augment_policy(cfg.diffaug)
         self._opts = None
         self.train()
