@@ -8,10 +8,11 @@ setuptools no longer ship, so it is never imported.
 
 Our face crops are too small for dlib's face detector, but the face's box inside a crop is known: `vidshard
 prepare` crops a square of side `margin` (1.6 by default; `data_margin` reads a dataset's from its manifest)
-× the face's size around the face's centre, so the face is the centre square of side crop/margin. `embed` upscales each crop to UPSCALE px (bicubic), places dlib's
-68-point landmark predictor on that square, cuts dlib's aligned 150-px chip and runs the ResNet. Models
-are loaded once per process (a few seconds: the predictor is the only one the face-recognition-models wheel
-ships; the 5-point one, in its sdist only, gave the same distances).
+× the face's size around the face's centre, so the face is the centre square of side crop/margin. `embed`
+upscales each crop to UPSCALE px (bicubic), places dlib's 68-point landmark predictor on that square, cuts
+dlib's aligned 150-px chip and runs the ResNet. Models are loaded once per process (a few seconds: the
+predictor is the only one the face-recognition-models wheel ships; the 5-point one, in its sdist only, gave
+the same distances).
 
     embed(frames)                    uint8 (N, H, W, 3 or 1) crops -> (N, 128) float32
     data_margin(data)                the crop margin a face dataset was built with (its manifest)
@@ -210,9 +211,9 @@ def real_calibration(clips: Iterable[tuple[str, np.ndarray, dict]], frames_per_c
     `frames_per_clip` frames evenly spaced in each clip are embedded. Pairs are drawn from `seed`, each video
     weighted equally: "same" picks a video (with at least two embedded frames) then two distinct frames of
     it, "diff" two distinct videos then a frame of each; `pairs` of each. `gray` embeds the BT.601 luma of
-    the frames (what a gray model sees); `margin`: the crops' (data_margin). Returns {"same": [q1, median, q3], "diff": [...],
-    "same_below_threshold", "diff_below_threshold" (fractions of pairs under THRESHOLD), "counts",
-    "distances": {"same": [...], "diff": [...]}} and the settings."""
+    the frames (what a gray model sees); `margin`: the crops' (data_margin). Returns {"same": [q1, median,
+    q3], "diff": [...], "same_below_threshold", "diff_below_threshold" (fractions of pairs under THRESHOLD),
+    "counts", "distances": {"same": [...], "diff": [...]}} and the settings."""
     if frames_per_clip < 1 or pairs < 1:
         raise IdentityError(f"frames_per_clip and pairs must be >= 1; got {frames_per_clip}, {pairs}")
     frames, videos, n_clips = [], [], 0
