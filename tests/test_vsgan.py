@@ -191,10 +191,10 @@ def test_a_step_with_diffaug_and_mode_seeking_updates_both_networks(data):
 
 
 def test_spectral_norm_bounds_every_conv_of_d_and_survives_a_checkpoint(data):
-    """spectral=True: D has no BN and, once its power iterations have run (every training-mode forward),
-    each conv's weight as a matrix (out, in * k * k) has largest singular value 1, where DCGAN's N(0, 0.02)
-    init leaves them far from it; a training step updates its weights; the state dict restores the same D.
-    Off by default."""
+    """spectral=True: D has no BN (its convs have biases instead) and, once its power iterations have run
+    (every training-mode forward), each conv's weight as a matrix (out, in * k * k) has largest singular value
+    1, where DCGAN's N(0, 0.02) init leaves them far from it; the state dict restores the same D. Off by
+    default."""
     cfg = small(spectral=True)
     model = new_model(cfg)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.D.modules())
@@ -206,6 +206,9 @@ def test_spectral_norm_bounds_every_conv_of_d_and_survives_a_checkpoint(data):
     for step in range(15):
         model.training_step(batch, step, make_ctx())
     assert all(abs(sigma(c) - 1) < 0.05 for c in convs), [sigma(c) for c in convs]
+    # without BN, biases: a bias-free D would give a uniform mid-grey set logit 0 (D = 0.5) forever
+    with torch.no_grad():
+        assert abs(float(model.D.eval()(torch.zeros(2, 3, 16, 16))[0])) > 1e-3
     again = new_model(cfg, seed=1)
     again.load_state_dict(model.state_dict())
     sets = torch.rand(4, 3, 16, 16) * 2 - 1

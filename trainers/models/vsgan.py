@@ -186,11 +186,14 @@ class Discriminator(nn.Module):
         w = pyramid(cfg.ndf, cfg.image_size)[::-1]
         self.in_channels = cfg.n_frames * cfg.channels
         self.mbstd = cfg.mbstd
-        layers = [nn.Conv2d(self.in_channels, w[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        # Without BN the convs need biases: a bias-free D of convs and LeakyReLUs scales with its input, so it
+        # gives a uniform mid-grey set (all zeros) logit 0, D = 0.5, whatever it learns, and G settles there.
+        bias = cfg.spectral
+        layers = [nn.Conv2d(self.in_channels, w[0], 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
             norm = [] if cfg.spectral else [nn.BatchNorm2d(cout)]
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), *norm, nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(w[-1] + int(cfg.mbstd), 1, 4, 1, 0, bias=False))
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=bias), *norm, nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(w[-1] + int(cfg.mbstd), 1, 4, 1, 0, bias=bias))
         self.net = nn.Sequential(*layers)
 
     def forward(self, sets: torch.Tensor) -> torch.Tensor:
@@ -209,6 +212,8 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
     elif isinstance(module, nn.modules.conv._ConvNd):
         nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 def stack_sets(frames: torch.Tensor) -> torch.Tensor:
