@@ -366,10 +366,12 @@ def run(*argv: str) -> None:
     assert train_main(["vsgan", *argv, "--no-progress", "--threads", "1"]) == 0
 
 
-def test_time_limit_pieces_resume_with_exactly_the_losses_of_one_run(tmp_path, data, capsys):
+@pytest.mark.parametrize("extra", [[], ["spectral=true"]])
+def test_time_limit_pieces_resume_with_exactly_the_losses_of_one_run(tmp_path, data, capsys, extra):
     """The long CPU runs go in --time-limit pieces with --resume: a run cut after every step (time limit 0)
-    logs the same losses and ends with the same weights as one run."""
-    common = ["--data", str(data), "--workers", "0", "--log-every", "1", "--sample-every", "0", *SMALL_ARGS]
+    logs the same losses and ends with the same weights as one run (spectral: its power iterations' vectors
+    are checkpointed too)."""
+    common = ["--data", str(data), "--workers", "0", "--log-every", "1", "--sample-every", "0", *SMALL_ARGS, *extra]
     run(*common, "--run-dir", str(tmp_path / "full"), "--steps", "4", "--ckpt-every", "4")
     run(*common, "--run-dir", str(tmp_path / "cut"), "--steps", "4", "--ckpt-every", "4", "--time-limit", "0")
     for _ in range(3):
@@ -384,11 +386,13 @@ def test_time_limit_pieces_resume_with_exactly_the_losses_of_one_run(tmp_path, d
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data):
+@pytest.mark.parametrize("extra", [[], ["spectral=true"]])
+def test_two_ranks_stay_identical_and_resume_exactly(tmp_path, data, extra):
     """torchrun with 2 gloo ranks: the same weights on both ranks after every step, and a run cut at a
-    checkpoint and resumed logs the losses (and holds the weights) of an uninterrupted one."""
+    checkpoint and resumed logs the losses (and holds the weights) of an uninterrupted one. With spectral,
+    each rank runs its own power iterations: they depend on the weights alone, so the ranks stay equal."""
     common = ["vsgan", "--data", str(data), "--workers", "1", "--log-every", "1", "--sample-every", "0",
-              "--no-progress", "--debug-hashes", *SMALL_ARGS]
+              "--no-progress", "--debug-hashes", *SMALL_ARGS, *extra]
     # 24 clips / (4 sets x 2 ranks) = 3 batches an epoch: cut at step 4 (in epoch 1), finish at 6; the
     # uninterrupted run also draws grids on rank 0 while rank 1 waits
     full, _ = two_ranks_cut_and_resumed(tmp_path, "vsgan", common, 6, 4, ("--ckpt-every", "2", "--sample-every", "3"))
