@@ -81,9 +81,9 @@ class Config:
     # networks (DCGAN)
     ngf: int = 64                 # G's last hidden width; G doubles it per layer towards its 4x4 input map
     ndf: int = 64                 # D's first width; doubles at every stride-2 layer down to 4x4
-    spectral: bool = False        # D's convs spectrally normalised, its BN dropped (not in the paper, Miyato et al.
-                                  # 2018, SN-DCGAN): a D with a bounded slope, a check on one that wins so hard
-                                  # G's gradient says little
+    spectral: bool = False        # D's convs spectrally normalised, its BN replaced by conv biases (not in the
+                                  # paper, Miyato et al. 2018, SN-DCGAN): a D with a bounded slope, a check on one
+                                  # that wins so hard G's gradient says little (on faces it met the target)
     mbstd: bool = False           # D's last layer also sees the batch's feature spread (minibatch std; not in
                                   # the paper, Karras et al. 2018): a check on G drawing few identities
     real_label: float = 1.0       # D's target on real sets; < 1 is one-sided label smoothing (not in the paper,
