@@ -42,11 +42,11 @@ Examples:
     torchrun --nproc_per_node 4 -m trainers.train vsgan --data data/faces64 --preset faces_rgb
     vidshard train vsgan --resume runs/vsgan-faces-20261202-160000 --steps 40000      # continue, exactly
 On a shared CPU, in pieces of at most an hour (each stops with a checkpoint; --resume continues exactly):
-    OMP_NUM_THREADS=1 vidshard train vsgan --data data/sprites --preset cpu_sprites ngf=48 ndf=48 --device cpu \
+    OMP_NUM_THREADS=1 vidshard train vsgan --data data/sprites --preset cpu_sprites ngf=48 ndf=48 --device cpu \\
         --threads 1 --workers 1 --steps 60000 --time-limit 3300 --run-dir runs/vsgan-cpu-sprites
     OMP_NUM_THREADS=1 vidshard train vsgan --resume runs/vsgan-cpu-sprites --device cpu --threads 1 --time-limit 3300
     # faces at CPU scale: a spectrally normalised D is what brought z_C's identity change past 0.6 at norm 2
-    OMP_NUM_THREADS=1 vidshard train vsgan --data data/faces64 --preset cpu_faces spectral=true --device cpu \
+    OMP_NUM_THREADS=1 vidshard train vsgan --data data/faces64 --preset cpu_faces spectral=true --device cpu \\
         --threads 1 --workers 1 --steps 40000 --time-limit 3300 --run-dir runs/vsgan-cpu-faces-sn
 """
 from __future__ import annotations
