@@ -121,3 +121,29 @@ vidshard train drnet --resume runs/drnet-pmax-nf48-stdscratch-lr2e4 lr=0.0002 --
     --device cpu --threads 1
 vidshard eval drnet runs/drnet-pmax-nf48-stdscratch-lr2e4 probe=mlp probe_clips=4000 eval_clips=1000 \
     --out docs/results/drnet/cpu_mnist/nf48/standardized_scratch
+# skip connections and width 64 (2026-12-04, fourth session; skip_width.txt, skip_width.png): two one-change runs
+# of the nf 48 recipe side by side from step 0, evaluated every 2,500 steps. skip=true stopped by hand (SIGTERM to
+# the trainer) after its evaluation at 20,000; nf=64 stopped at 15,019, then resumed (below)
+C="--data data/mmc32 --preset cpu_mnist content_pool=max --steps 30000 --workers 1 --device cpu --threads 1 \
+    --log-every 100 --ckpt-every 2500 --eval-every 2500 --sample-every 5000"
+vidshard train drnet $C nf=48 skip=true --run-dir runs/drnet-pmax-nf48-skip
+vidshard train drnet $C nf=64 --run-dir runs/drnet-pmax-nf64
+# the skip run's step-20,000 checkpoint on two copies (the later checkpoint dropped): lr 2e-4 alone, and lr 2e-4
+# with sim=standardized alpha=0.1, to 25,000, evaluated every 1,000 steps, then each like nf48/pose_scale
+for b in lr2e4 std; do cp -a runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf48-skip-$b
+    rm -rf runs/drnet-pmax-nf48-skip-$b/checkpoints/step-00020025; done
+vidshard train drnet --resume runs/drnet-pmax-nf48-skip-lr2e4 lr=0.0002 --amend --steps 25000 --eval-every 1000 --device cpu --threads 1
+vidshard train drnet --resume runs/drnet-pmax-nf48-skip-std lr=0.0002 sim=standardized alpha=0.1 --amend \
+    --steps 25000 --eval-every 1000 --device cpu --threads 1
+for b in lr2e4 std; do vidshard eval drnet runs/drnet-pmax-nf48-skip-$b probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf48/skip_$b; done
+# the standardised branch continued to 32,000 (after its evaluation above); nf 64 resumed from 15,019 to 30,000, and
+# its step-25,000 checkpoint on a copy (the later ones dropped) at lr 2e-4 to 30,000
+vidshard train drnet --resume runs/drnet-pmax-nf48-skip-std --steps 32000 --eval-every 1000 --device cpu --threads 1
+vidshard train drnet --resume runs/drnet-pmax-nf64 --steps 30000 --device cpu --threads 1
+cp -a runs/drnet-pmax-nf64 runs/drnet-pmax-nf64-lr2e4    # then drop the copy's checkpoints after step 25,000
+vidshard train drnet --resume runs/drnet-pmax-nf64-lr2e4 lr=0.0002 --amend --steps 30000 --eval-every 2500 --device cpu --threads 1
+python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 runs/drnet-pmax-nf48-skip-lr2e4 \
+    runs/drnet-pmax-nf48-skip-std runs/drnet-pmax-nf64-lr2e4 --labels skip nf64 skip,lr2e-4 skip,lr2e-4,standardized \
+    nf64,lr2e-4 --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/skip_width.png > docs/results/drnet/cpu_mnist/skip_width.txt
