@@ -147,3 +147,5 @@ python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 ru
     runs/drnet-pmax-nf48-skip-std runs/drnet-pmax-nf64-lr2e4 --labels skip nf64 skip,lr2e-4 skip,lr2e-4,standardized \
     nf64,lr2e-4 --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/skip_width.png > docs/results/drnet/cpu_mnist/skip_width.txt
+vidshard eval drnet runs/drnet-pmax-nf64-lr2e4 probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf64_lr2e4
