@@ -143,9 +143,13 @@ vidshard train drnet --resume runs/drnet-pmax-nf48-skip-std --steps 32000 --eval
 vidshard train drnet --resume runs/drnet-pmax-nf64 --steps 30000 --device cpu --threads 1
 cp -a runs/drnet-pmax-nf64 runs/drnet-pmax-nf64-lr2e4    # then drop the copy's checkpoints after step 25,000
 vidshard train drnet --resume runs/drnet-pmax-nf64-lr2e4 lr=0.0002 --amend --steps 30000 --eval-every 2500 --device cpu --threads 1
-python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 runs/drnet-pmax-nf48-skip-lr2e4 \
-    runs/drnet-pmax-nf48-skip-std runs/drnet-pmax-nf64-lr2e4 --labels skip nf64 skip,lr2e-4 skip,lr2e-4,standardized \
-    nf64,lr2e-4 --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
-    --out docs/results/drnet/cpu_mnist/skip_width.png > docs/results/drnet/cpu_mnist/skip_width.txt
 vidshard eval drnet runs/drnet-pmax-nf64-lr2e4 probe=mlp probe_clips=4000 eval_clips=1000 \
     --out docs/results/drnet/cpu_mnist/nf64_lr2e4
+# the nf 48 recipe itself with two other seeds, to 10,000 steps side by side: is pose's lower position R² seed spread?
+for s in 1 2; do vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=48 --seed $s --steps 10000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 2500 --sample-every 0 \
+    --run-dir runs/drnet-pmax-nf48-seed$s; done
+python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 runs/drnet-pmax-nf48-skip-lr2e4 \
+    runs/drnet-pmax-nf48-skip-std runs/drnet-pmax-nf64-lr2e4 runs/drnet-pmax-nf48-seed1 runs/drnet-pmax-nf48-seed2 \
+    --labels skip nf64 skip,lr2e-4 skip,lr2e-4,standardized nf64,lr2e-4 nf48,seed1 nf48,seed2 --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/skip_width.png > docs/results/drnet/cpu_mnist/skip_width.txt
