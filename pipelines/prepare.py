@@ -449,7 +449,8 @@ class RayVideos:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-        self.child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here)
+        self.child = ray.remote(process_one).options(num_cpus=1, max_retries=1, scheduling_strategy=here,
+                                                    runtime_env=VIDEO_POOL)
         self.context = context
 
     def parallel(self) -> int:
@@ -624,6 +625,13 @@ class Progress:
 # Kept alive, a worker loads them once (docs/BENCHMARKS.md "Face pipeline"). ray_cluster.yaml passes the
 # same setting to `ray start --head`.
 RAY_SYSTEM_CONFIG = {"kill_idle_workers_interval_ms": 0}
+
+# Videos run in a worker pool of their own. Ray keys its worker pools by runtime env: in one shared pool a
+# unit often landed in a process that had loaded the face models while its videos went to one that had not,
+# so a 2-CPU run loaded them in four processes (docs/BENCHMARKS.md "Face pipeline"). Units stay in the
+# default pool, where Ray's prestarted workers are; task env_vars are merged with a job's runtime env.
+POOL_ENV = "VIDSHARD_RAY_POOL"
+VIDEO_POOL = {"env_vars": {POOL_ENV: "video"}}
 
 
 def init_ray(address: str | None, workers: int | None) -> None:

@@ -144,6 +144,20 @@ def test_resume_after_killing_the_driver_is_byte_identical(clean, videos, tmp_pa
     assert not list(out.glob("*.tmp"))
 
 
+def test_videos_run_in_their_own_pool_of_one_process_a_cpu(ray_local, videos, tmp_path):
+    # units wait on their videos' tasks; were both in one worker pool, units and videos would swap processes
+    # and every process would load the face models in turn. Four units on two CPUs, after the other tests
+    # have used this session's Ray: the videos' clips come from at most two processes, all of the video pool
+    out = tmp_path / "faces"
+    argv = ["--input", str(videos), "--out", str(out), *FAST, "--workers", "2"]
+    assert P.prepare(P.build_parser().parse_args(argv), processor="tests.ray_pool_processor:tagged_process_video") == 0
+    metas = [meta for tar in sorted(out.glob("*.tar")) for _, _, meta in iter_samples(tar)]
+    assert len({m["source_id"] for m in metas}) >= 3
+    assert {m["worker_pool"] for m in metas} == {"video"}
+    pids = {m["worker_pid"] for m in metas}
+    assert len(pids) <= int(ray_local.cluster_resources()["CPU"]), f"videos ran in {len(pids)} processes"
+
+
 CLUSTER = """
 import subprocess, sys
 from ray.cluster_utils import Cluster
