@@ -271,6 +271,8 @@ def test_nonexistent_paths_fail_at_make_loader(tmp_path, dataset):
         make_loader(dataset, split="val")
 
 
+# four workers on purpose (more than shards); torch's advice on the machine's CPU count is not the point here
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
 def test_exact_mode_needs_no_shard_per_worker_but_a_sample_per_rank_and_step(dataset):
     ranks = run_ranks(dataset, world=2, batch_size=2, n_frames=2, resampled=False, num_workers=4)
     assert Counter(k for r in ranks for b in r for k in b["key"]) == Counter(all_keys())  # 5 shards, 8 slots
