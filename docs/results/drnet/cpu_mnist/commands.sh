@@ -153,3 +153,18 @@ python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 ru
     runs/drnet-pmax-nf48-skip-std runs/drnet-pmax-nf64-lr2e4 runs/drnet-pmax-nf48-seed1 runs/drnet-pmax-nf48-seed2 \
     --labels skip nf64 skip,lr2e-4 skip,lr2e-4,standardized nf64,lr2e-4 nf48,seed1 nf48,seed2 --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/skip_width.png > docs/results/drnet/cpu_mnist/skip_width.txt
+# more steps (2026-12-04, fifth session; nf64_long_curves.{png,txt}): both nf 64 runs continued side by side,
+# evaluated every 2,500 steps, on copies (the first piece of nf64-long stopped by SIGTERM at 35,353 and resumed);
+# each stopped by SIGTERM to the trainer after its evaluation at 55,000 / 50,000
+cp -a runs/drnet-pmax-nf64 runs/drnet-pmax-nf64-long
+cp -a runs/drnet-pmax-nf64-lr2e4 runs/drnet-pmax-nf64-lr2e4-long
+vidshard train drnet --resume runs/drnet-pmax-nf64-long --steps 80000 --eval-every 2500 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 6000
+vidshard train drnet --resume runs/drnet-pmax-nf64-lr2e4-long --steps 80000 --eval-every 2500 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 5700
+for r in nf64-long nf64-lr2e4-long; do vidshard eval drnet runs/drnet-pmax-$r probe=mlp probe_clips=4000 \
+    eval_clips=1000 --out docs/results/drnet/cpu_mnist/$(echo $r | tr - _); done
+python -m trainers.eval.curves runs/drnet-pmax-nf64-long runs/drnet-pmax-nf64-lr2e4-long \
+    --labels "nf64 (lr 2e-3)" "nf64, lr 2e-4 from 25k" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/nf64_long_curves.png > docs/results/drnet/cpu_mnist/nf64_long_curves.txt
