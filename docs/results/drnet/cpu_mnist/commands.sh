@@ -169,9 +169,9 @@ python -m trainers.eval.curves runs/drnet-pmax-nf64-long runs/drnet-pmax-nf64-lr
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/nf64_long_curves.png > docs/results/drnet/cpu_mnist/nf64_long_curves.txt
 # the step cost at 64x64 against 32x32 (same model, 400 steps each; steps_per_s in each run's metrics.jsonl)
-vidshard synth moving-mnist --out /tmp/mmc64 --clips 2000 --split 0.9,0.05,0.05 --shard-size 500 \
+vidshard synth moving-mnist --out data/mmc64 --clips 2000 --split 0.9,0.05,0.05 --shard-size 500 \
     --mnist ../shared/data/mnist --size 64 --colors channel --seed 0
-for sz in 32 64; do d=/tmp/mmc64; [ $sz = 32 ] && d=data/mmc32
+for sz in 32 64; do d=data/mmc64; [ $sz = 32 ] && d=data/mmc32
     vidshard train drnet --data $d --preset cpu_mnist content_pool=max nf=64 image_size=$sz --steps 400 --workers 1 \
-        --device cpu --threads 1 --log-every 100 --ckpt-every 0 --eval-every 0 --sample-every 0 --run-dir /tmp/drnet-t$sz
+        --device cpu --threads 1 --log-every 100 --ckpt-every 0 --eval-every 0 --sample-every 0 --run-dir runs/drnet-t$sz
 done
