@@ -159,6 +159,8 @@ python -m trainers.eval.curves runs/drnet-pmax-nf48-skip runs/drnet-pmax-nf64 ru
 cp -a runs/drnet-pmax-nf64 runs/drnet-pmax-nf64-long
 cp -a runs/drnet-pmax-nf64-lr2e4 runs/drnet-pmax-nf64-lr2e4-long
 vidshard train drnet --resume runs/drnet-pmax-nf64-long --steps 80000 --eval-every 2500 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 6900    # first piece, stopped by SIGTERM at 35,353 for the pipeline bench
+vidshard train drnet --resume runs/drnet-pmax-nf64-long --steps 80000 --eval-every 2500 --ckpt-every 2500 \
     --device cpu --threads 1 --time-limit 6000
 vidshard train drnet --resume runs/drnet-pmax-nf64-lr2e4-long --steps 80000 --eval-every 2500 --ckpt-every 2500 \
     --device cpu --threads 1 --time-limit 5700
