@@ -511,7 +511,7 @@ def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(tr
     res = drnet_eval.evaluate(model, pcfg, mm_channel, str(tmp_path / "e"),
                               judge_settings=judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2))
     assert 0 <= res["swap_digit_acc"] <= 1 and res["swap_digit_acc_real"] > 0.3  # chance 0.1: a small reader reads real digits
-    assert 0 <= res["rec_digit_acc"] <= 1
+    assert 0 <= res["rec_digit_acc"] <= 1 and 0 <= res["swap_digit_acc_real_blurred"] <= 1
     # a "decoder" that returns the pose clip's own frames: the rebuilt clip is the real one, the swap the other clip
     settings = judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2)
     test = eval_data.eval_splits(mm_channel, 0, 64)[1]
@@ -655,3 +655,20 @@ def test_predictor_on_standardised_poses_fits_the_scale_once_and_decodes_real_po
         assert torch.allclose(model.rollout(past, 4), model.generate((hc, *skips), model.from_predicted(poses)))
     with pytest.raises(ValueError, match="pose_scale"):
         drnet.check_config(drnet.Config(pose_scale="unit"))
+
+
+def test_channel_swap_exchanges_the_two_digit_channels_of_whole_clips():
+    # channel-coloured Moving MNIST: a clip's digits trade colours, every frame alike, in about half the clips
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 3, 3, 4, 4)
+    y = drnet.swap_channels(x, g)
+    swapped = torch.tensor([torch.equal(y[i], x[i][:, [1, 0, 2]]) for i in range(len(x))])
+    kept = torch.tensor([torch.equal(y[i], x[i]) for i in range(len(x))])
+    assert bool((swapped ^ kept).all()) and 150 < int(swapped.sum()) < 250
+    assert torch.equal(y[:, :, 2], x[:, :, 2])
+    assert torch.equal(y, drnet.swap_channels(x, torch.Generator().manual_seed(0)))  # the generator decides
+    with pytest.raises(ValueError, match="channel_swap"):
+        drnet.check_config(drnet.Config(channels=1, channel_swap=True))
+    model = new_model(tiny(channel_swap=True))
+    logs = model.training_step({"frames": torch.rand(4, 12, 3, 32, 32)}, 0, make_ctx())
+    assert all(torch.isfinite(v) for v in logs.values()) and "rec_loss" in logs

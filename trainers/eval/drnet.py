@@ -17,7 +17,9 @@ eval.json keys:
 Moving MNIST in channel colours (one digit per channel), read by the judge's digit reader at the model's
 size (trainers.eval.judge; its accuracy on real frames beside every figure):
     swap_digit_acc           the content clip's digits read in the swapped frames (per frame and channel),
-                             beside swap_digit_acc_real (the reader on the content clip's own frames)
+                             beside swap_digit_acc_real (the reader on the content clip's own frames) and
+                             swap_digit_acc_real_blurred (on those frames blurred at judge.BLUR_CHECK px: the
+                             reader is trained on blurred real frames too, so a blurred digit still reads)
     rec_digit_acc            the same reader on the clip rebuilt from its own content and poses (rec_mse's
                              frames): what the decoder renders legibly at all, so that swap_digit_acc well
                              below it points at content and pose entangled, and both low at the decoder
@@ -90,6 +92,12 @@ def read_accuracy(reader, frames: torch.Tensor, digits: torch.Tensor) -> torch.T
     return (read == digits[:, None]).float().mean((0, 2))
 
 
+def blurred(frames: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) frames blurred at the judge's BLUR_CHECK."""
+    from trainers.eval.judge import BLUR_CHECK, gaussian_blur
+    return gaussian_blur(frames.flatten(0, 1), BLUR_CHECK).view(frames.shape)
+
+
 def centroid_motion(frames: torch.Tensor) -> torch.Tensor:
     """(B, T, C, H, W) -> (T-1,) mean displacement (pixels) per step of each channel's intensity centroid,
     over clips and the digit channels."""
@@ -112,6 +120,7 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
     digits = clip_digits(clips)
     out = {"swap_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xd), digits).mean()),
            "swap_digit_acc_real": float(read_accuracy(reader, xs, digits).mean()),
+           "swap_digit_acc_real_blurred": float(read_accuracy(reader, blurred(xs), digits).mean()),
            "rec_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xs), digits).mean()),
            "motion_real": float(centroid_motion(xs).mean()), "digit_reader_clips": n}
     if model.predictor is not None and T > cfg.n_past:
