@@ -58,6 +58,10 @@ class Config:
     max_step: int = 12            # window of frames per clip; content/pose/similarity frames drawn within it
     epoch_samples: int = 0        # clips per loader epoch over all ranks (0: the split's size); raise it on a
                                   # tiny dataset so an epoch is not a handful of batches
+    channel_swap: bool = False    # swap colour channels 0 and 1 of each training clip with probability 1/2, all
+                                  # its frames alike (not in the paper): in channel-coloured Moving MNIST (digit n
+                                  # in channel n) which digit gets which channel is exchangeable, and a decoder
+                                  # trained without it drew one channel's digits worse than the other's
     # networks (DCGAN-64 encoders and decoder)
     nf: int = 64                  # width of the first conv layer; doubles at every stride-2 layer
     content_dim: int = 128        # |h_c|
@@ -129,6 +133,14 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def swap_channels(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Clips (B, T, C, H, W) with channels 0 and 1 swapped in about half of them (drawn on the CPU generator),
+    every frame of a clip alike."""
+    pick = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device, non_blocking=True)
+    order = [1, 0, *range(2, x.shape[2])]
+    return torch.where(pick[:, None, None, None, None], x[:, :, order], x)
+
+
 def loader_kwargs(cfg: Config) -> dict:
     """Windows of contiguous frames: max_step of them for DrNet, n_past + n_future for the predictor."""
     n = cfg.n_past + cfg.n_future if cfg.phase == "predictor" else cfg.max_step
@@ -162,6 +174,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: pose_scale must be 'none' or 'data', got {cfg.pose_scale!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
+    if cfg.channel_swap and cfg.channels < 2:
+        raise ValueError(f"drnet: channel_swap needs at least 2 channels, got channels={cfg.channels}")
 
 
 # ---- networks ------------------------------------------------------------------------------------------------
@@ -419,6 +433,8 @@ class Model(nn.Module):
         """One step of the phase; returns detached 0-dim tensors on the device (never .item(): on a GPU
         every .item() waits for the queued kernels, so the CPU could not run ahead to the next step)."""
         x = batch["frames"]
+        if self.cfg.channel_swap:
+            x = swap_channels(x, ctx.generator)
         if self.predictor is not None:
             return self.predictor_step(x, step, ctx)
         B, T = x.shape[:2]
