@@ -5,7 +5,8 @@ channel count a model works at (`trainers.frames.fit_frames` on the real frames)
 factor of `labels.FACTORS[generator]` that varies in the training split (classes never seen there are
 masked out). Moving MNIST in channel colours is read one channel at a time by one shared 1-channel digit
 reader (each channel holds exactly one digit; `labels.judge_channels`): `read_digits` is also the digit
-reader other recipes use on generated frames. A clip's prediction pools its frames: the mean of the
+reader other recipes use on generated frames, so its full settings train it on blurred copies of the real
+frames too (`Settings.blur`: a generated digit of the right shape reads even with soft strokes). A clip's prediction pools its frames: the mean of the
 per-frame log-probabilities, renormalized (a geometric mean of the frame posteriors). Factors the
 literature judges jointly (`labels.JOINT_FACTORS`: Sprites' 9-class action × direction) are scored from
 the product of their components' clip posteriors over the combinations seen in training.
