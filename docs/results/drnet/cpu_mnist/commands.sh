@@ -177,3 +177,30 @@ for sz in 32 64; do d=data/mmc64; [ $sz = 32 ] && d=data/mmc32
     vidshard train drnet --data $d --preset cpu_mnist content_pool=max nf=64 image_size=$sz --steps 400 --workers 1 \
         --device cpu --threads 1 --log-every 100 --ckpt-every 0 --eval-every 0 --sample-every 0 --run-dir runs/drnet-t$sz
 done
+# the digit reader trained on blurred real frames too (2026-12-04, sixth session): both readers on the same
+# generated frames, with controls (reader_blur.txt)
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-lr2e4-long \
+    runs/drnet-pmax-nf64-long runs/drnet-pmax-nf64-lr2e4 runs/drnet-pmax-nf48-skip-lr2e4 runs/drnet-pmax-nf48-skip-std \
+    > docs/results/drnet/cpu_mnist/reader_blur.txt
+# nf64_lr2e4_long/pose_scale: a teacher-forced predictor on standardised poses on the 50,060-step nf 64 encoders
+# (5,989 steps in its 30 minutes beside two other trainings), evaluated like nf48/pose_scale
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 phase=predictor \
+    encoders=runs/drnet-pmax-nf64-lr2e4-long pose_scale=data --steps 20000 --workers 1 --device cpu --threads 1 \
+    --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1800 --run-dir runs/drnet-pmax-nf64-lstm-scaled
+vidshard eval drnet runs/drnet-pmax-nf64-lstm-scaled probe=mlp probe_clips=4000 eval_clips=1000 \
+    --out docs/results/drnet/cpu_mnist/nf64_lr2e4_long/pose_scale
+# channel_swap (new): the 50,060-step nf 64 run continued on two copies side by side to 60,000 at lr 2e-4, one
+# with channel_swap=true, one without (the control); evaluated every 2,000 steps
+cp -a runs/drnet-pmax-nf64-lr2e4-long runs/drnet-pmax-nf64-swap
+cp -a runs/drnet-pmax-nf64-lr2e4-long runs/drnet-pmax-nf64-cont
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap channel_swap=true --amend --steps 60000 --eval-every 2000 \
+    --ckpt-every 2000 --device cpu --threads 1 --time-limit 3600
+vidshard train drnet --resume runs/drnet-pmax-nf64-cont --steps 60000 --eval-every 2000 --ckpt-every 2000 \
+    --device cpu --threads 1 --time-limit 3600
+# both continuations and the predictor, read by both readers (appended to reader_blur.txt)
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap \
+    runs/drnet-pmax-nf64-cont runs/drnet-pmax-nf64-lstm-scaled | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+# each digit's position from pose and content, per colour channel (channel_position.txt)
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 runs/drnet-pmax-nf64-long \
+    runs/drnet-pmax-nf48-skip-lr2e4 runs/drnet-pmax-nf64-cont runs/drnet-pmax-nf64-swap \
+    > docs/results/drnet/cpu_mnist/channel_position.txt
