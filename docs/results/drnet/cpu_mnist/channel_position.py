@@ -4,7 +4,9 @@ digit in channel 0, then channel 1), fitted on 2,000 train clips, scored on 500 
 each. Asks whether the colour channel a decoder draws worse is the one whose position the pose code holds
 worse. Output: channel_position.txt. Run from the repository root:
 
-    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 RUN_DIR...
+    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 RUN_DIR[:CHECKPOINT]...
+
+(CHECKPOINT: a directory name under RUN_DIR/checkpoints, e.g. step-00025000; default the latest.)
 """
 import sys
 
@@ -23,8 +25,9 @@ def flat(a):
 def main(data: str, runs: list[str]) -> None:
     torch.set_num_threads(1)
     train, test, _ = eval_data.eval_splits(data, 2000, 500)
-    for run in runs:
-        _, cfg, model, _, path, _ = load_run("drnet", run)
+    for arg in runs:
+        run, _, checkpoint = arg.partition(":")
+        _, cfg, model, _, path, _ = load_run("drnet", run, checkpoint or None)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)
         frames = probes.probe_frames(window)
         codes = [probes.code_features(model, clips, frames, window, "cpu") for clips in (train, test)]

@@ -204,3 +204,18 @@ OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 runs/drnet-pmax-nf64-long \
     runs/drnet-pmax-nf48-skip-lr2e4 runs/drnet-pmax-nf64-cont runs/drnet-pmax-nf64-swap \
     > docs/results/drnet/cpu_mnist/channel_position.txt
+# channel_swap from the first step (2026-12-04, sixth session; channel_swap_curves.{png,txt}): the nf 64 recipe with
+# and without it, side by side from step 0 (the control reproduces runs/drnet-pmax-nf64 exactly: same seed, same
+# figures at 10,000), each stopped by --time-limit 3000 after its evaluation at 15,000; swap0 then resumed to 25,000
+for v in swap0:channel_swap=true ctl0:; do n=${v%%:*}; o=${v#*:}
+    vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 $o --steps 30000 --workers 1 \
+        --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 0 \
+        --time-limit 3000 --run-dir runs/drnet-pmax-nf64-$n
+done
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0 --steps 25000 --eval-every 5000 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 2100
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0:step-00015000 \
+    runs/drnet-pmax-nf64-ctl0:step-00015000 | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 \
+    runs/drnet-pmax-nf64-swap0:step-00015000 runs/drnet-pmax-nf64-ctl0:step-00015000 \
+    >> docs/results/drnet/cpu_mnist/channel_position.txt

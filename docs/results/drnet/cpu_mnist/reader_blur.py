@@ -7,7 +7,9 @@ swaps; and two controls that must stay low whatever the reader: the swaps read a
 all-black frames. Predictor runs add the rollout (reader over steps 1-30 and 31-100). The first READ_CLIPS
 held-out clips, as the kit's eval.json. Output: reader_blur.txt. Run from the repository root:
 
-    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 RUN_DIR...
+    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 RUN_DIR[:CHECKPOINT]...
+
+(CHECKPOINT: a directory name under RUN_DIR/checkpoints, e.g. step-00025000; default the latest.)
 """
 import sys
 from dataclasses import replace
@@ -49,8 +51,9 @@ def main(data: str, runs: list[str]) -> None:
         print(f"# reader {name}: held-out frames {acc['frame']}, blurred at σ {acc['blurred_sigma']}: "
               f"{acc['frame_blurred']}")
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), de.READ_CLIPS))
-    for run in runs:
-        _, cfg, model, _, path, facts = load_run("drnet", run)
+    for arg in runs:
+        run, _, checkpoint = arg.partition(":")
+        _, cfg, model, _, path, facts = load_run("drnet", run, checkpoint or None)
         rows = {name: reads(r, model, cfg, clips) for name, r in readers.items()}
         print(f"\n{run} ({path.name}, phase {cfg.phase}), {len(clips)} held-out clips")
         for key in rows[next(iter(rows))]:
