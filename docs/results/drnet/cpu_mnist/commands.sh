@@ -219,3 +219,11 @@ OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/channel_position.py data/mmc32 \
     runs/drnet-pmax-nf64-swap0:step-00015000 runs/drnet-pmax-nf64-ctl0:step-00015000 \
     >> docs/results/drnet/cpu_mnist/channel_position.txt
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64:step-00025000 \
+    | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0:step-00025000 \
+    | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-ctl0 \
+    --labels "nf64, channel_swap" "nf64 (control)" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/channel_swap_curves.png > docs/results/drnet/cpu_mnist/channel_swap_curves.txt
