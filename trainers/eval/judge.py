@@ -6,8 +6,9 @@ factor of `labels.FACTORS[generator]` that varies in the training split (classes
 masked out). Moving MNIST in channel colours is read one channel at a time by one shared 1-channel digit
 reader (each channel holds exactly one digit; `labels.judge_channels`): `read_digits` is also the digit
 reader other recipes use on generated frames, so its full settings train it on blurred copies of the real
-frames too (`Settings.blur`: a generated digit of the right shape reads even with soft strokes). A clip's prediction pools its frames: the mean of the
-per-frame log-probabilities, renormalized (a geometric mean of the frame posteriors). Factors the
+frames too (`Settings.blur`: a generated digit of the right shape reads even with soft strokes). A clip's
+prediction pools its frames: the mean of the per-frame log-probabilities, renormalized (a geometric mean of
+the frame posteriors). Factors the
 literature judges jointly (`labels.JOINT_FACTORS`: Sprites' 9-class action × direction) are scored from
 the product of their components' clip posteriors over the combinations seen in training.
 
@@ -67,6 +68,7 @@ class Settings:
     blur: float = field(default=0.0, metadata={
         "help": "each training frame blurred by a Gaussian of σ drawn from [0, BLUR] pixels at the judge's size, "
                 "so that blurred generated frames still read"})
+
 
 FULL = Settings()
 # Sprites' action is told by the animation frames, and the standing first frame of spellcast, walk and slash
