@@ -227,3 +227,7 @@ python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-c
     --labels "nf64, channel_swap" "nf64 (control)" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/channel_swap_curves.png > docs/results/drnet/cpu_mnist/channel_swap_curves.txt
+# the swap run's 25,000-step checkpoint continued at lr 2e-4 to 30,000 on a copy (as nf64_lr2e4 was)
+cp -a runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-swap0-lr2e4
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr2e4 lr=0.0002 --amend --steps 30000 --eval-every 5000 \
+    --ckpt-every 2500 --device cpu --threads 1 --time-limit 1000
