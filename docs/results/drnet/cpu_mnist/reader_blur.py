@@ -20,22 +20,29 @@ from trainers.eval import data as eval_data, drnet as de, judge as J, swaps
 from trainers.evaluate import load_run
 
 
-def reads(reader, model, cfg, clips) -> dict:
+def generate(model, cfg, clips) -> dict:
+    """The frames both readers read, made once per run: real, swapped, rebuilt (and rolled out), with the digits."""
     n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
     xs = swaps.stacked(clips, T, "cpu")
     other = [clips[(i + 1) % n] for i in range(n)]
-    xd = swaps.stacked(other, T, "cpu")
-    digits, other_digits = de.clip_digits(clips), de.clip_digits(other)
     with torch.no_grad():
-        swapped, rebuilt = swaps.transfer(model, xs, xd), swaps.transfer(model, xs, xs)
-        rollout = model.rollout(xs[:, :cfg.n_past], de.ROLLOUT_STEPS) if model.predictor is not None else None
+        g = {"real": xs, "swapped": swaps.transfer(model, xs, swaps.stacked(other, T, "cpu")),
+             "rebuilt": swaps.transfer(model, xs, xs), "digits": de.clip_digits(clips),
+             "other_digits": de.clip_digits(other)}
+        if model.predictor is not None:
+            g["rollout"] = model.rollout(xs[:, :cfg.n_past], de.ROLLOUT_STEPS)
+    return g
+
+
+def reads(reader, g: dict) -> dict:
+    digits, swapped = g["digits"], g["swapped"]
     acc = lambda frames, d=digits: float(de.read_accuracy(reader, frames, d).mean())
     per_channel = (reader.read_digits(swapped)[..., :2] == digits[:, None]).float().mean((0, 1))
-    out = {"real": acc(xs), "real blurred": acc(de.blurred(xs)), "swaps": acc(swapped), "rebuilt": acc(rebuilt),
-           "swaps red / green": "{:.3f} / {:.3f}".format(*per_channel.tolist()),
-           "swaps as pose clip's": acc(swapped, other_digits), "black": acc(torch.zeros_like(xs))}
-    if rollout is not None:
-        steps = de.read_accuracy(reader, rollout, digits)
+    out = {"real": acc(g["real"]), "real blurred": acc(de.blurred(g["real"])), "swaps": acc(swapped),
+           "rebuilt": acc(g["rebuilt"]), "swaps red / green": "{:.3f} / {:.3f}".format(*per_channel.tolist()),
+           "swaps as pose clip's": acc(swapped, g["other_digits"]), "black": acc(torch.zeros_like(g["real"]))}
+    if "rollout" in g:
+        steps = de.read_accuracy(reader, g["rollout"], digits)
         out.update({"rollout 1-30": float(steps[:30].mean()), "rollout 31-100": float(steps[30:].mean()),
                     "rollout steps >= 0.8": int((steps >= 0.8).int().cumprod(0).sum())})
     return out
@@ -53,8 +60,9 @@ def main(data: str, runs: list[str]) -> None:
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), de.READ_CLIPS))
     for arg in runs:
         run, _, checkpoint = arg.partition(":")
-        _, cfg, model, _, path, facts = load_run("drnet", run, checkpoint or None)
-        rows = {name: reads(r, model, cfg, clips) for name, r in readers.items()}
+        _, cfg, model, _, path, _ = load_run("drnet", run, checkpoint or None)
+        frames = generate(model, cfg, clips)
+        rows = {name: reads(r, frames) for name, r in readers.items()}
         print(f"\n{run} ({path.name}, phase {cfg.phase}), {len(clips)} held-out clips")
         for key in rows[next(iter(rows))]:
             cells = [rows[name][key] for name in readers]
