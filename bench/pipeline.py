@@ -4,7 +4,8 @@ On the same videos, in one run, the methods taking turns within each repeat (the
 kept, so that drift in the machine's speed does not land on one of them):
   ffmpeg      `ffmpeg -threads 1 -i X -f null -`, one process per video: single-thread decode, the limit
   naive       what most repositories do: decode every frame at full resolution (decord, one thread), run
-              BlazeFace on every full frame, crop the best box to 64x64; no tracking, no smoothing
+              BlazeFace through mediapipe's Tasks API on every full frame, crop the best box to 64x64; no
+              tracking, no smoothing
   vidshard    one cold `vidshard prepare` command, defaults (quality gates and identity checks on), as a user
               runs it: Ray started by the command, workers started and models loaded inside the run.
 CPU is counted over the whole machine's share of each method: ffmpeg's processes; the naive loop's process
@@ -91,25 +92,51 @@ def ffmpeg_decode(videos: list[Path]) -> dict[str, float]:
     return out
 
 
+class TasksApiDetector:
+    """BlazeFace through mediapipe's Tasks API (IMAGE mode), the way most code calls it: the naive loop's
+    detector, and the reference pipelines/faces/blazeface.py is checked against (tests/test_blazeface.py).
+    `detect(rgb)` has BlazeFace.detect's contract: (x, y, w, h) pixel boxes, keypoints in [0, 1], scores."""
+
+    def __init__(self, detector: str = "short", min_score: float = 0.5):
+        from mediapipe.tasks.python import BaseOptions, vision
+        from pipelines.faces.model import face_model_path
+        options = vision.FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_path=str(face_model_path(detector, None))),
+            running_mode=vision.RunningMode.IMAGE, min_detection_confidence=min_score)
+        self.detector = vision.FaceDetector.create_from_options(options)
+
+    def detect(self, rgb):
+        import mediapipe as mp
+        import numpy as np
+        res = self.detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        found = sorted(res.detections, key=lambda d: -d.categories[0].score)
+        boxes = [[d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width, d.bounding_box.height]
+                 for d in found]
+        return (np.float32(boxes).reshape(-1, 4), np.float32([[(k.x, k.y) for k in d.keypoints] for d in found]),
+                np.float32([d.categories[0].score for d in found]))
+
+    def close(self) -> None:
+        self.detector.close()
+
+
 def naive_loop(videos: list[Path], detector=None, size: int = 64) -> dict[str, float]:
     """Decode every frame at full resolution, detect on every frame, crop the best face: CPU s per video."""
     import decord
     import numpy as np
     from PIL import Image
-    from pipelines.faces.detect import FaceDetector
-    det = detector or FaceDetector("short", 0.5)
+    det = detector or TasksApiDetector()
     out = {}
     for v in videos:
         cpu0 = time.process_time()
         reader = decord.VideoReader(str(v), ctx=decord.cpu(0), num_threads=1)
         for t in range(len(reader)):
             frame = reader[t].asnumpy()
-            faces = det.detect(t, frame)
-            if not faces:
+            boxes, _, scores = det.detect(frame)
+            if not len(scores):
                 continue
-            f = max(faces, key=lambda d: d.score)
-            side = 1.6 * max(f.w, f.h)
-            box = (f.cx - side / 2, f.cy - side / 2, f.cx + side / 2, f.cy + side / 2)
+            x, y, w, h = boxes[int(np.argmax(scores))]
+            cx, cy, side = x + w / 2, y + h / 2, 1.6 * max(w, h)
+            box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
             np.asarray(Image.fromarray(frame).crop(tuple(int(round(b)) for b in box)).resize((size, size)))
         out[v.name] = time.process_time() - cpu0
     return out
@@ -276,7 +303,7 @@ STAGES = [
 
 def profile(videos: list[Path], info: dict) -> dict:
     """CPU ms a frame of each stage of process_video by size class, in this process (cProfile timed with
-    process_time, so mediapipe's inference threads count within BlazeFace), after one warm-up video."""
+    process_time, every thread of the process counted), after one warm-up video."""
     import cProfile
     import pstats
     from pipelines.faces.config import FaceConfig
@@ -343,8 +370,7 @@ def main(argv=None) -> int:
         src_dir = tmp / "inputs" if args.copies > 1 else args.videos
         info = probe(inputs)
         print(f"{len(inputs)} videos, {sum(i['frames'] for i in info.values())} frames", flush=True)
-        from pipelines.faces.detect import FaceDetector
-        det = FaceDetector("short", 0.5)   # model loaded and mediapipe imported outside the timing
+        det = TasksApiDetector()   # model loaded and mediapipe imported outside the timing
         runs = interleaved(args.repeat, {
             "ffmpeg": lambda: ffmpeg_decode(inputs),
             "naive": lambda: naive_loop(inputs, det),

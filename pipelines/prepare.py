@@ -43,7 +43,7 @@ EXIT_INPUT_FAILED = 3   # the dataset was written, but some inputs could not be 
 EXIT_SHARD_FAILED = 4   # some shards failed past their retries (named); no manifest was written
 
 PROCESSOR = "pipelines.faces.video:process_video"
-SOFTWARE = ("decord2", "mediapipe", "ray", "dlib-bin")
+SOFTWARE = ("decord2", "av", "ai-edge-litert", "opencv-contrib-python", "ray", "dlib-bin")
 FAULT_ENV = faults.ENV   # the test hook (shards/faults.py)
 RAW_STREAM_REASON = ("raw H.264 elementary stream (no container: no timestamps, frame rate or index); "
                      "remux it first: ffmpeg -r FPS -i IN.264 -c copy OUT.mp4")

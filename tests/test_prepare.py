@@ -81,7 +81,7 @@ def test_real_videos_make_a_verified_dataset(clean, videos):
     cfg = m["config"]
     assert cfg["face"]["detect_every"] == 3 and cfg["videos_per_shard"] == 1 and "split" in cfg
     assert not {"workers", "address", "out", "overwrite"} & set(cfg)
-    assert {"decord2", "mediapipe", "ray", "dlib-bin"} <= set(m["software"])
+    assert {"decord2", "ai-edge-litert", "ray", "dlib-bin"} <= set(m["software"])
     # the quality gates: every clip cut is written or counted under one reason, per source and in total,
     # and each shard's stats list every candidate clip (the report's table)
     q = m["quality"]

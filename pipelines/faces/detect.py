@@ -1,7 +1,7 @@
-"""Face detection with mediapipe BlazeFace through the Tasks API (IMAGE running mode, one frame at a time).
+"""Face detection with mediapipe's BlazeFace, one frame at a time (blazeface.py runs the model on LiteRT).
 
-The detector sees a downscaled copy of each frame; boxes come back mapped to source pixels. IMAGE mode
-keeps every frame independent, so a result never depends on which frames were detected before it.
+The detector sees a downscaled copy of each frame; boxes come back mapped to source pixels. Every frame
+is independent, so a result never depends on which frames were detected before it.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .blazeface import BlazeFace
 from .model import ModelError, face_model_path
 
 # Building a detector costs more than detecting on many frames; Ray workers process many videos, so keep
-# one per (model, threshold).
-_DETECTORS: dict[tuple[str, float], object] = {}
+# one per (model, detector kind, threshold).
+_DETECTORS: dict[tuple[str, str, float], BlazeFace] = {}
 
 
 @dataclass(frozen=True)
@@ -61,25 +62,22 @@ def yaw_of(keypoints) -> float | None:
     return float(((nx - (rx + lx) / 2) * ex + (ny - (ry + ly) / 2) * ey) / d2)
 
 
-def load_detector(model_path: str | os.PathLike, min_score: float):
-    """A mediapipe FaceDetector for this .tflite; ModelError (one line) if it cannot be loaded."""
-    key = (str(Path(model_path).resolve()), float(min_score))
+def load_detector(model_path: str | os.PathLike, min_score: float, detector: str = "short") -> BlazeFace:
+    """A BlazeFace for this .tflite, read as the `detector` kind's model; ModelError (one line) if it
+    cannot be loaded or is not that model."""
+    key = (str(Path(model_path).resolve()), detector, float(min_score))
     if key in _DETECTORS:
         return _DETECTORS[key]
-    from mediapipe.tasks.python import BaseOptions
-    from mediapipe.tasks.python import vision
     if not Path(model_path).is_file():
         raise ModelError(f"face model {model_path}: no such file")
-    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
-                                         running_mode=vision.RunningMode.IMAGE,
-                                         min_detection_confidence=float(min_score))
     try:
-        detector = vision.FaceDetector.create_from_options(options)
-    except Exception as e:  # mediapipe raises RuntimeError/ValueError with multi-line native text
+        model = BlazeFace(model_path, detector, min_score)
+    except Exception as e:  # LiteRT raises ValueError/RuntimeError with multi-line native text
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"face model {model_path}: cannot be loaded as a BlazeFace detector ({first[:160]})") from None
-    _DETECTORS[key] = detector
-    return detector
+        raise ModelError(f"face model {model_path}: cannot be loaded as the {detector!r} BlazeFace detector "
+                         f"({first[:160]})") from None
+    _DETECTORS[key] = model
+    return model
 
 
 def check_face_model(detector: str = "short", model_path=None, min_score: float = 0.5) -> Path:
@@ -88,7 +86,7 @@ def check_face_model(detector: str = "short", model_path=None, min_score: float 
     Returns the .tflite path; raises ModelError with a one-line reason (missing file, not a BlazeFace
     model, download failure)."""
     path = face_model_path(detector, model_path)
-    load_detector(path, min_score)
+    load_detector(path, min_score, detector)
     return path
 
 
@@ -98,22 +96,18 @@ class FaceDetector:
     def __init__(self, detector: str = "short", min_score: float = 0.5, model_path=None):
         self.model_path = face_model_path(detector, model_path)
         self.min_score = min_score
-        self._det = load_detector(self.model_path, min_score)
+        self._det = load_detector(self.model_path, min_score, detector)
 
     def detect(self, t: int, image: np.ndarray, scale_x: float = 1.0, scale_y: float = 1.0) -> list[Detection]:
-        import mediapipe as mp
         if image.ndim == 2 or image.shape[-1] == 1:
             image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
-        result = self._det.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+        h, w = image.shape[:2]
+        boxes, keypoints, scores = self._det.detect(image)
         out = []
-        for d in result.detections:
-            score = float(d.categories[0].score) if d.categories else 0.0
-            b = d.bounding_box
-            if score < self.min_score or b.width <= 0 or b.height <= 0:
+        for (x, y, bw, bh), kps, score in zip(boxes.tolist(), keypoints.tolist(), scores.tolist()):
+            if bw <= 0 or bh <= 0:
                 continue
-            h, w = image.shape[:2]
-            kp = tuple((k.x * w * scale_x, k.y * h * scale_y) for k in (d.keypoints or []))
-            out.append(Detection(t, b.origin_x * scale_x, b.origin_y * scale_y, b.width * scale_x,
-                                 b.height * scale_y, score, keypoints=kp or None))
+            kp = tuple((kx * w * scale_x, ky * h * scale_y) for kx, ky in kps)
+            out.append(Detection(t, x * scale_x, y * scale_y, bw * scale_x, bh * scale_y, score, keypoints=kp))
         # a fixed order (left to right, then top to bottom) so that association never depends on the model's
         return sorted(out, key=lambda d: (d.x, d.y, -d.score))
