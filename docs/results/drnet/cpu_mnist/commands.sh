@@ -231,3 +231,8 @@ python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-c
 cp -a runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-swap0-lr2e4
 vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr2e4 lr=0.0002 --amend --steps 30000 --eval-every 5000 \
     --ckpt-every 2500 --device cpu --threads 1 --time-limit 1000
+# the channel_swap run at 30,000 (2026-12-05, seventh session): the full evaluation (swap0_lr2e4/) and both readers
+vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr2e4 probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/swap0_lr2e4
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr2e4 \
+    | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
