@@ -17,6 +17,7 @@ ffmpeg, the naive loop and the video tasks.
 
     python bench/pipeline.py                                   # the corpus ../shared/data/faces
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
+    python bench/pipeline.py --detector-calls                  # BlazeFace: the Tasks API against LiteRT
 
 Targets (issue 15, docs/BENCHMARKS.md "Face pipeline"): the whole run's CPU <= 1/3 of the naive loop's, the
 video tasks >= 0.5 of ffmpeg's one-thread rate per core, fixed cost <= 8 s.
@@ -335,6 +336,38 @@ def profile(videos: list[Path], info: dict) -> dict:
     return out
 
 
+def detector_calls(videos: list[Path], frames_per_video: int = 8, rounds: int = 3) -> dict:
+    """CPU ms a call of BlazeFace through mediapipe's Tasks API and on LiteRT (pipelines/faces/blazeface.py),
+    per model, on the detector's copies (longest side 256) of frames spread over every video, the two taking
+    turns frame by frame, best of `rounds` passes (every thread of this process counted)."""
+    import numpy as np
+    from pipelines.faces.blazeface import BlazeFace
+    from pipelines.faces.decode import detect_shape, probe as probe_video, stream_pictures
+    from pipelines.faces.model import face_model_path
+    images = []
+    for v in videos:
+        info = probe_video(v)
+        dw, dh = detect_shape(info.width, info.height, 256)
+        idx = np.unique(np.linspace(0, max(info.frames - 1, 0), frames_per_video).astype(int))
+        images += [pic.small(dw, dh) for _, pic in stream_pictures(v, idx, warnings=[])]
+    out = {"images": len(images)}
+    for kind in ("short", "full"):
+        ways = {"tasks_api": TasksApiDetector(kind), "litert": BlazeFace(face_model_path(kind, None), kind, 0.5)}
+        cpu = {name: [] for name in ways}
+        for _ in range(rounds):
+            spent = dict.fromkeys(ways, 0.0)
+            for image in images:
+                for name, det in ways.items():
+                    t = time.process_time()
+                    det.detect(image)
+                    spent[name] += time.process_time() - t
+            for name in ways:
+                cpu[name].append(1000 * spent[name] / len(images))
+        ways["tasks_api"].close()
+        out[kind] = {name: round(min(v), 3) for name, v in cpu.items()}
+    return out
+
+
 def show_profile(prof: dict) -> None:
     labels = [k for k in next(iter(prof.values())) if k != "frames"]
     print(f"{'CPU ms a frame':38s}" + "".join(f"{name:>17s}" for name in prof))
@@ -354,10 +387,18 @@ def main(argv=None) -> int:
                    help="JSON results (default: %(default)s)")
     p.add_argument("--profile", action="store_true",
                    help="instead: CPU a frame of each stage of the per-video work by size class, in-process (cProfile)")
+    p.add_argument("--detector-calls", action="store_true",
+                   help="instead: CPU ms a BlazeFace call, the Tasks API against LiteRT, on frames of every video")
     args = p.parse_args(argv)
     videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in SUFFIXES)
     if not videos:
         p.error(f"{args.videos}: no videos")
+    if args.detector_calls:
+        calls = detector_calls(videos)
+        print(json.dumps(calls))
+        write_result(args.out.with_name(args.out.stem + "-detector-calls.json"),
+                     {"input": os.path.relpath(args.videos, ROOT), **calls, "machine": machine()})
+        return 0
     if args.profile:
         prof = profile(videos, probe(videos))
         show_profile(prof)

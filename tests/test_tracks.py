@@ -97,6 +97,21 @@ def test_spline_fills_missed_detections_close_to_truth():
         assert abs(s.size[t - s.t0] / truth_s(t) - 1) < 0.05
 
 
+@pytest.mark.parametrize("n", [5, 6, 12, 40])   # scipy needs 5 points
+def test_smoothing_spline_equals_scipys(n):
+    # the hand-written Reinsch solve against scipy's make_smoothing_spline, which it replaces for speed:
+    # uneven spacing, several columns at once, weak and strong penalties, evaluated past both ends
+    from scipy.interpolate import make_smoothing_spline
+    from pipelines.faces.tracks import smoothing_spline
+    t = np.sort(RNG.choice(np.arange(300), n, replace=False)).astype(float)
+    y = RNG.normal(size=(n, 3)).cumsum(0)
+    t_eval = np.arange(t[0] - 3, t[-1] + 4)
+    for lam in (0.1, 64.0, 1e4):
+        want = make_smoothing_spline(t, y, lam=lam)(t_eval)
+        assert np.allclose(smoothing_spline(t, y, lam, t_eval), want, rtol=0, atol=1e-9 * (1 + np.abs(want).max()))
+        assert np.allclose(smoothing_spline(t, y[:, 1], lam, t_eval), want[:, 1], rtol=0, atol=1e-8)
+
+
 def test_smoothing_reduces_jitter_and_never_extrapolates():
     ts = np.arange(10, 90, 2)
     dets = [det(int(t), 100 + 0.5 * t + RNG.normal(0, 3), 100 + RNG.normal(0, 3), 50) for t in ts]

@@ -63,7 +63,8 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     s = size / side
     # the ROI's corners onto the output's corners, pixel indices as coordinates (as mediapipe maps them)
     m = np.float64([[s, 0, -(w - side) / 2 * s], [0, s, -(h - side) / 2 * s]])
-    warped = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    warped = cv2.warpAffine(np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT)
     return (warped.astype(np.float32) * np.float32(2 / 255) - np.float32(1))[None], side
 
 

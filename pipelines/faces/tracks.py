@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.interpolate import make_smoothing_spline
+from scipy.linalg import solveh_banded
 from scipy.optimize import linear_sum_assignment
 
 from .detect import Detection
 
 CUT_SIDE = 32          # scene-cut signatures are CUT_SIDE×CUT_SIDE grayscale thumbnails
 NO_MATCH = 1e6         # assignment cost of a forbidden pair
-MIN_SPLINE_POINTS = 5  # make_smoothing_spline needs at least this many points; fewer -> linear interpolation
+MIN_SPLINE_POINTS = 5  # a smoothing spline needs at least this many points; fewer -> linear interpolation
 STEADY_MOVE = 0.0075   # a track is steady while its box moved less than this share of its size a frame
 STEADY_RUN = 2         # ... between each of its last this many pairs of detections
 SIGMA_FLOOR = 0.02     # robust sigmas never go below 2% of the face size (or of log size): a near-perfect
@@ -241,7 +241,7 @@ def steady(track: Track) -> bool:
 # ----------------------------------------------------------------------------------------------- smoothing
 
 def spline_lambda(smooth: float, spacing: float) -> float:
-    """make_smoothing_spline's penalty for a smoothing time scale of `smooth` frames.
+    """The smoothing spline's penalty for a smoothing time scale of `smooth` frames.
 
     A smoothing spline acts like a kernel smoother of bandwidth (lam * spacing) ** (1/4) (Silverman
     1984), so lam = smooth**4 / spacing makes `smooth` read as "averages over about this many frames"
@@ -250,15 +250,44 @@ def spline_lambda(smooth: float, spacing: float) -> float:
     return smooth ** 4 / max(spacing, 1e-9)
 
 
+def smoothing_spline(t: np.ndarray, y: np.ndarray, lam: float, t_eval: np.ndarray) -> np.ndarray:
+    """The cubic smoothing spline of y (n,) or (n, k) over increasing t (n >= 3; scipy wants 5), minimising
+    sum (y_i - f(t_i))**2 + lam * integral f''**2, evaluated at t_eval (beyond the ends, the end pieces'
+    cubics continue): scipy's make_smoothing_spline(t, y, lam=lam)(t_eval), equal within float rounding
+    (tests/test_tracks.py). Reinsch's algorithm (Green & Silverman 1994, ch. 2): one banded solve for the
+    second derivatives at the knots. scipy's general B-spline route costs about eight times as much a
+    call on the short series of a smoothing window (docs/BENCHMARKS.md).
+    """
+    n, h = len(t), np.diff(t)
+    inv = 1 / h
+    lo, mid, hi = inv[:-1], -inv[:-1] - inv[1:], inv[1:]   # Q's column j: rows j, j+1, j+2
+    bands = np.zeros((3, n - 2))                              # R + lam Q'Q, symmetric, upper form
+    bands[2] = (h[:-1] + h[1:]) / 3 + lam * (lo * lo + mid * mid + hi * hi)
+    bands[1, 1:] = h[1:-1] / 6 + lam * (mid[:-1] * lo[1:] + hi[:-1] * mid[1:])
+    bands[0, 2:] = lam * hi[:-2] * lo[2:]
+    ys = y.reshape(n, -1)
+    gamma = solveh_banded(bands, lo[:, None] * ys[:-2] + mid[:, None] * ys[1:-1] + hi[:, None] * ys[2:])
+    g = ys.copy()                                              # the fitted values at the knots: y - lam Q gamma
+    g[:-2] -= lam * lo[:, None] * gamma
+    g[1:-1] -= lam * mid[:, None] * gamma
+    g[2:] -= lam * hi[:, None] * gamma
+    curv = np.zeros_like(g)                                    # second derivatives, 0 at the ends (natural)
+    curv[1:-1] = gamma
+    i = np.clip(np.searchsorted(t, t_eval, side="right") - 1, 0, n - 2)
+    hi_, dl, dr = h[i][:, None], (t_eval - t[i])[:, None], (t[i + 1] - t_eval)[:, None]
+    f = (dl * g[i + 1] + dr * g[i]) / hi_ - dl * dr / 6 * ((1 + dl / hi_) * curv[i + 1] + (1 + dr / hi_) * curv[i])
+    return f.reshape((len(t_eval),) + y.shape[1:])
+
+
 def fit_series(t: np.ndarray, y: np.ndarray, t_eval: np.ndarray, smooth: float) -> np.ndarray:
     """Smoothed values at t_eval of y (n,) or of every column of y (n, k) at once: one spline solve for
-    all columns (make_smoothing_spline takes y of shape (n, ...)), a third of the cost of three fits."""
+    all columns, a third of the cost of three fits."""
     if smooth <= 0 or len(t) < MIN_SPLINE_POINTS:
         if y.ndim == 1:
             return np.interp(t_eval, t, y)
         return np.stack([np.interp(t_eval, t, y[:, k]) for k in range(y.shape[1])], axis=1)
     lam = spline_lambda(smooth, float(np.median(np.diff(t))))
-    return make_smoothing_spline(t.astype(np.float64), y.astype(np.float64), lam=lam)(t_eval)
+    return smoothing_spline(t.astype(np.float64), y.astype(np.float64), lam, np.asarray(t_eval, np.float64))
 
 
 def _robust_sigma(r: np.ndarray) -> float:
