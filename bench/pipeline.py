@@ -416,6 +416,7 @@ def main(argv=None) -> int:
             "ffmpeg": lambda: ffmpeg_decode(inputs),
             "naive": lambda: naive_loop(inputs, det),
             "vidshard": lambda: vidshard_run(src_dir, tmp / "out", args.workers)})
+        det.close()
     res = report(info, runs, args.workers)
     show(res)
     load = os.getloadavg()[0]
