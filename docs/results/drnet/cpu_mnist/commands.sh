@@ -236,3 +236,12 @@ vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr2e4 probe=mlp probe_clips=4000 
     --out docs/results/drnet/cpu_mnist/swap0_lr2e4
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr2e4 \
     | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+# ... continued on a copy at lr 2e-4 to 50,000, evaluated every 5,000 (channel_swap_long_curves.{png,txt}), read by both readers
+cp -a runs/drnet-pmax-nf64-swap0-lr2e4 runs/drnet-pmax-nf64-swap0-lr2e4-long
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr2e4-long --steps 50000 --eval-every 5000 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 3600
+python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0-lr2e4-long --labels "nf64, channel_swap (lr 2e-4 from 25k)" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/channel_swap_long_curves.png > docs/results/drnet/cpu_mnist/channel_swap_long_curves.txt
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr2e4-long \
+    | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
