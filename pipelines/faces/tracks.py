@@ -19,7 +19,7 @@ from .detect import Detection
 
 CUT_SIDE = 32          # scene-cut signatures are CUT_SIDE×CUT_SIDE grayscale thumbnails
 NO_MATCH = 1e6         # assignment cost of a forbidden pair
-MIN_SPLINE_POINTS = 5  # a smoothing spline needs at least this many points; fewer -> linear interpolation
+MIN_SPLINE_POINTS = 5  # fewer points -> linear interpolation (scipy's spline, which this replaced, needed 5)
 STEADY_MOVE = 0.0075   # a track is steady while its box moved less than this share of its size a frame
 STEADY_RUN = 2         # ... between each of its last this many pairs of detections
 SIGMA_FLOOR = 0.02     # robust sigmas never go below 2% of the face size (or of log size): a near-perfect
@@ -274,8 +274,9 @@ def smoothing_spline(t: np.ndarray, y: np.ndarray, lam: float, t_eval: np.ndarra
     curv = np.zeros_like(g)                                    # second derivatives, 0 at the ends (natural)
     curv[1:-1] = gamma
     i = np.clip(np.searchsorted(t, t_eval, side="right") - 1, 0, n - 2)
-    hi_, dl, dr = h[i][:, None], (t_eval - t[i])[:, None], (t[i + 1] - t_eval)[:, None]
-    f = (dl * g[i + 1] + dr * g[i]) / hi_ - dl * dr / 6 * ((1 + dl / hi_) * curv[i + 1] + (1 + dr / hi_) * curv[i])
+    width, dl, dr = h[i][:, None], (t_eval - t[i])[:, None], (t[i + 1] - t_eval)[:, None]
+    bend = (1 + dl / width) * curv[i + 1] + (1 + dr / width) * curv[i]
+    f = (dl * g[i + 1] + dr * g[i]) / width - dl * dr / 6 * bend
     return f.reshape((len(t_eval),) + y.shape[1:])
 
 
