@@ -245,3 +245,11 @@ python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0-lr2e4-long --labels "n
     --out docs/results/drnet/cpu_mnist/channel_swap_long_curves.png > docs/results/drnet/cpu_mnist/channel_swap_long_curves.txt
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr2e4-long \
     | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+# a second decay: the 50,000-step checkpoint on a copy at lr 5e-5 to 55,000, then its full evaluation (swap0_lr5e5/)
+cp -a runs/drnet-pmax-nf64-swap0-lr2e4-long runs/drnet-pmax-nf64-swap0-lr5e5
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr5e5 lr=0.00005 --amend --steps 55000 --eval-every 2500 \
+    --ckpt-every 2500 --device cpu --threads 1 --time-limit 1500
+vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr5e5 probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/swap0_lr5e5
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr5e5 \
+    | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
