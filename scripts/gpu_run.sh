@@ -33,7 +33,7 @@ MNIST_DATA=${MNIST_DATA:-$WORK/mmnist}
 MNIST_CLIPS=${MNIST_CLIPS:-20000}
 MNIST_SYNTH_ARGS=${MNIST_SYNTH_ARGS:-}         # e.g. "--size 32" (CPU smoke)
 MNIST_PRESET=${MNIST_PRESET:-mnist}
-MNIST_OVERRIDES=${MNIST_OVERRIDES:-}           # key=value for both phases (e.g. "batch_size=4")
+MNIST_OVERRIDES=${MNIST_OVERRIDES:-channel_swap=true}   # key=value for both phases; channel_swap: docs/RESULTS.md (DrNet, CPU scale)
 MNIST_DRNET_S=${MNIST_DRNET_S:-330}
 MNIST_LSTM_S=${MNIST_LSTM_S:-110}
 FACES_DATA=${FACES_DATA:-.gpu/faces}

@@ -253,3 +253,10 @@ vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr5e5 probe=mlp probe_clips=4000 
     --out docs/results/drnet/cpu_mnist/swap0_lr5e5
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/reader_blur.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr5e5 \
     | tail -n +3 >> docs/results/drnet/cpu_mnist/reader_blur.txt
+# swap0_lr2e4_long/pose_scale: a teacher-forced predictor on standardised poses, with channel_swap, on the 50,000-step
+# channel_swap encoders (8,662 steps in 30 minutes beside another training), evaluated at its last checkpoint
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true phase=predictor \
+    encoders=runs/drnet-pmax-nf64-swap0-lr2e4-long pose_scale=data --steps 20000 --workers 1 --device cpu --threads 1 \
+    --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1800 --run-dir runs/drnet-pmax-nf64-swap-lstm
+vidshard eval drnet runs/drnet-pmax-nf64-swap-lstm probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/swap0_lr2e4_long/pose_scale
