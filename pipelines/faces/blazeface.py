@@ -13,8 +13,9 @@ steps in numpy around a LiteRT interpreter, following the graph's calculators:
 5. DetectionProjection and DetectionTransformation: back to image coordinates, boxes truncated to whole
    pixels as the Tasks API's bounding boxes are.
 
-The short-range model's settings are those of mediapipe's face detector graph; the full-range model's
-(192 px, 2,304 anchors on one stride-4 layer) those of its face_detection_full_range graph.
+The short-range model's settings are those of mediapipe's face detector graph (its detections match the
+Tasks API's: tests/test_blazeface.py); the full-range model's (192 px, 2,304 anchors on one stride-4 layer)
+those of its face_detection_full_range graph (scores about 0.01 from the Tasks API's: docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -84,7 +85,9 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t
         union = area[left] + area[top] - inter
         near = np.where(union > 0, inter / np.where(union > 0, union, 1), 0) > threshold
         if not near.any():      # a box of zero area overlaps nothing, not even itself: mediapipe stops there
-            out_b.append(boxes[top]), out_k.append(keypoints[top]), out_s.append(scores[top])
+            out_b.append(boxes[top])
+            out_k.append(keypoints[top])
+            out_s.append(scores[top])
             break
         members = left[near]
         weights = scores[members]
