@@ -260,3 +260,8 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64
     --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1800 --run-dir runs/drnet-pmax-nf64-swap-lstm
 vidshard eval drnet runs/drnet-pmax-nf64-swap-lstm probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
     --out docs/results/drnet/cpu_mnist/swap0_lr2e4_long/pose_scale
+# ... that predictor continued on a copy to 16,239 steps (25 more minutes), evaluated the same way
+cp -a runs/drnet-pmax-nf64-swap-lstm runs/drnet-pmax-nf64-swap-lstm-long
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap-lstm-long --steps 20000 --device cpu --threads 1 --time-limit 1500
+vidshard eval drnet runs/drnet-pmax-nf64-swap-lstm-long probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/swap0_lr2e4_long/pose_scale_long
