@@ -265,3 +265,6 @@ cp -a runs/drnet-pmax-nf64-swap-lstm runs/drnet-pmax-nf64-swap-lstm-long
 vidshard train drnet --resume runs/drnet-pmax-nf64-swap-lstm-long --steps 20000 --device cpu --threads 1 --time-limit 1500
 vidshard eval drnet runs/drnet-pmax-nf64-swap-lstm-long probe=mlp probe_clips=4000 eval_clips=1000 --device cpu \
     --out docs/results/drnet/cpu_mnist/swap0_lr2e4_long/pose_scale_long
+# ... and that run resumed at lr 5e-5 to 62,500 (periodic evaluations only; swap0_lr5e5/ stays the 55,000-step one)
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr5e5 --steps 62500 --eval-every 2500 --ckpt-every 2500 \
+    --device cpu --threads 1 --time-limit 1200
