@@ -90,9 +90,9 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, t
             out_s.append(scores[top])
             break
         members = left[near]
-        weights = scores[members]
-        out_b.append((boxes[members] * weights[:, None]).sum(0) / weights.sum())
-        out_k.append((keypoints[members] * weights[:, None, None]).sum(0) / weights.sum())
+        weights = scores[members] / scores[members].sum()
+        out_b.append((boxes[members] * weights[:, None]).sum(0))
+        out_k.append((keypoints[members] * weights[:, None, None]).sum(0))
         out_s.append(scores[top])
         left = left[~near]
     k = keypoints.shape[1]

@@ -8,9 +8,9 @@ reader (each channel holds exactly one digit; `labels.judge_channels`): `read_di
 reader other recipes use on generated frames, so its full settings train it on blurred copies of the real
 frames too (`Settings.blur`: a generated digit of the right shape reads even with soft strokes). A clip's
 prediction pools its frames: the mean of the per-frame log-probabilities, renormalized (a geometric mean of
-the frame posteriors). Factors the
-literature judges jointly (`labels.JOINT_FACTORS`: Sprites' 9-class action × direction) are scored from
-the product of their components' clip posteriors over the combinations seen in training.
+the frame posteriors). Factors the literature judges jointly (`labels.JOINT_FACTORS`: Sprites' 9-class
+action × direction) are scored from the product of their components' clip posteriors over the combinations
+seen in training.
 
 Judges are cached by (dataset manifest version, size, channels) under `$VIDSHARD_CACHE/judges/` (default
 `~/.cache/vidshard/judges/`): `<version>-<size>px-<channels>ch.pt` (a state_dict, loaded with
