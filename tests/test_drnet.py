@@ -515,7 +515,7 @@ def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(tr
     # a "decoder" that returns the pose clip's own frames: the rebuilt clip is the real one, the swap the other clip
     settings = judges.Settings(train_clips=256, frames_per_clip=4, test_clips=64, epochs=2)
     test = eval_data.eval_splits(mm_channel, 0, 64)[1]
-    reader = drnet_eval.digit_reader(mm_channel, pcfg, test[0][2], settings)   # the cached reader above
+    reader, _ = drnet_eval.digit_reader(mm_channel, pcfg, test[0][2], settings)   # the cached reader above
     copy = SimpleNamespace(encode_static=lambda x: x, encode_dynamic=lambda x: x, generate=lambda s, d: d,
                            predictor=None)
     read = drnet_eval.digit_scores(copy, pcfg, reader, test, "cpu")

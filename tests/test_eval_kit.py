@@ -5,6 +5,8 @@ the wiring (which clip's code goes where, which frames are compared) independent
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +77,25 @@ def test_a_perfect_disentangler_scores_zero_swap_error_against_the_counterfactua
     assert res["swap_mse"] == 0.0
     assert res["swap_mse_black"] > 0.005 and res["swap_mse_copy_content_clip"] > 0.005
     assert swaps.reconstruction_mse(model, test, 12, "cpu") == 0.0
+
+
+def test_shards_read_in_place_find_their_dataset_and_copied_ones_say_what_to_pass(mm, tmp_path):
+    """`vidshard eval --data DIR/train-{...}.tar` still reaches the manifest (the judge's splits, the assets);
+    shards copied out of the directory get a one-line error from the judge, not a traceback."""
+    from trainers.eval import judge as judges
+    from vidshard.errors import UsageError
+    root = Path(mm[0])
+    shards = sorted(root.glob("train-*.tar"))
+    assert eval_data.dataset_dir(str(root)) == root
+    assert eval_data.dataset_dir(f"{root}/train-{{000000..000000}}.tar") == root
+    assert eval_data.dataset_dir([str(p) for p in shards]) == root
+    copied = tmp_path / shards[0].name
+    shutil.copy(shards[0], copied)
+    assert eval_data.dataset_dir(str(copied)) is None
+    assert eval_data.dataset_dir([str(shards[0]), str(copied)]) is None   # two directories: which manifest?
+    assert eval_data.dataset_dir(str(root / "nope.tar")) is None
+    with pytest.raises(UsageError, match="nor shards inside one"):
+        judges.judge_for(str(copied), 32)
 
 
 def test_a_model_that_ignores_the_dynamic_code_scores_the_copy_baseline(mm):

@@ -63,13 +63,30 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
 
 
+def dataset_dir(data) -> Path | None:
+    """The dataset directory `data` names: itself when it holds manifest.json, or the one directory holding
+    every shard of a list or brace pattern (all existing files) when that directory holds manifest.json
+    (shards read in place); else None (shards copied elsewhere carry no splits or version)."""
+    if isinstance(data, (str, Path)) and (Path(data) / "manifest.json").is_file():
+        return Path(data)
+    from braceexpand import braceexpand
+    patterns = [data] if isinstance(data, (str, Path)) else list(data)
+    paths = [Path(p) for pattern in patterns for p in braceexpand(str(pattern))]
+    parents = {p.parent for p in paths}
+    if len(parents) != 1 or not all(p.is_file() for p in paths):
+        return None
+    parent = parents.pop()
+    return parent if (parent / "manifest.json").is_file() else None
+
+
 def synthetic_assets(data) -> str | None:
     """The asset directory `vidshard synth` recorded in a dataset directory's manifest (synthetic.assets_dir,
     outside the versioned config), if it still exists; else None, and counterfactual renders look the
     assets up by their sha256 (pipelines.synthetic.common.locate_assets)."""
-    manifest = Path(str(data)) / "manifest.json" if isinstance(data, (str, Path)) else None
-    if manifest is None or not manifest.is_file():
+    root = dataset_dir(data)
+    if root is None:
         return None
+    manifest = root / "manifest.json"
     recorded = (json.loads(manifest.read_text()).get("synthetic") or {}).get("assets_dir")
     return recorded if recorded and Path(recorded).is_dir() else None
 

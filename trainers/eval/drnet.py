@@ -73,11 +73,13 @@ def headline_probe(res: dict) -> dict:
 
 
 def digit_reader(data, cfg, meta: dict, settings=None):
-    """The Moving MNIST judge's per-channel digit reader at the model's size, or None for other data."""
+    """(The Moving MNIST judge's per-channel digit reader at the model's size, "") or (None, why not)."""
     if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
-        return None
+        return None, "no digit reader: it reads Moving MNIST in channel colours"
+    if eval_data.dataset_dir(data) is None:
+        return None, "no digit reader: it trains on the dataset's train split; give the dataset directory"
     from trainers.eval import judge as judges
-    return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings)
+    return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings), ""
 
 
 def clip_digits(clips: list) -> torch.Tensor:
@@ -167,9 +169,9 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
             untrained = recipe.fresh_model(model, replace(cfg, phase="drnet", encoders=""), device)
             res["swap_mse_init"] = swaps.swap_scores(untrained, test, device, assets)["swap_mse"]
         res.update(prediction(model, cfg, test, out, device, res["skipped"]))
-        reader = digit_reader(data, cfg, test[0][2], judge_settings)
+        reader, why = digit_reader(data, cfg, test[0][2], judge_settings)
         if reader is None:
-            res["skipped"]["digit_reader"] = "no digit reader: it reads Moving MNIST in channel colours"
+            res["skipped"]["digit_reader"] = why
         else:
             res.update(digit_scores(model, cfg, reader, test, device))
         eval_data.write_json(res, out / "eval.json")

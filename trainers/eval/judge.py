@@ -38,10 +38,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trainers.frames import fit_frames
+from vidshard.errors import UsageError
 from vidshard.io import atomic_write, atomic_write_json, cache_dir
 
 from . import labels
-from .data import iter_clips, split_shards, to_tensor
+from .data import dataset_dir, iter_clips, split_shards, to_tensor
 
 JUDGE_FORMAT = 1  # bump when the architecture or training changes: a cached judge of another format retrains
 NEG = -1e4        # logit of a class never seen in training (masked out of every softmax)
@@ -270,13 +271,18 @@ def held_out_split(data: str | Path) -> str:
     raise ValueError(f"{data}: the manifest has no test or val split to measure the judge on")
 
 
-def manifest_of(data: str | Path) -> dict:
+def dataset_root(data) -> Path:
+    """The dataset directory the judge trains on (data.dataset_dir), or a one-line error saying what to pass."""
+    root = dataset_dir(data)
+    if root is None:
+        raise UsageError(f"{data}: not a dataset directory with manifest.json, nor shards inside one (the judge "
+                         f"trains on a synthetic dataset's train split and is cached by its version)")
+    return root
+
+
+def manifest_of(data) -> dict:
     from shards import load_manifest
-    path = Path(data)
-    if not (path / "manifest.json").is_file():
-        raise FileNotFoundError(f"{data}: not a dataset directory with manifest.json (the judge needs a synthetic "
-                                f"dataset's splits and version)")
-    return load_manifest(str(path))
+    return load_manifest(str(dataset_root(data)))
 
 
 def occlusion(meta: dict, t: np.ndarray) -> dict[str, np.ndarray]:
@@ -547,6 +553,7 @@ def judge_for(data: str | Path, size: int, channels: int | None = None, settings
     settings (default full_settings) is there, else trained (on the train split, scored on test/val) and
     cached."""
     log = log or (lambda s: None)
+    data = dataset_root(data)
     manifest = manifest_of(data)
     settings = settings or full_settings(manifest)
     version = manifest.get("version")
