@@ -208,6 +208,7 @@ def test_eval_recipe_options_are_typed_by_their_defaults_and_unknown_keys_refuse
     from vidshard.errors import UsageError
     assert recipe_options("framegan", ["n_videos=300", "seed=2"]) == {"n_videos": 300, "seed": 2}
     assert recipe_options("vsgan", []) == {}
+    assert recipe_options("drnet", ["assets=../shared/data/mnist"]) == {"assets": "../shared/data/mnist"}
     with pytest.raises(UsageError, match="one of n_videos, seed"):
         recipe_options("framegan", ["videos=3"])
     with pytest.raises(UsageError, match="n_videos: expected an integer"):

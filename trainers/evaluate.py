@@ -27,10 +27,15 @@ EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist@v1      # a version (id or tag)
   vidshard eval framegan runs/framegan-balls3-video n_videos=300                   # a recipe's own option
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data 'data/mmnist/test-{000000..000001}.tar'
+  vidshard eval drnet runs/drnet-mnist-20261122-230000 --data 'copy/test-000000.tar' assets=../shared/data/mnist
 
 KEY=VALUE sets a keyword option of the model's evaluation recipe (trainers/eval/<model>.py, evaluate()):
 numbers of samples and the like, e.g. framegan n_videos, vsgan identity_codes, pairvae eval_clips; the
-options given are kept in eval.json under eval_options."""
+options given are kept in eval.json under eval_options. Shards read in place (inside their dataset
+directory) are scored with that dataset's manifest: the digit reader trains on its train split and the
+counterfactual swaps find its generator's assets. Shards copied elsewhere have no manifest: the digit
+reader is skipped (with the reason in eval.json) and drnet/pairvae take the assets as assets=DIR."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,7 +77,7 @@ def digit_reader(data, cfg, meta: dict, settings=None):
     if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
         return None, "no digit reader: it reads Moving MNIST in channel colours"
     if eval_data.dataset_dir(data) is None:
-        return None, "no digit reader: it trains on the dataset's train split; give the dataset directory"
+        return None, "no digit reader: it trains on the dataset's train split; give the dataset directory or shards inside it"
     from trainers.eval import judge as judges
     return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings), ""
 
@@ -136,11 +136,12 @@ def digit_scores(model, cfg, reader, test: list, device) -> dict:
 
 
 def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 0, probe_clips: int = 0,
-             judge_settings=None, **kw) -> dict:
+             assets: str = "", judge_settings=None, **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
     probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
-    (default: twice eval_clips). judge_settings: how the digit reader is trained
+    (default: twice eval_clips). assets: the synthetic generator's asset directory for the counterfactual
+    swaps (default: the one the dataset's manifest records; needed for shards copied out of it). judge_settings: how the digit reader is trained
     (trainers.eval.judge.Settings; default: the data's judge.full_settings)."""
     if probe and probe not in probes.PROBES:
         raise UsageError(f"drnet evaluation: probe must be one of {', '.join(probes.PROBES)}, got {probe!r}")
@@ -160,7 +161,7 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
             res.update(headline_probe(res))
         else:
             res["skipped"]["probes"] = "the clips carry no content or position labels (e.g. faces)"
-        assets = eval_data.synthetic_assets(data)
+        assets = assets or eval_data.synthetic_assets(data)
         swapped = swaps.swap_scores(model, test, device, assets)
         if swapped is None:
             res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"

@@ -136,9 +136,11 @@ def judge_report(model, cfg, data, clips: list, generator: str, settings=None) -
             "judge_real_accuracy": judge.meta["accuracy"]["clip"], "judge_protocol": runs}
 
 
-def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge_settings=None, **kw) -> dict:
-    """Evaluate an unordered-pairs VAE; writes out_dir/eval.json and the figures. judge_settings:
-    trainers.eval.judge.Settings (default: judge.full_settings of the data)."""
+def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, assets: str = "", judge_settings=None,
+             **kw) -> dict:
+    """Evaluate an unordered-pairs VAE; writes out_dir/eval.json and the figures. assets: the synthetic
+    generator's asset directory for the counterfactual swaps (default: the one the dataset's manifest
+    records). judge_settings: trainers.eval.judge.Settings (default: judge.full_settings of the data)."""
     with recipe.evaluating(model, out_dir) as (out, device):
         _, test, note = eval_data.eval_splits(data, 0, eval_clips)
         res = {"data": str(data), "split_note": note, "skipped": {}, "eval_clips": len(test)}
@@ -146,14 +148,15 @@ def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, judge
         res.update(f_spread(model, cfg.frames, test, device))
         latent_figures(model, test, out, device)
         generator = labels.generator_of(test[0][2])
-        swapped = swaps.swap_scores(model, test, device, eval_data.synthetic_assets(data))
+        assets = assets or eval_data.synthetic_assets(data)
+        swapped = swaps.swap_scores(model, test, device, assets)
         if swapped is None:
             res["skipped"]["swap_mse"] = "no synthetic generator labels to re-render counterfactual clips from"
             z_timeline(model, test[:3], out, device)
         else:
             res.update(swapped)
             res["swap_mse_init"] = swaps.swap_scores(recipe.fresh_model(model, cfg, device), test, device,
-                                                     eval_data.synthetic_assets(data))["swap_mse"]
+                                                     assets)["swap_mse"]
         if generator == "sprites":
             res.update(judge_report(model, cfg, data, test, generator, judge_settings))
         else:
