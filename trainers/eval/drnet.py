@@ -77,7 +77,8 @@ def digit_reader(data, cfg, meta: dict, settings=None):
     if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
         return None, "no digit reader: it reads Moving MNIST in channel colours"
     if eval_data.dataset_dir(data) is None:
-        return None, "no digit reader: it trains on the dataset's train split; give the dataset directory or shards inside it"
+        return None, ("no digit reader: it trains on the dataset's train split; give the dataset directory or "
+                      "shards inside it")
     from trainers.eval import judge as judges
     return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings), ""
 
@@ -141,8 +142,9 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
     probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
     (default: twice eval_clips). assets: the synthetic generator's asset directory for the counterfactual
-    swaps (default: the one the dataset's manifest records; needed for shards copied out of it). judge_settings: how the digit reader is trained
-    (trainers.eval.judge.Settings; default: the data's judge.full_settings)."""
+    swaps (default: the one the dataset's manifest records; needed for shards copied out of it).
+    judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
+    judge.full_settings)."""
     if probe and probe not in probes.PROBES:
         raise UsageError(f"drnet evaluation: probe must be one of {', '.join(probes.PROBES)}, got {probe!r}")
     n_test = eval_clips or cfg.eval_clips
