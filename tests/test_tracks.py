@@ -12,6 +12,7 @@ from pipelines.faces.crops import crop_square
 from pipelines.faces.decode import sample_indices
 from pipelines.faces.detect import Detection
 from pipelines.faces.tracks import CutDetector, DetectSchedule, Track, steady
+from conftest import ROOT, require_shared
 from tracking_oracle import associate, build_tracks, clip_spans, face_crop, smooth_track, valid_runs
 
 RNG = np.random.default_rng(0)
@@ -110,6 +111,27 @@ def test_smoothing_spline_equals_scipys(n):
         want = make_smoothing_spline(t, y, lam=lam)(t_eval)
         assert np.allclose(smoothing_spline(t, y, lam, t_eval), want, rtol=0, atol=1e-9 * (1 + np.abs(want).max()))
         assert np.allclose(smoothing_spline(t, y[:, 1], lam, t_eval), want[:, 1], rtol=0, atol=1e-8)
+
+
+def test_assignment_equals_scipys_and_a_single_face_never_imports_it():
+    # one open track or one detection is an argmin (ties to the first, as scipy's); the scipy route is
+    # only taken with two of each, and a worker on single-face videos never imports scipy at all
+    import subprocess
+    import sys
+    from scipy.optimize import linear_sum_assignment
+    from pipelines.faces.tracks import assignment
+    for shape in [(1, 1), (1, 4), (3, 1), (2, 3), (4, 2)]:
+        for cost in (RNG.random(shape), RNG.integers(0, 2, shape).astype(float)):
+            want = linear_sum_assignment(cost)
+            got = assignment(cost)
+            assert all(np.array_equal(a, b) for a, b in zip(got, want)), (cost, got, want)
+    video = require_shared("videos") / "talking_head_man.mp4"
+    code = ("import sys; from pipelines.faces.video import process_video; "
+            f"n = sum(1 for _ in process_video({str(video)!r}, 'x')); "
+            "print(n, any(m.split('.')[0] == 'scipy' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout.split()
+    assert int(out[0]) > 0 and out[1] == "False"
 
 
 def test_smoothing_reduces_jitter_and_never_extrapolates():

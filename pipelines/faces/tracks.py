@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solveh_banded
-from scipy.optimize import linear_sum_assignment
 
 from .detect import Detection
 
@@ -89,6 +87,18 @@ def iou(a: Detection, b: Detection) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's linear_sum_assignment(cost): (rows, cols) of the cheapest one-to-one matching. One open track
+    or one detection (most frames) is an argmin, and a worker that never sees two of each never imports
+    scipy.optimize (a quarter of a CPU second a worker, docs/BENCHMARKS.md)."""
+    if cost.shape[0] == 1:
+        return np.zeros(1, np.intp), np.array([np.argmin(cost[0])], np.intp)
+    if cost.shape[1] == 1:
+        return np.array([np.argmin(cost[:, 0])], np.intp), np.zeros(1, np.intp)
+    from scipy.optimize import linear_sum_assignment
+    return linear_sum_assignment(cost)
+
+
 def match_cost(prev: Detection, det: Detection, iou_match: float) -> float:
     """Cost of continuing a track ending in `prev` with `det`: 1 - IoU when they overlap enough; else a
     fallback on centre distance (fast motion between detected frames) for boxes of similar size."""
@@ -145,7 +155,7 @@ class Associator:
         born = []
         if self.open and dets:
             cost = np.array([[match_cost(tr.last, d, self.iou_match) for d in dets] for tr in self.open])
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = assignment(cost)
             for r, c in zip(rows, cols):
                 if cost[r, c] < NO_MATCH:
                     tr = self.open[r]
@@ -250,13 +260,25 @@ def spline_lambda(smooth: float, spacing: float) -> float:
     return smooth ** 4 / max(spacing, 1e-9)
 
 
+def banded_to_dense(bands: np.ndarray) -> np.ndarray:
+    """The symmetric matrix of upper-form bands (scipy's solveh_banded layout: bands[-1] the diagonal,
+    bands[-1 - k, k:] the k-th superdiagonal). A dense solve of a smoothing window's few dozen knots
+    costs what scipy's banded one does, without importing scipy.linalg in every worker (docs/BENCHMARKS.md)."""
+    a = np.diag(bands[-1])
+    for k in range(1, bands.shape[0]):
+        off = np.diag(bands[-1 - k, k:], k)
+        a += off + off.T
+    return a
+
+
 def smoothing_spline(t: np.ndarray, y: np.ndarray, lam: float, t_eval: np.ndarray) -> np.ndarray:
     """The cubic smoothing spline of y (n,) or (n, k) over increasing t (n >= 3; scipy wants 5), minimising
     sum (y_i - f(t_i))**2 + lam * integral f''**2, evaluated at t_eval (beyond the ends, the end pieces'
     cubics continue): scipy's make_smoothing_spline(t, y, lam=lam)(t_eval), equal within float rounding
-    (tests/test_tracks.py). Reinsch's algorithm (Green & Silverman 1994, ch. 2): one banded solve for the
-    second derivatives at the knots. scipy's general B-spline route costs about eight times as much a
-    call on the short series of a smoothing window (docs/BENCHMARKS.md).
+    (tests/test_tracks.py). Reinsch's algorithm (Green & Silverman 1994, ch. 2): one solve of a banded
+    system for the second derivatives at the knots (done dense: a window has a few dozen knots). scipy's
+    general B-spline route costs about eight times as much a call on the short series of a smoothing
+    window (docs/BENCHMARKS.md).
     """
     n, h = len(t), np.diff(t)
     inv = 1 / h
@@ -266,7 +288,8 @@ def smoothing_spline(t: np.ndarray, y: np.ndarray, lam: float, t_eval: np.ndarra
     bands[1, 1:] = h[1:-1] / 6 + lam * (mid[:-1] * lo[1:] + hi[:-1] * mid[1:])
     bands[0, 2:] = lam * hi[:-2] * lo[2:]
     ys = y.reshape(n, -1)
-    gamma = solveh_banded(bands, lo[:, None] * ys[:-2] + mid[:, None] * ys[1:-1] + hi[:, None] * ys[2:])
+    rhs = lo[:, None] * ys[:-2] + mid[:, None] * ys[1:-1] + hi[:, None] * ys[2:]   # Q'y
+    gamma = np.linalg.solve(banded_to_dense(bands), rhs)
     g = ys.copy()                                              # the fitted values at the knots: y - lam Q gamma
     g[:-2] -= lam * lo[:, None] * gamma
     g[1:-1] -= lam * mid[:, None] * gamma
