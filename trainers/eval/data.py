@@ -50,7 +50,7 @@ def eval_splits(data: str, n_train: int, n_test: int) -> tuple[list, list, str]:
         if missing:
             raise FileNotFoundError(f"evaluation data: {', '.join(missing[:3])}: no such shard (and {data} is not a "
                                     f"dataset directory with manifest.json)")
-        why = "no manifest"
+        why = "shard files given"
     clips = list(iter_clips(paths, n_train + n_test))
     if len(clips) < 4:
         raise ValueError(f"evaluation data {data}: only {len(clips)} clips; need at least 4")
