@@ -84,6 +84,28 @@ def test_independent_check_sees_faces_not_walls():
     assert not independent_face_check(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
 
 
+def test_hog_detector_is_cached_in_binary_form_with_the_same_detections(tmp_path, monkeypatch):
+    # built by parsing dlib's text model once, then loaded from the cache: same faces, same scores; a
+    # damaged cache file is rebuilt, not trusted
+    import cv2
+    import dlib
+    from skimage import data
+    from pipelines.faces import quality
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path))
+    gray = cv2.cvtColor(cv2.resize(data.astronaut()[0:260, 90:350], (160, 160)), cv2.COLOR_RGB2GRAY)
+    reference = dlib.get_frontal_face_detector().run(gray, 0, 0.0)
+    built = quality._load_hog()
+    (cached,) = (tmp_path / "dlib").glob("frontal_face_hog-*.svm")
+    loaded = quality._load_hog()
+    for det in (built, loaded):
+        boxes, scores, which = det.run(gray, 0, 0.0)
+        assert [str(b) for b in boxes] == [str(b) for b in reference[0]] and len(boxes) == 1
+        assert list(scores) == list(reference[1]) and list(which) == list(reference[2])
+    cached.write_bytes(cached.read_bytes()[:5000])
+    assert quality._load_hog().run(gray, 0, 0.0)[1] == reference[1]
+    assert cached.stat().st_size > 5000 and not list((tmp_path / "dlib").glob(".*.tmp"))
+
+
 def test_face_check_scales_with_the_margin():
     # the check resizes a crop so that its face stays above dlib's 80-px window whatever --margin is: a
     # fixed 160-px upscale missed the astronaut's face in crops with margin 3 and more
