@@ -268,3 +268,10 @@ vidshard eval drnet runs/drnet-pmax-nf64-swap-lstm-long probe=mlp probe_clips=40
 # ... and that run resumed at lr 5e-5 to 62,500 (periodic evaluations only; swap0_lr5e5/ stays the 55,000-step one)
 vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr5e5 --steps 62500 --eval-every 2500 --ckpt-every 2500 \
     --device cpu --threads 1 --time-limit 1200
+# two checks on what bounds the swaps (2026-12-05, eighth session), on the 62,500-step channel_swap checkpoint:
+# the evaluation on train-split clips (swap0_lr5e5/train_split_62k/; shards read in place find the manifest) ...
+vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr5e5 --data 'data/mmc32/train-00000{0,1}.tar' eval_clips=1000 \
+    probe_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/swap0_lr5e5/train_split_62k
+# ... and BatchNorm's running statistics against batch statistics
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/bn_mode.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr5e5 \
+    > docs/results/drnet/cpu_mnist/bn_mode.txt
