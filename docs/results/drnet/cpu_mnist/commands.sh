@@ -275,3 +275,7 @@ vidshard eval drnet runs/drnet-pmax-nf64-swap0-lr5e5 --data 'data/mmc32/train-00
 # ... and BatchNorm's running statistics against batch statistics
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/bn_mode.py data/mmc32 runs/drnet-pmax-nf64-swap0-lr5e5 \
     > docs/results/drnet/cpu_mnist/bn_mode.txt
+# ... and a third decay: the 62,500-step checkpoint on a copy at lr 1.25e-5 to 67,500 (periodic evaluations only)
+cp -a runs/drnet-pmax-nf64-swap0-lr5e5 runs/drnet-pmax-nf64-swap0-lr125e7
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr125e7 lr=0.0000125 --amend --steps 67500 --eval-every 2500 \
+    --ckpt-every 2500 --device cpu --threads 1 --time-limit 2400
