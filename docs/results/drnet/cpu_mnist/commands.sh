@@ -279,3 +279,11 @@ OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/bn_mode.py data/mmc32 runs
 cp -a runs/drnet-pmax-nf64-swap0-lr5e5 runs/drnet-pmax-nf64-swap0-lr125e7
 vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-lr125e7 lr=0.0000125 --amend --steps 67500 --eval-every 2500 \
     --ckpt-every 2500 --device cpu --threads 1 --time-limit 2400
+# 64x64 (2026-12-05, eighth session; the frame size, the lever left): the channel_swap recipe on 20,000 clips at 64x64
+# (digits 32 px), in time-limited pieces resumed across sessions (--resume with the same --steps)
+vidshard synth moving-mnist --out data/mmc64 --clips 20000 --split 0.9,0.05,0.05 --shard-size 1000 \
+    --mnist ../shared/data/mnist --size 64 --colors channel --seed 0
+vidshard train drnet --data data/mmc64 --preset cpu_mnist image_size=64 content_pool=max nf=64 channel_swap=true \
+    --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 --eval-every 2500 \
+    --sample-every 0 --time-limit 9000 --run-dir runs/drnet64-pmax-nf64-swap0
+vidshard train drnet --resume runs/drnet64-pmax-nf64-swap0 --steps 30000 --device cpu --threads 1 --time-limit 9000
