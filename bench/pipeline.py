@@ -18,6 +18,7 @@ ffmpeg, the naive loop and the video tasks.
     python bench/pipeline.py                                   # the corpus ../shared/data/faces
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
     python bench/pipeline.py --detector-calls                  # BlazeFace: the Tasks API against LiteRT
+    python bench/pipeline.py --layers                          # one process, plain Ray tasks, prepare
 
 Targets (issue 15, docs/BENCHMARKS.md "Face pipeline"): the whole run's CPU <= 1/3 of the naive loop's, the
 video tasks >= 0.5 of ffmpeg's one-thread rate per core, fixed cost <= 8 s.
@@ -368,6 +369,65 @@ def detector_calls(videos: list[Path], frames_per_video: int = 8, rounds: int = 
     return out
 
 
+def _video_work(paths: list[str], root: str, write_parts: bool) -> tuple[int, float]:
+    """(frames, CPU s of this process) over `paths` in turn: process_video alone, or prepare.process_one
+    (which also writes each video's part shard). The caller warms up first; CPU counts every thread."""
+    sys.path.insert(0, root)
+    from dataclasses import asdict
+    from pipelines.faces.config import FaceConfig
+    from pipelines.faces.video import process_video
+    from pipelines.prepare import process_one
+    cfg, frames = FaceConfig(), 0
+    parts = tempfile.mkdtemp(prefix="vidshard-bench-parts-")
+    cpu0 = _own_cpu()
+    for i, path in enumerate(paths):
+        if write_parts:
+            rec = process_one({"id": f"v{i:04d}", "path": path, "sha256": "0" * 64}, asdict(cfg), None, parts,
+                              "pipelines.faces.video:process_video", None, None)
+            frames += rec["frames"]
+        else:
+            stats = {}
+            for _ in process_video(path, f"v{i:04d}", cfg, stats=stats):
+                pass
+            frames += stats["frames"]
+    spent = _own_cpu() - cpu0
+    shutil.rmtree(parts, ignore_errors=True)
+    return frames, spent
+
+
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def layers(videos: list[Path], videos_dir: Path, workers: int) -> dict:
+    """CPU ms a frame of the video work layer by layer, on the same videos within minutes: process_video in
+    this process after a warm-up video; prepare.process_one (adds the part shard); `workers` plain Ray tasks
+    sharing the videos (imports and models inside, as a video task pays them); and `vidshard prepare` with
+    one worker and with `workers` (its video tasks' own figure, and the whole run)."""
+    import ray
+    paths = [str(v) for v in videos]
+    _video_work(paths[:1], str(ROOT), False)
+    out = {}
+    for name, parts in (("process_video, one process", False), ("process_one, one process", True)):
+        frames, cpu = _video_work(paths, str(ROOT), parts)
+        out[name] = 1000 * cpu / frames
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1)(_video_work)
+        done = ray.get([task.remote(paths[i::workers], str(ROOT), False) for i in range(workers)])
+    finally:
+        ray.shutdown()
+    out[f"{workers} plain Ray tasks"] = 1000 * sum(c for _, c in done) / sum(f for f, _ in done)
+    frames = sum(f for f, _ in done)
+    with tempfile.TemporaryDirectory(prefix="vidshard-bench-") as tmp:
+        for n in sorted({1, workers}):
+            run = vidshard_run(videos_dir, Path(tmp), n)
+            out[f"vidshard prepare --workers {n}: video tasks"] = 1000 * sum(run["task_cpu"].values()) / frames
+            out[f"vidshard prepare --workers {n}: whole run"] = 1000 * run["cpu"] / frames
+    return {"frames": frames, "cpu_ms_per_frame": {k: round(v, 3) for k, v in out.items()}}
+
+
 def show_profile(prof: dict) -> None:
     labels = [k for k in next(iter(prof.values())) if k != "frames"]
     print(f"{'CPU ms a frame':38s}" + "".join(f"{name:>17s}" for name in prof))
@@ -389,6 +449,9 @@ def main(argv=None) -> int:
                    help="instead: CPU a frame of each stage of the per-video work by size class, in-process (cProfile)")
     p.add_argument("--detector-calls", action="store_true",
                    help="instead: CPU ms a BlazeFace call, the Tasks API against LiteRT, on frames of every video")
+    p.add_argument("--layers", action="store_true",
+                   help="instead: CPU ms a frame of the video work in one process, in plain Ray tasks and in "
+                        "vidshard prepare with 1 and --workers workers (where the tasks' CPU goes beyond one process)")
     args = p.parse_args(argv)
     videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in SUFFIXES)
     if not videos:
@@ -398,6 +461,13 @@ def main(argv=None) -> int:
         print(json.dumps(calls))
         write_result(args.out.with_name(args.out.stem + "-detector-calls.json"),
                      {"input": os.path.relpath(args.videos, ROOT), **calls, "machine": machine()})
+        return 0
+    if args.layers:
+        res = layers(videos, args.videos, args.workers)
+        for name, ms in res["cpu_ms_per_frame"].items():
+            print(f"{name:45s} {ms:7.3f} CPU ms a frame")
+        write_result(args.out.with_name(args.out.stem + "-layers.json"),
+                     {"input": os.path.relpath(args.videos, ROOT), **res, "machine": machine()})
         return 0
     if args.profile:
         prof = profile(videos, probe(videos))
