@@ -234,6 +234,23 @@ def test_eval_on_sprites_reports_the_judge_protocol_the_f_spread_and_swaps(small
         assert (tmp_path / "e" / name).is_file()
 
 
+def test_eval_on_copied_shards_skips_the_judge_and_takes_the_assets(small_sprites, tmp_path, monkeypatch):
+    # shards copied out of their dataset directory: no manifest, so no judge (the reason is kept) and the
+    # counterfactual swaps find the generator's assets only as assets=DIR
+    import shutil
+    from conftest import require_shared
+    from trainers.eval import pairvae as recipe
+    monkeypatch.setenv("VIDSHARD_CACHE", str(tmp_path / "cache"))   # no asset registry either
+    shard = tmp_path / "copy" / "test-000000.tar"
+    shard.parent.mkdir()
+    shutil.copy(small_sprites / "test-000000.tar", shard)
+    cfg = small()
+    res = recipe.evaluate(new_model(cfg), cfg, str(shard), str(tmp_path / "e"), eval_clips=16,
+                          assets=str(require_shared("sprites", "li_mandt")))
+    assert res["skipped"]["judge"].startswith("no judge: it trains on the dataset's train split")
+    assert res["swap_mse_black"] > 0 and res["swap_mse"] > 0
+
+
 def test_the_f_spread_is_zero_for_a_code_of_the_whole_set_and_not_for_a_code_of_one_frame(small_sprites):
     """With subsets of all 8 frames every subset is the clip (in some order): an order-free code of the set
     has no within-clip spread. A code read from one frame of a 4-frame subset moves with the subset."""

@@ -35,7 +35,7 @@ numbers of samples and the like, e.g. framegan n_videos, vsgan identity_codes, p
 options given are kept in eval.json under eval_options. Shards read in place (inside their dataset
 directory) are scored with that dataset's manifest: the digit reader trains on its train split and the
 counterfactual swaps find its generator's assets. Shards copied elsewhere have no manifest: the digit
-reader is skipped (with the reason in eval.json) and drnet/pairvae take the assets as assets=DIR."""
+reader and the judges are skipped (the reason in eval.json) and drnet/pairvae take the assets as assets=DIR."""
 
 
 def build_parser() -> argparse.ArgumentParser:

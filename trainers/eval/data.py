@@ -63,6 +63,10 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
 
 
+# why a judge (or the digit reader) is skipped on shards copied out of their dataset directory
+JUDGE_NEEDS_DATASET = "it trains on the dataset's train split; give the dataset directory or shards inside it"
+
+
 def dataset_dir(data) -> Path | None:
     """The dataset directory `data` names: itself when it holds manifest.json, or the one directory holding
     every shard of a list or brace pattern (all existing files) when that directory holds manifest.json

@@ -77,8 +77,7 @@ def digit_reader(data, cfg, meta: dict, settings=None):
     if not labels.frame_factors(meta) or labels.generator_of(meta) != "moving-mnist":
         return None, "no digit reader: it reads Moving MNIST in channel colours"
     if eval_data.dataset_dir(data) is None:
-        return None, ("no digit reader: it trains on the dataset's train split; give the dataset directory or "
-                      "shards inside it")
+        return None, f"no digit reader: {eval_data.JUDGE_NEEDS_DATASET}"
     from trainers.eval import judge as judges
     return judges.judge_for(data, cfg.image_size, cfg.channels, settings=settings), ""
 

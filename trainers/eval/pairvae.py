@@ -157,9 +157,11 @@ def evaluate(model, cfg, data, out_dir: str, eval_clips: int = EVAL_CLIPS, asset
             res.update(swapped)
             res["swap_mse_init"] = swaps.swap_scores(recipe.fresh_model(model, cfg, device), test, device,
                                                      assets)["swap_mse"]
-        if generator == "sprites":
-            res.update(judge_report(model, cfg, data, test, generator, judge_settings))
-        else:
+        if generator != "sprites":
             res["skipped"]["judge"] = "the judge protocol is reported on Sprites"
+        elif eval_data.dataset_dir(data) is None:
+            res["skipped"]["judge"] = f"no judge: {eval_data.JUDGE_NEEDS_DATASET}"
+        else:
+            res.update(judge_report(model, cfg, data, test, generator, judge_settings))
         eval_data.write_json(res, out / "eval.json")
         return res

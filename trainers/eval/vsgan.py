@@ -97,9 +97,11 @@ def evaluate(model, cfg, data, out_dir: str, identity_codes: int = IDENTITY_CODE
             res.update(identity_report(model, cfg, data, out, device, identity_codes, calibration_clips))
         else:
             res["skipped"]["identity"] = f"{generator} clips are not faces"
-        if generator in labels.APPEARANCE and generator != "balls":
-            res.update(judge_report(model, cfg, data, test, generator, judge_settings))
-        else:
+        if generator not in labels.APPEARANCE or generator == "balls":
             res["skipped"]["judge"] = "no judge for these clips (Sprites and Moving MNIST have one)"
+        elif eval_data.dataset_dir(data) is None:
+            res["skipped"]["judge"] = f"no judge: {eval_data.JUDGE_NEEDS_DATASET}"
+        else:
+            res.update(judge_report(model, cfg, data, test, generator, judge_settings))
         eval_data.write_json(res, out / "eval.json")
         return res
