@@ -287,3 +287,8 @@ vidshard train drnet --data data/mmc64 --preset cpu_mnist image_size=64 content_
     --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 --eval-every 2500 \
     --sample-every 0 --time-limit 9000 --run-dir runs/drnet64-pmax-nf64-swap0
 vidshard train drnet --resume runs/drnet64-pmax-nf64-swap0 --steps 30000 --device cpu --threads 1 --time-limit 9000
+python -m trainers.eval.curves runs/drnet64-pmax-nf64-swap0 runs/drnet-pmax-nf64-swap0 \
+    --labels "64x64, channel_swap" "32x32, channel_swap" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/size64_curves.png > docs/results/drnet/cpu_mnist/size64_curves.txt
+cp runs/drnet64-pmax-nf64-swap0/eval/step-00007500/analogy.png docs/results/drnet/cpu_mnist/analogy_size64_7500.png
