@@ -106,6 +106,13 @@ def load_run(model_name: str, run_dir: str | Path, checkpoint: str | None = None
     return module, cfg, model, run, path, facts
 
 
+def load_run_arg(model_name: str, arg: str, device="cpu"):
+    """load_run for a "RUN_DIR[:CHECKPOINT]" argument (the docs/results scripts' form; CHECKPOINT a directory
+    name under RUN_DIR/checkpoints, default the latest)."""
+    run_dir, _, checkpoint = arg.partition(":")
+    return load_run(model_name, run_dir, checkpoint or None, device)
+
+
 def run_evaluation(model_name: str, model, cfg, data, out: Path, facts: dict, options: dict | None = None) -> dict:
     """The model's recipe on `data` (with `options`: recipe_options), written to out/eval.json with the run's
     facts (steps, seconds of training, device; the data as named on the command line) added: every

@@ -9,7 +9,7 @@ import sys
 import torch
 
 from trainers.eval import data as eval_data, drnet as de, judge as J, swaps
-from trainers.evaluate import load_run
+from trainers.evaluate import load_run_arg
 
 BATCH = 32
 
@@ -25,15 +25,14 @@ def reads(model, reader, xs, dynamic, digits) -> float:
 
 def main(data: str, arg: str) -> None:
     torch.set_num_threads(1)
-    run, _, checkpoint = arg.partition(":")
     reader = J.judge_for(data, 32, 3)
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), 256))
-    _, cfg, model, _, path, _ = load_run("drnet", run, checkpoint or None)
+    _, cfg, model, _, path, _ = load_run_arg("drnet", arg)
     n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
     xs = swaps.stacked(clips, T, "cpu")
     other = swaps.stacked([clips[(i + 1) % n] for i in range(n)], T, "cpu")
     digits = de.clip_digits(clips)
-    print(f"{run} ({path.name}), {n} held-out clips, reader on swaps / reconstructions")
+    print(f"{path.parents[1]} ({path.name}), {n} held-out clips, reader on swaps / reconstructions")
     for mode in ("eval", "train"):
         model.train(mode == "train")
         print(f"  BatchNorm {'running' if mode == 'eval' else 'batch'} statistics: "

@@ -15,7 +15,7 @@ import torch
 
 from trainers.eval import data as eval_data, probes
 from trainers.eval.labels import position_targets
-from trainers.evaluate import load_run
+from trainers.evaluate import load_run_arg
 
 
 def flat(a):
@@ -26,8 +26,7 @@ def main(data: str, runs: list[str]) -> None:
     torch.set_num_threads(1)
     train, test, _ = eval_data.eval_splits(data, 2000, 500)
     for arg in runs:
-        run, _, checkpoint = arg.partition(":")
-        _, cfg, model, _, path, _ = load_run("drnet", run, checkpoint or None)
+        _, cfg, model, _, path, _ = load_run_arg("drnet", arg)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)
         frames = probes.probe_frames(window)
         codes = [probes.code_features(model, clips, frames, window, "cpu") for clips in (train, test)]
@@ -35,7 +34,7 @@ def main(data: str, runs: list[str]) -> None:
         for name, cols in (("ch0 (red) x,y", [0, 1]), ("ch1 (green) x,y", [2, 3])):
             r2 = [probes.ridge_r2(flat(codes[0][k]), flat(y[0][..., cols]), flat(codes[1][k]), flat(y[1][..., cols]))
                   for k in (1, 0)]
-            print(f"{run} ({path.name}) {name}: pose R2 {r2[0]:.3f}, content R2 {r2[1]:.3f}", flush=True)
+            print(f"{path.parents[1]} ({path.name}) {name}: pose R2 {r2[0]:.3f}, content R2 {r2[1]:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 
 from trainers.eval import data as eval_data, drnet as de, judge as J, swaps
-from trainers.evaluate import load_run
+from trainers.evaluate import load_run_arg
 
 
 def generate(model, cfg, clips) -> dict:
@@ -59,11 +59,10 @@ def main(data: str, runs: list[str]) -> None:
               f"{acc['frame_blurred']}")
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), de.READ_CLIPS))
     for arg in runs:
-        run, _, checkpoint = arg.partition(":")
-        _, cfg, model, _, path, _ = load_run("drnet", run, checkpoint or None)
+        _, cfg, model, _, path, _ = load_run_arg("drnet", arg)
         frames = generate(model, cfg, clips)
         rows = {name: reads(r, frames) for name, r in readers.items()}
-        print(f"\n{run} ({path.name}, phase {cfg.phase}), {len(clips)} held-out clips")
+        print(f"\n{path.parents[1]} ({path.name}, phase {cfg.phase}), {len(clips)} held-out clips")
         for key in rows[next(iter(rows))]:
             cells = [rows[name][key] for name in readers]
             print(f"  {key:<24}" + "".join(f"{c:>14.3f}" if isinstance(c, float) else f"{c!s:>14}" for c in cells))
