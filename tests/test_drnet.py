@@ -114,6 +114,25 @@ def test_skip_decoder_uses_the_content_feature_maps():
     assert not torch.allclose(model.decode(hc, hp, skips), changed)
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_deeper_decoder_draws_the_pixels_with_a_3x3_conv_at_full_size(skip, mm32):
+    cfg = tiny(dec_depth=2, skip=skip, nf=8)
+    model = new_model(cfg).eval()
+    x = torch.rand(2, 3, 32, 32)
+    hc, hp, skips = model.encode(x)
+    out = model.decode(hc, hp, skips)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    convs = [m for m in model.decoder.modules() if type(m) is torch.nn.Conv2d]
+    # two 3x3 convs after the 4x4 head and after each inner doubling (32x32: 4 -> 8 -> 16), one on the
+    # full-size maps, and the one that draws the image
+    assert len(convs) == 2 + 2 * 2 + 1 + 1 and all(c.kernel_size == (3, 3) for c in convs)
+    assert convs[-1].out_channels == 3 and convs[-1].in_channels == (8 * (2 if skip else 1)) // 2
+    batch = next(batches(mm32, tiny(dec_depth=1)))
+    model, ctx = new_model(tiny(dec_depth=1)), make_ctx()
+    rec = [float(model.training_step(batch, s, ctx)["rec_loss"]) for s in range(40)]
+    assert np.mean(rec[-5:]) < 0.5 * rec[0], rec
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="image_size"):
         drnet.Model(tiny(image_size=48))
@@ -121,6 +140,8 @@ def test_config_errors_name_the_field():
         drnet.Model(tiny(phase="lstm"))
     with pytest.raises(ValueError, match="probe"):
         drnet.Model(tiny(probe="svm"))
+    with pytest.raises(ValueError, match="dec_depth"):
+        drnet.Model(tiny(dec_depth=-1))
 
 
 def test_offsets_never_reuse_the_content_frame_and_different_clip_pairs_really_differ():

@@ -67,6 +67,10 @@ class Config:
     content_dim: int = 128        # |h_c|
     pose_dim: int = 10            # |h_p| (10 Moving MNIST, 24 KTH/faces)
     skip: bool = False            # U-Net skips from the content encoder to the decoder (the paper's KTH model)
+    dec_depth: int = 0            # extra 3x3 conv + BN + LReLU layers after each of the decoder's upsamplings, and
+                                  # at full size a 3x3 conv draws the image from nf/2 maps (not in the paper's
+                                  # MNIST decoder, where one transposed conv draws each scale and the last one the
+                                  # pixels; VGG-style decoders such as its KTH model's stack 3x3 convs per scale)
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
     head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
                                   # term can shrink its scale until h_c is constant across clips
@@ -174,6 +178,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: pose_scale must be 'none' or 'data', got {cfg.pose_scale!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
+    if cfg.dec_depth < 0:
+        raise ValueError(f"drnet: dec_depth must be >= 0, got {cfg.dec_depth}")
     if cfg.channel_swap and cfg.channels < 2:
         raise ValueError(f"drnet: channel_swap needs at least 2 channels, got channels={cfg.channels}")
 
@@ -212,9 +218,25 @@ def blur_down(cin: int, cout: int, pad: str = "zeros") -> nn.Sequential:
                          nn.LeakyReLU(0.2, True), BlurDown(cout, pad))
 
 
-def up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.LeakyReLU(0.2, True))
+def conv3(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+
+
+def up(cin: int, cout: int, depth: int = 0) -> nn.Sequential:
+    """Double the map's size with a transposed conv, then `depth` 3x3 convs at the new size."""
+    layers = [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+    for _ in range(depth):
+        layers += conv3(cout, cout)
+    return nn.Sequential(*layers)
+
+
+def image_out(cin: int, channels: int, depth: int) -> nn.Module:
+    """The last doubling, to pixels: one transposed conv (the paper), or with depth > 0 a transposed conv to
+    cin/2 maps, depth - 1 3x3 convs on them and a 3x3 conv to the image."""
+    if depth == 0:
+        return nn.ConvTranspose2d(cin, channels, 4, 2, 1)
+    mid = max(cin // 2, channels)
+    return nn.Sequential(up(cin, mid, depth - 1), nn.Conv2d(mid, channels, 3, 1, 1))
 
 
 def vector_head(cin: int, dim: int, pool: str, bn: bool) -> nn.Sequential:
@@ -257,9 +279,10 @@ class Decoder(nn.Module):
         k = 2 if cfg.skip else 1
         self.skip = cfg.skip
         self.head = nn.Sequential(nn.ConvTranspose2d(cfg.content_dim + cfg.pose_dim, w[0], 4, 1, 0, bias=False),
-                                  nn.BatchNorm2d(w[0]), nn.LeakyReLU(0.2, True))
-        self.blocks = nn.ModuleList(up(cin * k, cout) for cin, cout in zip(w[:-1], w[1:]))
-        self.out = nn.ConvTranspose2d(w[-1] * k, cfg.channels, 4, 2, 1)
+                                  nn.BatchNorm2d(w[0]), nn.LeakyReLU(0.2, True),
+                                  *[layer for _ in range(cfg.dec_depth) for layer in conv3(w[0], w[0])])
+        self.blocks = nn.ModuleList(up(cin * k, cout, cfg.dec_depth) for cin, cout in zip(w[:-1], w[1:]))
+        self.out = image_out(w[-1] * k, cfg.channels, cfg.dec_depth)
 
     def forward(self, hc, hp, skips=None):
         x = self.head(torch.cat([hc, hp], 1)[:, :, None, None])

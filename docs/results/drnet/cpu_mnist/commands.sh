@@ -292,3 +292,8 @@ python -m trainers.eval.curves runs/drnet64-pmax-nf64-swap0 runs/drnet-pmax-nf64
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/size64_curves.png > docs/results/drnet/cpu_mnist/size64_curves.txt
 cp runs/drnet64-pmax-nf64-swap0/eval/step-00007500/analogy.png docs/results/drnet/cpu_mnist/analogy_size64_7500.png
+# a deeper decoder (2026-12-05, ninth session): the channel_swap recipe with dec_depth=1 (a 3x3 conv after each
+# upsampling, the pixels drawn by a 3x3 conv from nf/2 full-size maps), from step 0, against runs/drnet-pmax-nf64-swap0
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true dec_depth=1 \
+    --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 \
+    --sample-every 0 --time-limit 9000 --run-dir runs/drnet-pmax-nf64-swap0-dd1
