@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 
@@ -24,8 +25,8 @@ from conftest import require_shared
 
 from pipelines.faces.config import FaceConfig
 from pipelines.faces.evaluate import independent_face_check
-from pipelines.faces.quality import (REASONS, CropCheck, cheap_reasons, check_positions, clip_quality, padded_fraction,
-                                     sharpness)
+from pipelines.faces.quality import (REASONS, CropCheck, cheap_reasons, check_positions, clip_quality, face_figures,
+                                     padded_fraction)
 from pipelines.faces.video import process_video
 
 SHARED = ("talking_head_man.mp4", "head_turns_glasses.mp4", "foreman_face_leaves.mp4", "crowd_1080p.mp4")
@@ -57,7 +58,10 @@ def test_figures_and_reasons():
     assert padded_fraction((50, 0, 0, 0), 100) == 0.5 and padded_fraction((50, 50, 0, 0), 100) == 0.75
     flat = np.full((40, 40), 90, np.uint8)
     rng = np.random.default_rng(0)
-    assert sharpness(flat) == 0.0 and sharpness(rng.integers(0, 255, (40, 40), dtype=np.uint8)) > 1000
+    noise = rng.integers(0, 255, (40, 40), dtype=np.uint8)
+    assert face_figures(flat) == (0.0, 0.0, 90.0) and face_figures(noise)[0] > 1000
+    lap = cv2.Laplacian(noise, cv2.CV_32F).astype(np.float64)   # numpy's figures, in double precision
+    assert np.allclose(face_figures(noise), (lap.var(), noise.std(), noise.mean()), rtol=1e-9)
     assert check_positions(16, 3) == [0, 8, 15] and check_positions(16, 1) == [8] and check_positions(16, 0) == []
     cfg = FaceConfig()
     frames = np.full((16, 64, 64, 3), 30, np.uint8)   # a dark flat blob

@@ -47,10 +47,14 @@ def face_region(crop: np.ndarray, margin: float) -> np.ndarray:
     return region.reshape(f, f)
 
 
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the Laplacian (3×3) of a grey image: high for crisp edges, low for blur and flat areas."""
+def face_figures(gray: np.ndarray) -> tuple[float, float, float]:
+    """(sharpness, contrast, brightness) of a grey image: the variance of its 3×3 Laplacian (high for crisp
+    edges, low for blur and flat areas), its standard deviation and its mean. OpenCV's one-pass mean and
+    deviation, a third of the CPU of numpy's var, std and mean on a face's few thousand pixels."""
     import cv2
-    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+    mean, std = cv2.meanStdDev(gray)
+    _, lap = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F))
+    return float(lap[0, 0]) ** 2, float(std[0, 0]), float(mean[0, 0])
 
 
 def padded_fraction(pad, side: int) -> float:
@@ -67,14 +71,13 @@ def _r(v: float | None, nd: int = 3):
 def clip_quality(frames: np.ndarray, sizes: list[float], scores: list[float | None], attempted: list[bool],
                  pads: list, sides: list[int], cfg: FaceConfig) -> dict:
     """The measured figures of one clip (everything but the face check, which gate() adds when it runs)."""
-    faces = [face_region(f, cfg.margin) for f in frames]
+    sharp, contrast, bright = zip(*(face_figures(face_region(f, cfg.margin)) for f in frames))
     hits = [s for s in scores if s is not None]
     attempts = sum(attempted)
     return {
         "face_px": _r(np.median(sizes), 1), "face_px_min": _r(min(sizes), 1),
-        "sharpness": _r(np.median([sharpness(g) for g in faces]), 1),
-        "contrast": _r(np.median([float(g.std()) for g in faces]), 2),
-        "brightness": _r(np.median([float(g.mean()) for g in faces]), 1),
+        "sharpness": _r(np.median(sharp), 1), "contrast": _r(np.median(contrast), 2),
+        "brightness": _r(np.median(bright), 1),
         "attempts": int(attempts),
         "coverage": _r(len(hits) / attempts if attempts else 0.0),
         "score_mean": _r(np.mean(hits) if hits else None), "score_min": _r(min(hits) if hits else None),

@@ -38,7 +38,7 @@ class Track:
 # ---------------------------------------------------------------------------------------------- scene cuts
 
 def cut_signature(image: np.ndarray) -> np.ndarray:
-    """A small grayscale thumbnail in [0, 1]: frame differences on it are cheap and ignore noise.
+    """A small grayscale thumbnail (uint8): frame differences on it are cheap and ignore noise.
 
     `image` is the detector's downscaled copy (never a full frame). The image is trimmed to a multiple of
     CUT_SIDE (at most CUT_SIDE-1 border pixels lost) so that cv2's area filter runs its integer-factor
@@ -51,8 +51,13 @@ def cut_signature(image: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     if h >= CUT_SIDE and w >= CUT_SIDE:
         gray = gray[:h - h % CUT_SIDE, :w - w % CUT_SIDE]
-    thumb = cv2.resize(np.ascontiguousarray(gray), (CUT_SIDE, CUT_SIDE), interpolation=cv2.INTER_AREA)
-    return thumb.astype(np.float32) / 255.0
+    return cv2.resize(np.ascontiguousarray(gray), (CUT_SIDE, CUT_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def cut_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two thumbnails, in 0..1."""
+    import cv2
+    return cv2.mean(cv2.absdiff(a, b))[0] / 255.0
 
 
 class CutDetector:
@@ -70,7 +75,7 @@ class CutDetector:
 
     def feed(self, t: int, image: np.ndarray) -> bool:
         sig = cut_signature(image)
-        cut = self.prev is not None and float(np.abs(sig - self.prev).mean()) > self.threshold
+        cut = self.prev is not None and cut_distance(sig, self.prev) > self.threshold
         self.prev = sig
         if cut:
             self.cuts.append(t)
