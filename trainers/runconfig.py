@@ -90,7 +90,8 @@ class RunConfig:
     amp: bool | None = option(None, on_resume=LAUNCH)
     """bf16 autocast on CUDA (default: on with CUDA; ignored on CPU)"""
     channels_last: bool = option(False, on_resume=LAUNCH)
-    """convert the model to channels_last memory format"""
+    """convert the model to channels_last memory format (NHWC): faster convolutions on GPUs and, measured, on
+    CPU too (docs/BENCHMARKS.md "Training")"""
     compile: bool = option(False, on_resume=LAUNCH)
     """torch.compile every top-level submodule of the model"""
     debug_hashes: bool = option(False, on_resume=LAUNCH)

@@ -297,3 +297,12 @@ cp runs/drnet64-pmax-nf64-swap0/eval/step-00007500/analogy.png docs/results/drne
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true dec_depth=1 \
     --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 \
     --sample-every 0 --time-limit 9000 --run-dir runs/drnet-pmax-nf64-swap0-dd1
+# (stopped by hand after its evaluation at 10,000 steps: behind runs/drnet-pmax-nf64-swap0 at 5,000 and 10,000)
+# --channels-last: the same networks 19 % faster on this CPU (docs/BENCHMARKS.md "Training"); the 64x64 run resumed
+# with it from its step-14,525 checkpoint (it took SIGTERM and saved)
+vidshard train drnet --resume runs/drnet64-pmax-nf64-swap0 --steps 30000 --device cpu --threads 1 --channels-last \
+    --time-limit 9000
+# width 96 (2026-12-05, ninth session): the channel_swap recipe with nf=96, from step 0, against nf 64 (swap0)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true --steps 30000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 0 \
+    --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf96-swap0
