@@ -306,3 +306,12 @@ vidshard train drnet --resume runs/drnet64-pmax-nf64-swap0 --steps 30000 --devic
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true --steps 30000 \
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 5000 --sample-every 0 \
     --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf96-swap0
+# ... resumed across sessions with the same --steps (then the swap0 schedule: a copy at lr 2e-4 from 25,000)
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0 --steps 30000 --device cpu --threads 1 --channels-last \
+    --time-limit 9000
+# the curves of this session's two one-change runs against swap0, and the 64x64 run's (size64_curves above)
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0 runs/drnet-pmax-nf64-swap0 runs/drnet-pmax-nf64-swap0-dd1 \
+    --labels "nf96, channel_swap" "nf64, channel_swap" "nf64, channel_swap, dec_depth=1" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/width96_curves.png > docs/results/drnet/cpu_mnist/width96_curves.txt
+cp runs/drnet64-pmax-nf64-swap0/eval/step-00020000/analogy.png docs/results/drnet/cpu_mnist/analogy_size64_20000.png
