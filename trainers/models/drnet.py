@@ -67,10 +67,11 @@ class Config:
     content_dim: int = 128        # |h_c|
     pose_dim: int = 10            # |h_p| (10 Moving MNIST, 24 KTH/faces)
     skip: bool = False            # U-Net skips from the content encoder to the decoder (the paper's KTH model)
-    dec_depth: int = 0            # extra 3x3 conv + BN + LReLU layers after each of the decoder's upsamplings, and
-                                  # at full size a 3x3 conv draws the image from nf/2 maps (not in the paper's
-                                  # MNIST decoder, where one transposed conv draws each scale and the last one the
-                                  # pixels; VGG-style decoders such as its KTH model's stack 3x3 convs per scale)
+    dec_depth: int = 0            # extra 3x3 conv + BN + LReLU layers after the decoder's 4x4 head and each of
+                                  # its upsamplings, and at full size a 3x3 conv draws the image from nf/2 maps
+                                  # (not in the paper's MNIST decoder, where one transposed conv draws each scale
+                                  # and the last one the pixels; VGG-style decoders such as its KTH model's stack
+                                  # 3x3 convs per scale)
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
     head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
                                   # term can shrink its scale until h_c is constant across clips
