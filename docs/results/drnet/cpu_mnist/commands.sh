@@ -315,3 +315,9 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0 runs/drnet-pmax-nf64-s
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/width96_curves.png > docs/results/drnet/cpu_mnist/width96_curves.txt
 cp runs/drnet64-pmax-nf64-swap0/eval/step-00020000/analogy.png docs/results/drnet/cpu_mnist/analogy_size64_20000.png
+# checkpoint averaging (2026-12-05, tenth session): the five late channel_swap checkpoints (lr 5e-5 and 1.25e-5)
+# averaged, against the last alone (ckpt_average.txt)
+R=runs/drnet-pmax-nf64-swap0
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 $R-lr5e5:step-00057500 \
+    $R-lr5e5:step-00060000 $R-lr5e5:step-00062500 $R-lr125e7:step-00065000 $R-lr125e7:step-00067500 \
+    > docs/results/drnet/cpu_mnist/ckpt_average.txt
