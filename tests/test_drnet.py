@@ -606,6 +606,32 @@ def test_circular_padding_makes_pooled_content_blind_to_where_the_digits_are(blu
         drnet.check_config(drnet.Config(content_pad="reflect"))
 
 
+def test_split_content_cannot_see_where_the_digits_are_from_each_other():
+    # content_split reads each channel alone: moving one channel's digit against the other's (by whole cells,
+    # circular padding) leaves h_c as it was, where an encoder over all channels sees the new offset
+    torch.manual_seed(0)
+    x = torch.zeros(2, 3, 32, 32)
+    x[:, :2, 5:13, 6:12] = torch.rand(2, 2, 8, 6)               # one "digit" per channel, on top of each other
+    apart, other = x.clone(), x.clone()
+    apart[:, 0] = x[:, 0].roll((8, 16), (1, 2))                 # channel 0's digit moved away from channel 1's
+    other[:, :2, 5:13, 6:12] = torch.rand(2, 2, 8, 6)           # other digits at the same place
+    change = {}
+    for split in (True, False):
+        hc = new_model(tiny(nf=4, content_pool="max", content_pad="circular", content_split=split)).eval().content_enc
+        for m in hc.modules():        # weights of a trained net's scale, so differences are not lost in rounding
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.data.fill_(0.3)
+        with torch.no_grad():
+            change[split] = [float((hc(x)[0] - hc(y)[0]).abs().max()) for y in (apart, other)]
+    assert change[True][0] < 1e-5 and change[False][0] > 0.01     # the offset: invisible split, visible mixed
+    assert change[True][1] > 0.01                                 # what the digits are still shows
+    for bad in (dict(content_pool="none"), dict(content_pool="max", skip=True)):
+        with pytest.raises(ValueError, match="content_split"):
+            drnet.check_config(drnet.Config(content_split=True, **bad))
+
+
 def test_predictor_on_its_own_outputs_trains_on_what_a_rollout_feeds_it():
     # lstm_inputs="own": the observed steps are teacher-forced as before; from the last observed frame on each
     # input is the previous prediction, exactly the poses a rollout of the same start would produce

@@ -86,6 +86,11 @@ class Config:
                                   # the border (where zero padding differs from a black background's features)
                                   # from one in the middle; with content_pool it makes h_c exactly invariant to
                                   # circular shifts by multiples of the encoder's total stride
+    content_split: bool = False   # the content encoder reads each colour channel as a one-channel image, with
+                                  # the same weights for every channel, pools each channel's map on its own and
+                                  # mixes the pooled vectors into h_c (not in the paper; needs content_pool). In
+                                  # channel-coloured Moving MNIST (one digit per channel) no feature then sees
+                                  # both digits, so h_c cannot read where they are from each other
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
@@ -181,6 +186,9 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
     if cfg.dec_depth < 0:
         raise ValueError(f"drnet: dec_depth must be >= 0, got {cfg.dec_depth}")
+    if cfg.content_split and (cfg.content_pool == "none" or cfg.skip):
+        raise ValueError("drnet: content_split needs content_pool 'max' or 'mean' (a 4x4 head reads where things "
+                         "are) and skip=false (the decoder's skips take whole-frame maps)")
     if cfg.channel_swap and cfg.channels < 2:
         raise ValueError(f"drnet: channel_swap needs at least 2 channels, got channels={cfg.channels}")
 
@@ -240,26 +248,40 @@ def image_out(cin: int, channels: int, depth: int) -> nn.Module:
     return nn.Sequential(up(cin, mid, depth - 1), nn.Conv2d(mid, channels, 3, 1, 1))
 
 
+def pooling(pool: str) -> nn.Module:
+    return nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1)
+
+
 def vector_head(cin: int, dim: int, pool: str, bn: bool) -> nn.Sequential:
     """The 4x4 map -> (N, dim, 1, 1), BN + tanh: a 4x4 conv, or a 1x1 conv and a global pool."""
-    pooled = nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1)
-    conv = [nn.Conv2d(cin, dim, 4, 1, 0)] if pool == "none" else [nn.Conv2d(cin, dim, 1), pooled]
+    conv = [nn.Conv2d(cin, dim, 4, 1, 0)] if pool == "none" else [nn.Conv2d(cin, dim, 1), pooling(pool)]
     return nn.Sequential(*conv, *([nn.BatchNorm2d(dim)] if bn else []), nn.Tanh())
 
 
 class Encoder(nn.Module):
     """DCGAN encoder: stride-2 convs to 4x4, a vector head (a 4x4 conv, or a 1x1 conv and a global pool),
-    BN + tanh, then unit norm."""
+    BN + tanh, then unit norm. split=True: each channel through the convs and a pooled 1x1 conv on its own,
+    the channels' pooled vectors then mixed by a 1x1 conv + BN + tanh."""
 
-    def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False, pad: str = "zeros"):
+    def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False, pad: str = "zeros",
+                 split: bool = False):
         super().__init__()
         w = widths(cfg)
         block = blur_down if blur else down
-        self.blocks = nn.ModuleList(block(cin, cout, pad) for cin, cout in zip([cfg.channels] + w[:-1], w))
-        self.head = vector_head(w[-1], dim, pool, cfg.head_bn)
+        self.split = split
+        cin = 1 if split else cfg.channels
+        self.blocks = nn.ModuleList(block(a, b, pad) for a, b in zip([cin] + w[:-1], w))
+        if split:
+            self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 1), pooling(pool),
+                                      nn.Unflatten(0, (-1, cfg.channels)), nn.Flatten(1, 2),
+                                      *vector_head(cfg.channels * dim, dim, pool, cfg.head_bn))
+        else:
+            self.head = vector_head(w[-1], dim, pool, cfg.head_bn)
         self.normalize = cfg.normalize
 
     def forward(self, x):
+        if self.split:
+            x = x.flatten(0, 1)[:, None]
         skips = []
         for block in self.blocks:
             x = block(x)
@@ -387,7 +409,8 @@ class Model(nn.Module):
         super().__init__()
         check_config(cfg)
         self.cfg = cfg
-        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur, cfg.content_pad)
+        self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur, cfg.content_pad,
+                                   cfg.content_split)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
         self.decoder = Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)
