@@ -321,3 +321,17 @@ R=runs/drnet-pmax-nf64-swap0
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 $R-lr5e5:step-00057500 \
     $R-lr5e5:step-00060000 $R-lr5e5:step-00062500 $R-lr125e7:step-00065000 $R-lr125e7:step-00067500 \
     > docs/results/drnet/cpu_mnist/ckpt_average.txt
+# width 96 resumed to 25,000 (tenth session), then the swap0 schedule on a copy: lr 2e-4 from 25,000
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0 --steps 30000 --device cpu --threads 1 --channels-last \
+    --time-limit 9000     # stopped by hand after its evaluation at 25,000
+cp -a runs/drnet-pmax-nf96-swap0 runs/drnet-pmax-nf96-swap0-lr2e4    # then rm its checkpoints after step-00025000
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-lr2e4 lr=0.0002 --amend --steps 50000 --eval-every 2500 \
+    --device cpu --threads 1 --channels-last --time-limit 9000
+# content_split (tenth session): the channel_swap recipe with the content encoder reading each colour channel alone,
+# from step 0, against runs/drnet-pmax-nf64-swap0; and the same with circular padding in the content encoder
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true content_split=true \
+    --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 --eval-every 2500 \
+    --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf64-swap0-split
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true content_split=true \
+    content_pad=circular --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
+    --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf64-swap0-split-circ
