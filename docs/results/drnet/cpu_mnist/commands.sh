@@ -335,3 +335,7 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64 channel_swap=true content_split=true \
     content_pad=circular --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
     --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf64-swap0-split-circ
+# ... its 35,000-step checkpoint on another copy at lr 5e-5 (the 2e-4 run stopped by hand at 35,059)
+cp -a runs/drnet-pmax-nf96-swap0-lr2e4 runs/drnet-pmax-nf96-swap0-lr5e5   # then rm its checkpoints after step-00035000
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-lr5e5 lr=0.00005 --amend --steps 45000 --eval-every 2500 \
+    --device cpu --threads 1 --channels-last --time-limit 9000
