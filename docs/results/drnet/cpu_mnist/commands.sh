@@ -339,3 +339,17 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=64
 cp -a runs/drnet-pmax-nf96-swap0-lr2e4 runs/drnet-pmax-nf96-swap0-lr5e5   # then rm its checkpoints after step-00035000
 vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-lr5e5 lr=0.00005 --amend --steps 45000 --eval-every 2500 \
     --device cpu --threads 1 --channels-last --time-limit 9000
+# ... the whole schedule of each width, as the last copies hold it
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-lr5e5 runs/drnet-pmax-nf64-swap0-lr5e5 \
+    --labels "nf96: lr 2e-3, 2e-4 from 25k, 5e-5 from 35k" "nf64: lr 2e-3, 2e-4 from 25k, 5e-5 from 50k" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/width96_decay_curves.png > docs/results/drnet/cpu_mnist/width96_decay_curves.txt
+# full evaluations (stopped by hand at 40,053 and 15,045 for them): width 96 at the end of its second decay, and
+# content_split + circular padding at 15,000 (still at lr 2e-3)
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-lr5e5 --checkpoint step-00040000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5
+vidshard eval drnet runs/drnet-pmax-nf64-swap0-split-circ --checkpoint step-00015000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_15k
+# the split-circ curves: resume with
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-split-circ --steps 30000 --device cpu --threads 1 \
+    --channels-last --time-limit 9000
