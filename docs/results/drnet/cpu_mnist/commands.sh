@@ -353,3 +353,7 @@ vidshard eval drnet runs/drnet-pmax-nf64-swap0-split-circ --checkpoint step-0001
 # the split-circ curves: resume with
 vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-split-circ --steps 30000 --device cpu --threads 1 \
     --channels-last --time-limit 9000
+# nf 96 with content_split and circular padding (started at the end of the tenth session; resume with --resume)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
+    --eval-every 2500 --sample-every 0 --channels-last --time-limit 1800 --run-dir runs/drnet-pmax-nf96-swap0-split-circ
