@@ -271,7 +271,7 @@ class Encoder(nn.Module):
         self.split = split
         cin = 1 if split else cfg.channels
         self.blocks = nn.ModuleList(block(a, b, pad) for a, b in zip([cin] + w[:-1], w))
-        if split:
+        if split:   # per channel: 1x1 conv and pool; then vector_head mixes the channels (its pool sees 1x1)
             self.head = nn.Sequential(nn.Conv2d(w[-1], dim, 1), pooling(pool),
                                       nn.Unflatten(0, (-1, cfg.channels)), nn.Flatten(1, 2),
                                       *vector_head(cfg.channels * dim, dim, pool, cfg.head_bn))
