@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from trainers.eval import data as eval_data, drnet as de, judge as J, swaps
+from trainers.eval import data as eval_data, drnet as de, judge as J
 from trainers.evaluate import load_run_arg
 
 
@@ -21,25 +21,20 @@ def averaged(models: list) -> torch.nn.Module:
     return models[-1]
 
 
-def reads(model, reader, xs, other, digits) -> str:
-    with torch.no_grad():
-        swapped, rebuilt = swaps.transfer(model, xs, other), swaps.transfer(model, xs, xs)
-    return (f"{float(de.read_accuracy(reader, swapped, digits).mean()):.3f} / "
-            f"{float(de.read_accuracy(reader, rebuilt, digits).mean()):.3f}")
+def reads(model, cfg, reader, clips) -> str:
+    scores = de.digit_scores(model, cfg, reader, clips, "cpu")
+    return f"{scores['swap_digit_acc']:.3f} / {scores['rec_digit_acc']:.3f}"
 
 
 def main(data: str, args: list[str]) -> None:
     torch.set_num_threads(1)
     reader = J.judge_for(data, 32, 3)
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), de.READ_CLIPS))
-    n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
-    xs = swaps.stacked(clips, T, "cpu")
-    other = swaps.stacked([clips[(i + 1) % n] for i in range(n)], T, "cpu")
-    digits = de.clip_digits(clips)
-    models = [load_run_arg("drnet", arg)[2].eval() for arg in args]
-    print(f"{n} held-out clips, reader on swaps / reconstructions")
-    print(f"  {args[-1]} alone: {reads(models[-1], reader, xs, other, digits)}")
-    print(f"  the average of {', '.join(args)}: {reads(averaged(models), reader, xs, other, digits)}")
+    runs = [load_run_arg("drnet", arg) for arg in args]
+    cfg, models = runs[-1][1], [run[2].eval() for run in runs]
+    print(f"{len(clips)} held-out clips, reader on swaps / reconstructions")
+    print(f"  {args[-1]} alone: {reads(models[-1], cfg, reader, clips)}")
+    print(f"  the average of {', '.join(args)}: {reads(averaged(models), cfg, reader, clips)}")
 
 
 if __name__ == "__main__":
