@@ -103,6 +103,7 @@ def test_networks_have_the_preset_shapes_and_unit_norm_vectors(preset):
     out = model.decode(hc, hp, skips)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert (preset == "faces") == cfg.skip  # the faces preset uses U-Net skips, as the paper's KTH model
+    assert len(skips) == (len(drnet.widths(cfg)) if cfg.skip else 0)   # maps are kept only for a skip decoder
 
 
 def test_skip_decoder_uses_the_content_feature_maps():

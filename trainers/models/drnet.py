@@ -261,14 +261,16 @@ def vector_head(cin: int, dim: int, pool: str, bn: bool) -> nn.Sequential:
 class Encoder(nn.Module):
     """DCGAN encoder: stride-2 convs to 4x4, a vector head (a 4x4 conv, or a 1x1 conv and a global pool),
     BN + tanh, then unit norm. split=True: each channel through the convs and a pooled 1x1 conv on its own,
-    the channels' pooled vectors then mixed by a 1x1 conv + BN + tanh."""
+    the channels' pooled vectors then mixed by a 1x1 conv + BN + tanh. keep_skips: forward also returns each
+    block's feature map (the decoder's U-Net skips); otherwise an empty list."""
 
     def __init__(self, cfg: Config, dim: int, pool: str = "none", blur: bool = False, pad: str = "zeros",
-                 split: bool = False):
+                 split: bool = False, keep_skips: bool = False):
         super().__init__()
         w = widths(cfg)
         block = blur_down if blur else down
         self.split = split
+        self.keep_skips = keep_skips
         cin = 1 if split else cfg.channels
         self.blocks = nn.ModuleList(block(a, b, pad) for a, b in zip([cin] + w[:-1], w))
         if split:   # per channel: 1x1 conv and pool; then vector_head mixes the channels (its pool sees 1x1)
@@ -285,7 +287,8 @@ class Encoder(nn.Module):
         skips = []
         for block in self.blocks:
             x = block(x)
-            skips.append(x)
+            if self.keep_skips:
+                skips.append(x)
         h = self.head(x).flatten(1)
         if self.normalize:
             h = F.normalize(h, dim=1)
@@ -410,7 +413,7 @@ class Model(nn.Module):
         check_config(cfg)
         self.cfg = cfg
         self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur, cfg.content_pad,
-                                   cfg.content_split)
+                                   cfg.content_split, keep_skips=cfg.skip)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
         self.decoder = Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)
