@@ -545,6 +545,14 @@ def test_evaluate_reads_digits_in_swaps_and_rollouts_on_channel_coloured_data(tr
     assert len(res["rollout_digit_acc"]) == drnet_eval.ROLLOUT_STEPS == len(res["rollout_motion_per_step"]) + 1
     assert 0 <= res["rollout_digit_steps"] <= drnet_eval.ROLLOUT_STEPS
     assert res["motion_real"] > 0.5 and res["rollout_motion"] >= 0
+    # read READ_CLIPS at a time (a full evaluation reads all its held-out clips): the same figures as in one go
+    model.eval()
+    whole = drnet_eval.digit_scores(model, pcfg, reader, test, "cpu", read_clips=32)
+    monkeypatch.setattr(drnet_eval, "READ_CLIPS", 5)    # 7 chunks, the last of 2 clips
+    chunked = drnet_eval.digit_scores(model, pcfg, reader, test, "cpu", read_clips=32)
+    assert whole.keys() == chunked.keys() and chunked["digit_reader_clips"] == 32
+    for key, value in whole.items():
+        assert np.allclose(chunked[key], value, atol=1e-6), key
 
 
 def test_relative_similarity_cannot_be_lowered_by_shrinking_content():

@@ -113,34 +113,57 @@ def centroid_motion(frames: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def digit_scores(model, cfg, reader, test: list, device) -> dict:
-    """The digit reader on swapped frames, on real frames and (predictor phase) along a rollout."""
-    clips = test[:READ_CLIPS]
+def digit_scores(model, cfg, reader, test: list, device, read_clips: int = READ_CLIPS) -> dict:
+    """The digit reader on swapped frames, on real frames and (predictor phase) along a rollout, over the
+    first read_clips held-out clips (clip i's content with clip i+1's poses), READ_CLIPS at a time."""
+    if read_clips < 1:
+        raise UsageError(f"drnet evaluation: read_clips must be at least 1, got {read_clips}")
+    clips = test[:read_clips]
     n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
+    partners = [clips[(i + 1) % n] for i in range(n)]
+    parts = [(min(READ_CLIPS, n - a), read_chunk(model, cfg, reader, clips[a:a + READ_CLIPS],
+                                                 partners[a:a + READ_CLIPS], T, device))
+             for a in range(0, n, READ_CLIPS)]
+    out = {k: weighted_mean(parts, k) for k in parts[0][1]}
+    if "rollout_digit_acc" in out:
+        good = (torch.tensor(out["rollout_digit_acc"]) >= 0.8).int()
+        out["rollout_digit_steps"] = int(good.cumprod(0).sum())
+    return {**out, "digit_reader_clips": n}
+
+
+def weighted_mean(parts: list, key: str):
+    """The clip-weighted mean of one figure (a number or a per-step list) over chunks of clips."""
+    total = sum(w for w, _ in parts)
+    vals = [torch.as_tensor(r[key], dtype=torch.float64) * w for w, r in parts]
+    mean = torch.stack(vals).sum(0) / total
+    return mean.tolist() if mean.ndim else float(mean)
+
+
+def read_chunk(model, cfg, reader, clips: list, partners: list, T: int, device) -> dict:
+    """digit_scores' figures on one batch of clips (each with its partner's poses in the swaps)."""
     xs = swaps.stacked(clips, T, device)
-    xd = swaps.stacked([clips[(i + 1) % n] for i in range(n)], T, device)
+    xd = swaps.stacked(partners, T, device)
     digits = clip_digits(clips)
     out = {"swap_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xd), digits).mean()),
            "swap_digit_acc_real": float(read_accuracy(reader, xs, digits).mean()),
            "swap_digit_acc_real_blurred": float(read_accuracy(reader, blurred(xs), digits).mean()),
            "rec_digit_acc": float(read_accuracy(reader, swaps.transfer(model, xs, xs), digits).mean()),
-           "motion_real": float(centroid_motion(xs).mean()), "digit_reader_clips": n}
+           "motion_real": float(centroid_motion(xs).mean())}
     if model.predictor is not None and T > cfg.n_past:
         pred = model.rollout(xs[:, :cfg.n_past], ROLLOUT_STEPS)
-        acc = read_accuracy(reader, pred, digits)
-        good = (acc >= 0.8).int()
-        out.update(rollout_digit_acc=acc.tolist(), rollout_digit_steps=int(good.cumprod(0).sum()),
+        out.update(rollout_digit_acc=read_accuracy(reader, pred, digits).tolist(),
                    rollout_motion=float(centroid_motion(pred[:, :MOTION_STEPS]).mean()),
                    rollout_motion_per_step=centroid_motion(pred).tolist())
     return out
 
 
 def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 0, probe_clips: int = 0,
-             assets: str = "", judge_settings=None, **kw) -> dict:
+             read_clips: int = READ_CLIPS, assets: str = "", judge_settings=None, **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
     probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
-    (default: twice eval_clips). assets: the synthetic generator's asset directory for the counterfactual
+    (default: twice eval_clips); read_clips: held-out clips the digit reader reads (swaps, reconstructions,
+    rollouts; at most eval_clips; default READ_CLIPS, what the periodic evaluations read). assets: the synthetic generator's asset directory for the counterfactual
     swaps (default: the one the dataset's manifest records; needed for shards copied out of it).
     judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
     judge.full_settings)."""
@@ -175,7 +198,7 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
         if reader is None:
             res["skipped"]["digit_reader"] = why
         else:
-            res.update(digit_scores(model, cfg, reader, test, device))
+            res.update(digit_scores(model, cfg, reader, test, device, read_clips))
         eval_data.write_json(res, out / "eval.json")
         return res
 
