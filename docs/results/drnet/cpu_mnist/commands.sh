@@ -357,3 +357,26 @@ vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-split-circ --steps 3000
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
     content_pad=circular --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
     --eval-every 2500 --sample-every 0 --channels-last --time-limit 1800 --run-dir runs/drnet-pmax-nf96-swap0-split-circ
+# eleventh session (2026-12-05): the width-96 run's 40,000-step checkpoint read on all 1,000 held-out clips
+# (read_clips, new; nf96_lr5e5/eval.json now), and how blurred its reconstructions are in the reader's terms
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-lr5e5 --checkpoint step-00040000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/recon_blur.py data/mmc32 \
+    runs/drnet-pmax-nf96-swap0-lr5e5:step-00040000 1000 > docs/results/drnet/cpu_mnist/recon_blur.txt
+# content_split + circular padding, nf 64: its 20,000-step checkpoint on a copy at lr 2e-4 to 30,000
+cp -a runs/drnet-pmax-nf64-swap0-split-circ runs/drnet-pmax-nf64-swap0-split-circ-lr2e4  # then rm step-00020090
+vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-split-circ-lr2e4 lr=0.0002 --amend --steps 30000 \
+    --eval-every 2500 --device cpu --threads 1 --channels-last --time-limit 4200
+vidshard eval drnet runs/drnet-pmax-nf64-swap0-split-circ-lr2e4 --checkpoint step-00030000 probe=mlp \
+    probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_lr2e4_30k
+# a teacher-forced predictor on standardised poses on the width-96 encoders at 40,000 steps (30 minutes beside
+# two other processes), evaluated on all 1,000 held-out clips
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true phase=predictor \
+    encoders=runs/drnet-pmax-nf96-swap0-lr5e5/checkpoints/step-00040000 pose_scale=data --steps 20000 --workers 1 \
+    --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1800 \
+    --run-dir runs/drnet-pmax-nf96-lstm
+vidshard eval drnet runs/drnet-pmax-nf96-lstm probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
+    --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale
+# the nf 96 split + circular run resumed (stopped by its --time-limit)
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ --steps 30000 --device cpu --threads 1 \
+    --channels-last --time-limit 8400
