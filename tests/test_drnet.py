@@ -430,6 +430,9 @@ def test_evaluation_options_set_the_probes_kind_and_sizes(trained, mm32, tmp_pat
     assert res["probe_test_clips"] == res["eval_clips"] == 24
     with pytest.raises(UsageError, match="probe must be"):
         drnet_eval.evaluate(model, cfg, mm32, str(tmp_path), probe="svm")
+    assert recipe_options("drnet", ["read_clips=1000"]) == {"read_clips": 1000}
+    with pytest.raises(UsageError, match="read_clips must be at least 1"):
+        drnet_eval.evaluate(model, cfg, mm32, str(tmp_path), read_clips=0)
 
 
 def write_unlabelled(root, splits: dict[str, int]) -> str:

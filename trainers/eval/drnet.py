@@ -116,8 +116,6 @@ def centroid_motion(frames: torch.Tensor) -> torch.Tensor:
 def digit_scores(model, cfg, reader, test: list, device, read_clips: int = READ_CLIPS) -> dict:
     """The digit reader on swapped frames, on real frames and (predictor phase) along a rollout, over the
     first read_clips held-out clips (clip i's content with clip i+1's poses), READ_CLIPS at a time."""
-    if read_clips < 1:
-        raise UsageError(f"drnet evaluation: read_clips must be at least 1, got {read_clips}")
     clips = test[:read_clips]
     n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
     partners = [clips[(i + 1) % n] for i in range(n)]
@@ -163,12 +161,15 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
     probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
     (default: twice eval_clips); read_clips: held-out clips the digit reader reads (swaps, reconstructions,
-    rollouts; at most eval_clips; default READ_CLIPS, what the periodic evaluations read). assets: the synthetic generator's asset directory for the counterfactual
-    swaps (default: the one the dataset's manifest records; needed for shards copied out of it).
+    rollouts; at most eval_clips; default READ_CLIPS, what the periodic evaluations read). assets: the
+    synthetic generator's asset directory for the counterfactual swaps (default: the one the dataset's
+    manifest records; needed for shards copied out of it).
     judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
     judge.full_settings)."""
     if probe and probe not in probes.PROBES:
         raise UsageError(f"drnet evaluation: probe must be one of {', '.join(probes.PROBES)}, got {probe!r}")
+    if read_clips < 1:
+        raise UsageError(f"drnet evaluation: read_clips must be at least 1, got {read_clips}")
     n_test = eval_clips or cfg.eval_clips
     with recipe.evaluating(model, out_dir) as (out, device):
         train, test, note = eval_data.eval_splits(data, probe_clips or 2 * n_test, n_test)

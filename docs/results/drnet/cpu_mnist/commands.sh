@@ -370,11 +370,12 @@ vidshard train drnet --resume runs/drnet-pmax-nf64-swap0-split-circ-lr2e4 lr=0.0
 vidshard eval drnet runs/drnet-pmax-nf64-swap0-split-circ-lr2e4 --checkpoint step-00030000 probe=mlp \
     probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_lr2e4_30k
 # a teacher-forced predictor on standardised poses on the width-96 encoders at 40,000 steps (30 minutes beside
-# two other processes), evaluated on all 1,000 held-out clips
+# two other processes, then 20 more beside one), evaluated on all 1,000 held-out clips
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true phase=predictor \
     encoders=runs/drnet-pmax-nf96-swap0-lr5e5/checkpoints/step-00040000 pose_scale=data --steps 20000 --workers 1 \
     --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1800 \
     --run-dir runs/drnet-pmax-nf96-lstm
+vidshard train drnet --resume runs/drnet-pmax-nf96-lstm --steps 20000 --device cpu --threads 1 --time-limit 1200
 vidshard eval drnet runs/drnet-pmax-nf96-lstm probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
     --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale
 # the nf 96 split + circular run resumed (stopped by its --time-limit)
