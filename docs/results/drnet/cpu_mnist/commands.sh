@@ -378,6 +378,14 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
 vidshard train drnet --resume runs/drnet-pmax-nf96-lstm --steps 20000 --device cpu --threads 1 --time-limit 1200
 vidshard eval drnet runs/drnet-pmax-nf96-lstm probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
     --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale
-# the nf 96 split + circular run resumed (stopped by its --time-limit)
+# the nf 96 split + circular run resumed (stopped by its --time-limit), and its 10,000-step checkpoint in full
 vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ --steps 30000 --device cpu --threads 1 \
     --channels-last --time-limit 8400
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ --checkpoint step-00010000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_nf96_10k
+# split_curves.{png,txt}: the content_split runs (the nf 64 circular one through its decay copy) beside the recipe
+python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0-split runs/drnet-pmax-nf64-swap0-split-circ-lr2e4 \
+    runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-pmax-nf64-swap0 --labels "content_split" \
+    "content_split, content_pad=circular (lr 2e-4 from 20k)" "the same at nf 96 (lr 2e-3)" "channel_swap recipe (nf64)" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/split_curves.png > docs/results/drnet/cpu_mnist/split_curves.txt
