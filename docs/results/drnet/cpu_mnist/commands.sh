@@ -389,3 +389,8 @@ python -m trainers.eval.curves runs/drnet-pmax-nf64-swap0-split runs/drnet-pmax-
     "content_split, content_pad=circular (lr 2e-4 from 20k)" "the same at nf 96 (lr 2e-3)" "channel_swap recipe (nf64)" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/split_curves.png > docs/results/drnet/cpu_mnist/split_curves.txt
+# the width-96 predictor continued on a copy (to 9,699 steps), evaluated the same way
+cp -a runs/drnet-pmax-nf96-lstm runs/drnet-pmax-nf96-lstm-long
+vidshard train drnet --resume runs/drnet-pmax-nf96-lstm-long --steps 20000 --device cpu --threads 1 --time-limit 1200
+vidshard eval drnet runs/drnet-pmax-nf96-lstm-long probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
+    --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale_long
