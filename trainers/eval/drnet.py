@@ -94,10 +94,10 @@ def read_accuracy(reader, frames: torch.Tensor, digits: torch.Tensor) -> torch.T
     return (read == digits[:, None]).float().mean((0, 2))
 
 
-def blurred(frames: torch.Tensor) -> torch.Tensor:
-    """(B, T, C, H, W) frames blurred at the judge's BLUR_CHECK."""
+def blurred(frames: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """(B, T, C, H, W) frames blurred by a Gaussian of sigma px (default: the judge's BLUR_CHECK; 0 leaves them)."""
     from trainers.eval.judge import BLUR_CHECK, gaussian_blur
-    return gaussian_blur(frames.flatten(0, 1), BLUR_CHECK).view(frames.shape)
+    return gaussian_blur(frames.flatten(0, 1), BLUR_CHECK if sigma is None else sigma).view(frames.shape)
 
 
 def centroid_motion(frames: torch.Tensor) -> torch.Tensor:
@@ -119,9 +119,8 @@ def digit_scores(model, cfg, reader, test: list, device, read_clips: int = READ_
     clips = test[:read_clips]
     n, T = len(clips), min(f.shape[0] for _, f, _ in clips)
     partners = [clips[(i + 1) % n] for i in range(n)]
-    parts = [(min(READ_CLIPS, n - a), read_chunk(model, cfg, reader, clips[a:a + READ_CLIPS],
-                                                 partners[a:a + READ_CLIPS], T, device))
-             for a in range(0, n, READ_CLIPS)]
+    chunks = [(clips[a:a + READ_CLIPS], partners[a:a + READ_CLIPS]) for a in range(0, n, READ_CLIPS)]
+    parts = [(len(c), read_chunk(model, cfg, reader, c, p, T, device)) for c, p in chunks]
     out = {k: weighted_mean(parts, k) for k in parts[0][1]}
     if "rollout_digit_acc" in out:
         good = (torch.tensor(out["rollout_digit_acc"]) >= 0.8).int()

@@ -15,10 +15,6 @@ from trainers.evaluate import load_run_arg
 SIGMAS = (0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 
 
-def blur_clips(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    return J.gaussian_blur(x.flatten(0, 1), sigma).view(x.shape) if sigma else x
-
-
 @torch.no_grad()
 def main(data: str, run: str, read_clips: int = de.READ_CLIPS) -> None:
     torch.set_num_threads(1)
@@ -37,7 +33,7 @@ def main(data: str, run: str, read_clips: int = de.READ_CLIPS) -> None:
         d, w = digits[a:a + de.READ_CLIPS], len(xs) / len(clips)
         rec_acc += w * float(de.read_accuracy(reader, rec, d).mean())
         for s in SIGMAS:
-            blurred = blur_clips(xs, s)
+            blurred = de.blurred(xs, s)
             mse[s] += w * float(((blurred - rec) ** 2).mean())
             real[s] += w * float(de.read_accuracy(reader, blurred, d).mean())
     best = min(SIGMAS, key=mse.get)
