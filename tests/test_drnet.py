@@ -644,6 +644,35 @@ def test_split_content_cannot_see_where_the_digits_are_from_each_other():
             drnet.check_config(drnet.Config(content_split=True, **bad))
 
 
+def test_content_shift_rolls_each_content_frame_on_its_own_and_only_in_training():
+    # roll_frames is torch.roll per frame with offsets from the generator; content_shift feeds the content
+    # encoder rolled frames in training only (h_c of a frame at evaluation is unchanged)
+    x = torch.rand(6, 3, 8, 8)
+    g = torch.Generator().manual_seed(3)
+    rolled = drnet.roll_frames(x, g)
+    g.manual_seed(3)
+    dy, dx = (torch.randint(0, 8, (6, 1), generator=g) for _ in range(2))
+    for i in range(6):
+        assert torch.equal(rolled[i], x[i].roll((int(dy[i]), int(dx[i])), (1, 2)))
+    assert len({(int(a), int(b)) for a, b in zip(dy, dx)}) > 1       # offsets differ between frames
+    cfg = tiny(nf=4, content_pool="max", content_pad="circular", content_shift=True)
+    model, ctx = new_model(cfg), make_ctx()
+    seen = []
+    model.content_enc.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    clips = torch.rand(4, cfg.max_step, 3, 32, 32)
+    t = drnet.draw_offsets(4, cfg.max_step, ctx.generator)
+    model.main_step(clips, t, ctx)
+    plain = torch.cat([drnet.take(clips, t["content"]), drnet.take(clips, t["similar"])])
+    assert seen[0].shape == plain.shape and not torch.equal(seen[0], plain)
+    assert torch.allclose(seen[0].sum((1, 2, 3)), plain.sum((1, 2, 3)))   # the same pixels, moved
+    seen.clear()
+    model.eval().encode_static(clips)
+    assert torch.equal(seen[0], clips[:, 0])
+    for bad in (dict(content_pool="max"), dict(content_pad="circular")):
+        with pytest.raises(ValueError, match="content_shift"):
+            drnet.check_config(drnet.Config(content_shift=True, **bad))
+
+
 def test_predictor_on_its_own_outputs_trains_on_what_a_rollout_feeds_it():
     # lstm_inputs="own": the observed steps are teacher-forced as before; from the last observed frame on each
     # input is the previous prediction, exactly the poses a rollout of the same start would produce

@@ -91,6 +91,11 @@ class Config:
                                   # mixes the pooled vectors into h_c (not in the paper; needs content_pool). In
                                   # channel-coloured Moving MNIST (one digit per channel) no feature then sees
                                   # both digits, so h_c cannot read where they are from each other
+    content_shift: bool = False   # in training, each frame the content encoder reads is rolled circularly by a
+                                  # random offset (not in the paper; needs content_pad "circular" and a pooled
+                                  # head, which make h_c invariant to shifts by whole strides already): where a
+                                  # digit sits within the stride grid becomes noise to the decoder, so h_c is
+                                  # trained not to carry that last trace of position
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
@@ -189,6 +194,9 @@ def check_config(cfg: Config) -> None:
     if cfg.content_split and (cfg.content_pool == "none" or cfg.skip):
         raise ValueError("drnet: content_split needs content_pool 'max' or 'mean' (a 4x4 head reads where things "
                          "are) and skip=false (the decoder's skips take whole-frame maps)")
+    if cfg.content_shift and (cfg.content_pad != "circular" or cfg.content_pool == "none"):
+        raise ValueError("drnet: content_shift needs content_pad 'circular' and content_pool 'max' or 'mean' (rolled "
+                         "frames wrap around the border, which only a circularly padded, pooled encoder reads alike)")
     if cfg.channel_swap and cfg.channels < 2:
         raise ValueError(f"drnet: channel_swap needs at least 2 channels, got channels={cfg.channels}")
 
@@ -399,6 +407,19 @@ def take(frames: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return frames[torch.arange(frames.shape[0], device=frames.device), t.to(frames.device)]
 
 
+def roll_frames(x: torch.Tensor, generator=None) -> torch.Tensor:
+    """x (N, C, H, W) with each frame rolled circularly by its own random (dy, dx), drawn on the generator:
+    frame i is torch.roll(x[i], (dy[i], dx[i]), (1, 2))."""
+    N, _, H, W = x.shape
+    dev = generator.device if generator is not None else torch.device("cpu")
+    dy, dx = (torch.randint(0, n, (N, 1), generator=generator, device=dev).to(x.device, non_blocking=True)
+              for n in (H, W))
+    rows = (torch.arange(H, device=x.device) - dy) % H     # (N, H): the source row of each output row
+    cols = (torch.arange(W, device=x.device) - dx) % W
+    n = torch.arange(N, device=x.device)[:, None, None]
+    return x.permute(0, 2, 3, 1)[n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 def roll_shift(batch: int, generator=None) -> int:
     """A random non-zero shift: rolling the batch by it pairs every clip with a different clip."""
     dev = generator.device if generator is not None else torch.device("cpu")
@@ -524,8 +545,11 @@ class Model(nn.Module):
         target = take(x, t["pose"])
         self.scene_disc.requires_grad_(False)
         try:
+            content = torch.cat([take(x, t["content"]), take(x, t["similar"])])
+            if c.content_shift:
+                content = roll_frames(content, ctx.generator)
             with ctx.autocast():
-                hc, skips = self.content_enc(torch.cat([take(x, t["content"]), take(x, t["similar"])]))
+                hc, skips = self.content_enc(content)
                 hc1, hc2 = hc.split(B)
                 hp, _ = self.pose_enc(torch.cat([target, take(x, t["pair"])]))
                 hp1, hp2 = hp.split(B)
