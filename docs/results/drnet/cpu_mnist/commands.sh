@@ -394,3 +394,15 @@ cp -a runs/drnet-pmax-nf96-lstm runs/drnet-pmax-nf96-lstm-long
 vidshard train drnet --resume runs/drnet-pmax-nf96-lstm-long --steps 20000 --device cpu --threads 1 --time-limit 1200
 vidshard eval drnet runs/drnet-pmax-nf96-lstm-long probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
     --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale_long
+# twelfth session (2026-12-05, a new machine: the runs above were not on it). Anti-aliased downsampling on the split
+# content encoder (content_blur=true) at nf 96 ran at about 3 s a step against 1 without it, and was stopped; instead
+# two one-change runs of the nf 96 split + circular run from step 0, side by side: the similarity weight 10 times the
+# paper's, and content_shift (new: every content frame rolled circularly at random in training)
+vidshard synth moving-mnist --out data/mmc32 --clips 20000 --split 0.9,0.05,0.05 --shard-size 1000 \
+    --mnist ../shared/data/mnist --size 32 --colors channel --seed 0
+S="--data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true content_pad=circular"
+vidshard train drnet $S alpha=10 --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
+    --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf96-swap0-split-circ-a10
+vidshard train drnet $S content_shift=true --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 \
+    --ckpt-every 2500 --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 \
+    --run-dir runs/drnet-pmax-nf96-swap0-split-circ-shift
