@@ -395,9 +395,10 @@ vidshard train drnet --resume runs/drnet-pmax-nf96-lstm-long --steps 20000 --dev
 vidshard eval drnet runs/drnet-pmax-nf96-lstm-long probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
     --device cpu --out docs/results/drnet/cpu_mnist/nf96_lr5e5/pose_scale_long
 # twelfth session (2026-12-05, a new machine: the runs above were not on it). Anti-aliased downsampling on the split
-# content encoder (content_blur=true) at nf 96 ran at about 3 s a step against 1 without it, and was stopped; instead
-# two one-change runs of the nf 96 split + circular run from step 0, side by side: the similarity weight 10 times the
-# paper's, and content_shift (new: every content frame rolled circularly at random in training)
+# content encoder (content_blur=true) at nf 96 ran at about 3 s a step against 1 without it, and was stopped after 24
+# steps; instead two one-change runs of the nf 96 split + circular run from step 0, side by side: the similarity weight
+# 10 times the paper's (stopped by hand after its evaluation at 2,500), and content_shift (new: every content frame
+# rolled circularly at random in training; stopped by hand after its evaluation at 5,000)
 vidshard synth moving-mnist --out data/mmc32 --clips 20000 --split 0.9,0.05,0.05 --shard-size 1000 \
     --mnist ../shared/data/mnist --size 32 --colors channel --seed 0
 S="--data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true content_pad=circular"
@@ -406,3 +407,15 @@ vidshard train drnet $S alpha=10 --steps 30000 --workers 1 --device cpu --thread
 vidshard train drnet $S content_shift=true --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 \
     --ckpt-every 2500 --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 \
     --run-dir runs/drnet-pmax-nf96-swap0-split-circ-shift
+# the content_shift run's 5,000-step checkpoint in full
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-shift --checkpoint step-00005000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_shift_5k
+# the control: the nf 96 split + circular run again on this machine (the tenth session's command above, stopped by hand
+# after its evaluation at 2,500, which gives the earlier machine's figures to the last digit), and the curves
+vidshard train drnet $S --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
+    --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf96-swap0-split-circ
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-pmax-nf96-swap0-split-circ-shift \
+    runs/drnet-pmax-nf96-swap0-split-circ-a10 --labels "nf96 split + circular (this machine, to 2.5k)" \
+    "… content_shift=true" "… alpha=10" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/shift_alpha_curves.png > docs/results/drnet/cpu_mnist/shift_alpha_curves.txt
