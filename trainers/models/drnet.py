@@ -94,8 +94,8 @@ class Config:
     content_shift: bool = False   # in training, each frame the content encoder reads is rolled circularly by a
                                   # random offset (not in the paper; needs content_pad "circular" and a pooled
                                   # head, which make h_c invariant to shifts by whole strides already): where a
-                                  # digit sits within the stride grid becomes noise to the decoder, so h_c is
-                                  # trained not to carry that last trace of position
+                                  # digit sits within the stride grid becomes noise to the decoder. It did not
+                                  # make h_c drop that offset (docs/RESULTS.md, "The last tenth of position")
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
     rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
