@@ -414,8 +414,17 @@ vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-shift --checkpoint ste
 # after its evaluation at 2,500, which gives the earlier machine's figures to the last digit), and the curves
 vidshard train drnet $S --steps 30000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2500 \
     --eval-every 2500 --sample-every 0 --channels-last --time-limit 9000 --run-dir runs/drnet-pmax-nf96-swap0-split-circ
+# the control's 2,500-step checkpoint on two copies with the standardised similarity term, to 5,000 steps
+for a in 0.1 0.01; do
+    cp -a runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-pmax-nf96-swap0-split-circ-std$a   # then rm step-00002680
+    vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std$a sim=standardized alpha=$a --amend \
+        --steps 5000 --eval-every 1250 --device cpu --threads 1 --channels-last --time-limit 3000
+done
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01 --checkpoint step-00005000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_5k
 python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-pmax-nf96-swap0-split-circ-shift \
-    runs/drnet-pmax-nf96-swap0-split-circ-a10 --labels "nf96 split + circular (this machine, to 2.5k)" \
-    "… content_shift=true" "… alpha=10" \
+    runs/drnet-pmax-nf96-swap0-split-circ-a10 runs/drnet-pmax-nf96-swap0-split-circ-std0.01 \
+    runs/drnet-pmax-nf96-swap0-split-circ-std0.1 --labels "nf96 split + circular (this machine, to 2.5k)" \
+    "… content_shift=true" "… alpha=10" "… sim=standardized alpha=0.01 from 2.5k" "… sim=standardized alpha=0.1 from 2.5k" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/shift_alpha_curves.png > docs/results/drnet/cpu_mnist/shift_alpha_curves.txt
