@@ -389,10 +389,15 @@ def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, kind: str) -> t
 
 # ---- frame selection -----------------------------------------------------------------------------------------
 
+def generator_device(generator=None) -> torch.device:
+    """Where a generator draws (random tensors must be made on its device); the CPU for the global one."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def draw_offsets(batch: int, window: int, generator=None) -> dict[str, torch.Tensor]:
     """Per-sample frame indices within a window: content t_c, pose/target t_p != t_c, similarity t_s != t_c,
     and the second pose frame t_a != t_p of the discriminator's same-clip pair."""
-    dev = generator.device if generator is not None else torch.device("cpu")
+    dev = generator_device(generator)
 
     def other(t):  # uniform over the window minus t
         return (t + torch.randint(1, window, (batch,), generator=generator, device=dev)) % window
@@ -411,7 +416,7 @@ def roll_frames(x: torch.Tensor, generator=None) -> torch.Tensor:
     """x (N, C, H, W) with each frame rolled circularly by its own random (dy, dx), drawn on the generator:
     frame i is torch.roll(x[i], (dy[i], dx[i]), (1, 2))."""
     N, _, H, W = x.shape
-    dev = generator.device if generator is not None else torch.device("cpu")
+    dev = generator_device(generator)
     dy, dx = (torch.randint(0, n, (N, 1), generator=generator, device=dev).to(x.device, non_blocking=True)
               for n in (H, W))
     rows = (torch.arange(H, device=x.device) - dy) % H     # (N, H): the source row of each output row
@@ -422,7 +427,7 @@ def roll_frames(x: torch.Tensor, generator=None) -> torch.Tensor:
 
 def roll_shift(batch: int, generator=None) -> int:
     """A random non-zero shift: rolling the batch by it pairs every clip with a different clip."""
-    dev = generator.device if generator is not None else torch.device("cpu")
+    dev = generator_device(generator)
     return int(torch.randint(1, batch, (1,), generator=generator, device=dev))
 
 
