@@ -8,6 +8,7 @@ paper-level quality: MODELS.md §B says identity needs the GPU-scale run.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -580,6 +581,28 @@ def test_relative_similarity_cannot_be_lowered_by_shrinking_content():
     assert similarity_loss(h1, h1.clone(), "standardized") == 0
     with pytest.raises(ValueError, match="sim"):
         drnet.check_config(drnet.Config(sim="cosine"))
+
+
+def test_contrastive_similarity_rewards_telling_clips_apart():
+    # InfoNCE: a clip's two codes alike and unlike the other clips' is cheap; a constant code (what pulling
+    # pairs together alone allows) costs log(batch), and so do pairs matched to the wrong clips; scale is free
+    from trainers.models.drnet import similarity_loss
+    g = torch.Generator().manual_seed(0)
+    h1 = torch.randn(32, 16, generator=g)
+    h2 = h1 + 0.1 * torch.randn(32, 16, generator=g)
+    paired = similarity_loss(h1, h2, "contrastive")
+    assert paired < 0.1
+    constant = torch.ones(32, 16)
+    assert torch.isclose(similarity_loss(constant, constant, "contrastive"), torch.tensor(math.log(32)))
+    assert similarity_loss(h1, h2.roll(1, 0), "contrastive") > math.log(32)
+    assert torch.isclose(similarity_loss(0.01 * h1, 0.01 * h2, "contrastive"), paired, rtol=1e-4)
+    # a cooler softmax sharpens the same ranking
+    assert similarity_loss(h1, h2, "contrastive", temperature=0.05) < paired
+    h1.requires_grad_(True)
+    similarity_loss(h1, h2, "contrastive").backward()
+    assert h1.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="sim_temperature"):
+        drnet.check_config(drnet.Config(sim="contrastive", sim_temperature=0))
 
 
 @pytest.mark.parametrize("pool", ["max", "mean"])

@@ -103,7 +103,10 @@ class Config:
     sim: str = "mse"              # "mse" (the paper) or "relative": the same squared distance over the batch's
                                   # variance of h_c, which shrinking h_c's spread cannot lower (not in the paper),
                                   # or "standardized": each dimension's squared change over that dimension's
-                                  # batch variance, which shrinking one dimension cannot lower either
+                                  # batch variance, which shrinking one dimension cannot lower either, or
+                                  # "contrastive": InfoNCE, each clip's two content frames told apart from the
+                                  # batch's other clips, which rewards what identifies a clip (not in the paper)
+    sim_temperature: float = 0.1  # sim "contrastive": the softmax temperature over cosine similarities
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
     beta1: float = 0.5
@@ -179,8 +182,10 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: content_pool must be 'none', 'max' or 'mean', got {cfg.content_pool!r}")
     if cfg.content_pad not in ("zeros", "circular"):
         raise ValueError(f"drnet: content_pad must be 'zeros' or 'circular', got {cfg.content_pad!r}")
-    if cfg.sim not in ("mse", "relative", "standardized"):
-        raise ValueError(f"drnet: sim must be 'mse', 'relative' or 'standardized', got {cfg.sim!r}")
+    if cfg.sim not in SIMILARITIES:
+        raise ValueError(f"drnet: sim must be one of {', '.join(SIMILARITIES)}, got {cfg.sim!r}")
+    if cfg.sim_temperature <= 0:
+        raise ValueError(f"drnet: sim_temperature must be > 0, got {cfg.sim_temperature}")
     if cfg.probe not in PROBES:
         raise ValueError(f"drnet: probe must be one of {', '.join(PROBES)}, got {cfg.probe!r}")
     if cfg.lstm_inputs not in ("truth", "own"):
@@ -365,13 +370,25 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str) -> torch.Tensor:
+SIMILARITIES = ("mse", "relative", "standardized", "contrastive")
+
+
+def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str, temperature: float = 0.1) -> torch.Tensor:
     """Squared distance between the content vectors of two frames of each clip (hc2 held fixed, as the Lua
     code does); "relative" divides it by the variance of hc1 across the batch (mean over dimensions), so
     that the term measures within-clip change against between-clip spread: a content encoder that makes
     every h_c nearly alike (a collapsed head scale, a dominant bias) no longer satisfies it for free.
     "standardized" divides each dimension's squared change by that dimension's variance across the batch: a
-    probe on standardised features reads a dimension however small it is, and so does this term."""
+    probe on standardised features reads a dimension however small it is, and so does this term.
+    "contrastive" (InfoNCE, both directions, both frames trained) asks each clip's pair of codes to be more
+    alike, by cosine, than either is to another clip's: pulling the pair together alone can be paid by a
+    constant code; telling the clips apart cannot, and what tells them apart is their digits, not where
+    they are (the two frames' positions differ)."""
+    if kind == "contrastive":
+        z1, z2 = F.normalize(hc1, dim=1), F.normalize(hc2, dim=1)
+        logits = z1 @ z2.t() / temperature
+        labels = torch.arange(len(z1), device=z1.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
     if kind == "standardized":
         return ((hc1 - hc2.detach()) ** 2 / (hc1.var(dim=0) + 1e-8)).mean()
     sim = F.mse_loss(hc1, hc2.detach())
@@ -560,7 +577,7 @@ class Model(nn.Module):
                 hp1, hp2 = hp.split(B)
                 rec = self.decoder(hc1, hp1, [s[:B] for s in skips])
                 rec_loss = reconstruction_loss(rec.float(), target, c.rec_loss)
-                sim_loss = similarity_loss(hc1.float(), hc2.float(), c.sim)
+                sim_loss = similarity_loss(hc1.float(), hc2.float(), c.sim, c.sim_temperature)
                 logits = self.scene_disc(hp1, hp2).float()
                 adv_loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 0.5))
                 loss = rec_loss + c.alpha * sim_loss + c.beta * adv_loss
