@@ -428,3 +428,19 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-
     "… content_shift=true" "… alpha=10" "… sim=standardized alpha=0.01 from 2.5k" "… sim=standardized alpha=0.1 from 2.5k" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/shift_alpha_curves.png > docs/results/drnet/cpu_mnist/shift_alpha_curves.txt
+# thirteenth session (2026-12-06, the same machine as the twelfth: its runs were still there, the processes not).
+# The sim=standardized alpha=0.01 run, continued from its 5,000-step checkpoint at lr 2e-3 (the recipe's 25,000
+# before the first decay), in time-limited pieces
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01 --steps 30000 --eval-every 2500 \
+    --time-limit 9000
+# sim=contrastive (new: InfoNCE between each clip's two content frames, the batch's other clips as negatives) on a
+# copy of the control's 2,500-step checkpoint, as the standardised branch; stopped at 5,000
+cp -a runs/drnet-pmax-nf96-swap0-split-circ runs/drnet-pmax-nf96-swap0-split-circ-con0.01   # then rm step-00002680
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-con0.01 sim=contrastive alpha=0.01 --amend \
+    --steps 5000 --eval-every 1250 --device cpu --threads 1 --channels-last --time-limit 4500
+# an early first decay: the standardised run's 7,500-step checkpoint on a copy at lr 2e-4
+cp -a runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4  # rm step-00005000
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 lr=2e-4 --amend --steps 30000 \
+    --eval-every 2500 --device cpu --threads 1 --channels-last --time-limit 6600
+# whose fault a misread is (h_c's or the drawing's), on the checkpoints named in RESULTS.md
+python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01:step-00007500 300 1500
