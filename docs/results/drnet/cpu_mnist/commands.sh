@@ -443,4 +443,16 @@ cp -a runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-s
 vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 lr=2e-4 --amend --steps 30000 \
     --eval-every 2500 --device cpu --threads 1 --channels-last --time-limit 6600
 # whose fault a misread is (h_c's or the drawing's), on the checkpoints named in RESULTS.md
-python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01:step-00007500 300 1500
+# the 5,000 and 10,000-step checkpoints of the standardised run
+for s in 00005000 00010000; do
+    python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01:step-$s 1000 4000
+done > docs/results/drnet/cpu_mnist/misreads.txt   # (the header line added by hand)
+# the standardised run at 10,000 steps in full
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01 --checkpoint step-00010000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_10k
+# the curves of this session's runs (the lr 2e-4 copy stopped by hand after its evaluation at 12,500)
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 \
+    runs/drnet-pmax-nf96-swap0-split-circ-con0.01 --labels "nf96 split + circular, sim=standardized alpha=0.01 from 2.5k (lr 2e-3)" \
+    "… lr 2e-4 from 7.5k" "nf96 split + circular, sim=contrastive alpha=0.01 from 2.5k" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt

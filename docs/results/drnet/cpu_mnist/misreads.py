@@ -77,8 +77,8 @@ def main(data: str, run: str, eval_clips: int = 1000, probe_clips: int = 4000) -
     conf = Counter(zip(truth[miss].tolist(), rec_all[miss].tolist()))
     print("  commonest confusions on reconstructions (digit -> read as: count): "
           + ", ".join(f"{a}->{b}: {k}" for (a, b), k in conf.most_common(10)))
-    per_class = [(d, float(rec_ok[truth == d].mean())) for d in range(10)]
-    print("  reader right on reconstructions, by digit: " + ", ".join(f"{d}: {v:.2f}" for d, v in per_class))
+    for name, ok in (("reader right on reconstructions", rec_ok), ("probe right on h_c", probe_ok)):
+        print(f"  {name}, by digit: " + ", ".join(f"{d}: {ok[truth == d].mean():.2f}" for d in range(10)))
 
 
 if __name__ == "__main__":
