@@ -105,7 +105,8 @@ class Config:
                                   # or "standardized": each dimension's squared change over that dimension's
                                   # batch variance, which shrinking one dimension cannot lower either, or
                                   # "contrastive": InfoNCE, each clip's two content frames told apart from the
-                                  # batch's other clips, which rewards what identifies a clip (not in the paper)
+                                  # batch's other clips, which rewards what identifies a clip (not in the paper;
+                                  # no gain at CPU scale)
     sim_temperature: float = 0.1  # sim "contrastive": the softmax temperature over cosine similarities
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
@@ -382,8 +383,9 @@ def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str, temperature
     probe on standardised features reads a dimension however small it is, and so does this term.
     "contrastive" (InfoNCE, both directions, both frames trained) asks each clip's pair of codes to be more
     alike, by cosine, than either is to another clip's: pulling the pair together alone can be paid by a
-    constant code; telling the clips apart cannot, and what tells them apart is their digits, not where
-    they are (the two frames' positions differ)."""
+    constant code; telling the clips apart cannot, and where they are does not help (the two frames'
+    positions differ). Measured: a batch's clips are told apart by their strokes' styles at once, so the
+    term hardly pushes toward the digits' identity (docs/RESULTS.md, "A contrastive content term")."""
     if kind == "contrastive":
         z1, z2 = F.normalize(hc1, dim=1), F.normalize(hc2, dim=1)
         logits = z1 @ z2.t() / temperature
