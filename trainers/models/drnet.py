@@ -374,7 +374,8 @@ def init_weights(m: nn.Module) -> None:
 SIMILARITIES = ("mse", "relative", "standardized", "contrastive")
 
 
-def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str, temperature: float = 0.1) -> torch.Tensor:
+def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str,
+                    temperature: float = Config.sim_temperature) -> torch.Tensor:
     """Squared distance between the content vectors of two frames of each clip (hc2 held fixed, as the Lua
     code does); "relative" divides it by the variance of hc1 across the batch (mean over dimensions), so
     that the term measures within-clip change against between-clip spread: a content encoder that makes
