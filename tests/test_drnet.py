@@ -503,6 +503,13 @@ def test_probes_and_r2_read_what_is_there_and_not_what_is_not():
     assert probes.ridge_r2(x[:400], y[:400], x[400:], y[400:]) > 0.99
     assert probes.ridge_r2(x[:400], rng.standard_normal((400, 2)), x[400:], rng.standard_normal((200, 2))) < 0.05
     assert probes.majority_accuracy([1, 1, 2], [1, 2, 2, 2]) == 0.25
+    # predictions come back as the labels themselves, whatever their type; a label never trained on counts wrong
+    names = [("a", "b", "c", "d")[i] for i in labels]
+    pred = probes.probe_predictions(x[:400], names[:400], x[400:])
+    assert set(pred) <= set(names) and np.mean([p == t for p, t in zip(pred, names[400:])]) > 0.9
+    assert probes.probe_accuracy(x[:400], names[:400], x[400:], ["z"] * 200) == 0.0
+    with pytest.raises(ValueError, match="single class"):
+        probes.probe_predictions(x[:10], ["a"] * 10, x[10:20])
 
 
 # ---- the digit reader's figures (Moving MNIST in channel colours) ----------------------------------------------

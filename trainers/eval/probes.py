@@ -69,18 +69,24 @@ def fit_mlp(x: torch.Tensor, y: torch.Tensor, n_classes: int, hidden: int = 256,
 PROBES = {"logistic": fit_logistic, "mlp": fit_mlp}   # the probe kinds: linear, or the paper's App. D MLP
 
 
-def probe_accuracy(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, test_labels: list,
-                   kind: str = "logistic") -> float:
-    """Held-out accuracy of a classifier reading `labels` (any hashable values) from features."""
-    ytr, yte, k = encode_labels(train_labels, test_labels)
+def probe_predictions(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, kind: str = "logistic") -> list:
+    """The labels (any hashable values) a classifier fitted on (train_x, train_labels) gives each row of test_x."""
+    ytr, _, k = encode_labels(train_labels, [])
     if k < 2:
         raise ValueError("probe: the training labels have a single class; nothing to predict")
+    classes = sorted(set(train_labels), key=repr)   # encode_labels' order
     xtr, xte = (torch.from_numpy(a).double() for a in standardize(train_x, test_x))
-    fit = PROBES[kind]
-    model = fit(xtr, torch.from_numpy(ytr), k)
+    model = PROBES[kind](xtr, torch.from_numpy(ytr), k)
     with torch.no_grad():
-        pred = model(xte).argmax(1).numpy()
-    return float(np.mean(pred == yte))
+        return [classes[i] for i in model(xte).argmax(1).tolist()]
+
+
+def probe_accuracy(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, test_labels: list,
+                   kind: str = "logistic") -> float:
+    """Held-out accuracy of a classifier reading `labels` (any hashable values) from features; a test label
+    never seen in training counts wrong."""
+    pred = probe_predictions(train_x, train_labels, test_x, kind)
+    return float(np.mean([p == t for p, t in zip(pred, test_labels)]))
 
 
 def ridge_r2(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,

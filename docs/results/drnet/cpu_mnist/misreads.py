@@ -25,15 +25,9 @@ def first_frame_codes(model, clips: list) -> np.ndarray:
 
 def per_digit_probe(model, train: list, test: list) -> np.ndarray:
     """(n_test, channels) digits predicted from h_c of each test clip's first frame, one MLP per channel."""
-    xtr, xte = (torch.from_numpy(a).double() for a in probes.standardize(first_frame_codes(model, train),
-                                                                          first_frame_codes(model, test)))
+    xtr, xte = first_frame_codes(model, train), first_frame_codes(model, test)
     ytr = de.clip_digits(train)
-    out = []
-    for c in range(ytr.shape[1]):
-        mlp = probes.fit_mlp(xtr, ytr[:, c], 10)
-        with torch.no_grad():
-            out.append(mlp(xte).argmax(1).numpy())
-    return np.stack(out, 1)
+    return np.array([probes.probe_predictions(xtr, ytr[:, c].tolist(), xte, "mlp") for c in range(ytr.shape[1])]).T
 
 
 @torch.no_grad()
