@@ -135,6 +135,31 @@ def test_deeper_decoder_draws_the_pixels_with_a_3x3_conv_at_full_size(skip, mm32
     assert np.mean(rec[-5:]) < 0.5 * rec[0], rec
 
 
+def test_broadcast_decoder_is_a_conv_over_tiled_codes_and_coordinates(mm32):
+    cfg = tiny(decoder="broadcast", broadcast_width=32)
+    dec = new_model(cfg).eval().decoder
+    hc, hp = torch.randn(2, cfg.content_dim), torch.randn(2, cfg.pose_dim)
+    z = torch.cat([hc, hp], 1)
+    # the coordinates under the output pixels span [-1, 1]; the grid reaches 4 cells beyond on every side
+    inner = dec.coords[0, :, 4:-4, 4:-4]
+    assert inner.shape == (2, 32, 32) and torch.allclose(inner[0, 0, [0, -1]], torch.tensor([-1.0, 1.0]))
+    assert torch.allclose(inner[1, [0, -1], 0], torch.tensor([-1.0, 1.0]))
+    # the first layer equals a plain valid 3x3 conv over [z tiled, x, y] whose z weights sum to z_in's
+    conv = torch.nn.Conv2d(z.shape[1] + 2, 32, 3, bias=False)
+    with torch.no_grad():
+        conv.weight[:, :z.shape[1]] = dec.z_in.weight[:, :, None, None] / 9
+        conv.weight[:, z.shape[1]:] = dec.coord_in.weight
+        tiled = torch.cat([z[:, :, None, None].expand(-1, -1, 40, 40), dec.coords.expand(2, -1, -1, -1)], 1)
+        ours = dec.coord_in(dec.coords) + dec.z_in(z)[:, :, None, None]
+        assert torch.allclose(conv(tiled), ours, atol=1e-5)
+        out = dec(hc, hp)
+    assert out.shape == (2, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
+    batch = next(batches(mm32, cfg))
+    model, ctx = new_model(cfg), make_ctx()
+    rec = [float(model.training_step(batch, s, ctx)["rec_loss"]) for s in range(40)]
+    assert np.mean(rec[-5:]) < 0.5 * rec[0], rec
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="image_size"):
         drnet.Model(tiny(image_size=48))
@@ -144,6 +169,10 @@ def test_config_errors_name_the_field():
         drnet.Model(tiny(probe="svm"))
     with pytest.raises(ValueError, match="dec_depth"):
         drnet.Model(tiny(dec_depth=-1))
+    with pytest.raises(ValueError, match="decoder"):
+        drnet.Model(tiny(decoder="unet"))
+    with pytest.raises(ValueError, match="broadcast"):
+        drnet.Model(tiny(decoder="broadcast", skip=True))
 
 
 def test_offsets_never_reuse_the_content_frame_and_different_clip_pairs_really_differ():

@@ -72,6 +72,12 @@ class Config:
                                   # (not in the paper's MNIST decoder, where one transposed conv draws each scale
                                   # and the last one the pixels; VGG-style decoders such as its KTH model's stack
                                   # 3x3 convs per scale)
+    decoder: str = "dcgan"        # "dcgan": the mirror of the encoders (the paper); "broadcast": a spatial
+                                  # broadcast decoder (Watters et al. 2019, arXiv:1901.07017; not in the paper):
+                                  # [h_c, h_p] tiled over the frame beside x, y coordinate maps, stride-1 3x3
+                                  # convs at full size, so every pixel is drawn from where it is relative to the
+                                  # positions in h_p instead of from a 4x4 map upsampled
+    broadcast_width: int = 64     # decoder "broadcast": maps per layer (4 valid 3x3 convs, then a 1x1 to pixels)
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
     head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
                                   # term can shrink its scale until h_c is constant across clips
@@ -195,6 +201,12 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"drnet: pose_scale must be 'none' or 'data', got {cfg.pose_scale!r}")
     if cfg.n_past < 1 or cfg.n_future < 1:
         raise ValueError(f"drnet: n_past and n_future must be >= 1, got {cfg.n_past}, {cfg.n_future}")
+    if cfg.decoder not in ("dcgan", "broadcast"):
+        raise ValueError(f"drnet: decoder must be 'dcgan' or 'broadcast', got {cfg.decoder!r}")
+    if cfg.decoder == "broadcast" and (cfg.skip or cfg.dec_depth):
+        raise ValueError("drnet: decoder 'broadcast' takes no skips and no dec_depth (they shape the dcgan decoder)")
+    if cfg.broadcast_width < 1:
+        raise ValueError(f"drnet: broadcast_width must be >= 1, got {cfg.broadcast_width}")
     if cfg.dec_depth < 0:
         raise ValueError(f"drnet: dec_depth must be >= 0, got {cfg.dec_depth}")
     if cfg.content_split and (cfg.content_pool == "none" or cfg.skip):
@@ -333,6 +345,33 @@ class Decoder(nn.Module):
         return torch.sigmoid(x)
 
 
+class BroadcastDecoder(nn.Module):
+    """Spatial broadcast decoder (Watters et al. 2019): z = [h_c, h_p] tiled over a (H+8)x(W+8) grid beside
+    x, y coordinates in [-1, 1], four valid 3x3 convs (BN + LReLU) down to HxW, a 1x1 conv to the pixels,
+    sigmoid. z is the same at every cell, so the first conv's z part is one linear map of z added to a conv of
+    the coordinates: the same function without tiling z."""
+
+    LAYERS = 4
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        w, n = cfg.broadcast_width, cfg.image_size + 2 * self.LAYERS
+        h = cfg.image_size   # grid cell i + LAYERS lies under output pixel i: the frame's pixels span [-1, 1]
+        axis = (2 * (torch.arange(n, dtype=torch.float32) - self.LAYERS) - (h - 1)) / (h - 1)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(axis, axis, indexing="xy"))[None], persistent=False)
+        self.z_in = nn.Linear(cfg.content_dim + cfg.pose_dim, w, bias=False)
+        self.coord_in = nn.Conv2d(2, w, 3, bias=False)
+        self.first = nn.Sequential(nn.BatchNorm2d(w), nn.LeakyReLU(0.2, True))
+        self.body = nn.Sequential(*[layer for _ in range(self.LAYERS - 1)
+                                    for layer in (nn.Conv2d(w, w, 3, bias=False), nn.BatchNorm2d(w),
+                                                  nn.LeakyReLU(0.2, True))])
+        self.out = nn.Conv2d(w, cfg.channels, 1)
+
+    def forward(self, hc, hp, skips=None):
+        x = self.coord_in(self.coords) + self.z_in(torch.cat([hc, hp], 1))[:, :, None, None]
+        return torch.sigmoid(self.out(self.body(self.first(x))))
+
+
 class SceneDiscriminator(nn.Module):
     """MLP on a pair of pose vectors: 2 hidden layers of 100, ReLU; returns the logit of "same clip"."""
 
@@ -461,7 +500,7 @@ class Model(nn.Module):
         self.content_enc = Encoder(cfg, cfg.content_dim, cfg.content_pool, cfg.content_blur, cfg.content_pad,
                                    cfg.content_split, keep_skips=cfg.skip)
         self.pose_enc = Encoder(cfg, cfg.pose_dim)
-        self.decoder = Decoder(cfg)
+        self.decoder = BroadcastDecoder(cfg) if cfg.decoder == "broadcast" else Decoder(cfg)
         self.scene_disc = SceneDiscriminator(cfg)
         self.apply(init_weights)
         self.predictor = PosePredictor(cfg) if cfg.phase == "predictor" else None
