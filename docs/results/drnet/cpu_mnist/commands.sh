@@ -456,3 +456,13 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 run
     "… lr 2e-4 from 7.5k" "nf96 split + circular, sim=contrastive alpha=0.01 from 2.5k" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt
+# fourteenth session (2026-12-06, the same machine again). The standardised run continued at lr 2e-3 from 14,571
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01 --steps 30000 --eval-every 2500 \
+    --time-limit 7800 --device cpu --threads 1
+# decoder=broadcast (new: a spatial broadcast decoder, Watters et al. 2019) on the standardised recipe from scratch:
+# 2,500 steps as the control (sim mse, alpha 1), then the standardised term at alpha 0.01 on the same run dir
+R=runs/drnet-pmax-nf96-swap0-split-circ-bcast
+vidshard train drnet $S decoder=broadcast --steps 2500 --workers 1 --device cpu --threads 1 --log-every 100 \
+    --ckpt-every 2500 --eval-every 2500 --sample-every 0 --channels-last --run-dir $R
+vidshard train drnet --resume $R sim=standardized alpha=0.01 --amend --steps 30000 --eval-every 2500 \
+    --device cpu --threads 1 --channels-last --time-limit 4200
