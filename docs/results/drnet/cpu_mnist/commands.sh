@@ -465,4 +465,9 @@ R=runs/drnet-pmax-nf96-swap0-split-circ-bcast
 vidshard train drnet $S decoder=broadcast --steps 2500 --workers 1 --device cpu --threads 1 --log-every 100 \
     --ckpt-every 2500 --eval-every 2500 --sample-every 0 --channels-last --run-dir $R
 vidshard train drnet --resume $R sim=standardized alpha=0.01 --amend --steps 30000 --eval-every 2500 \
-    --device cpu --threads 1 --channels-last --time-limit 4200
+    --device cpu --threads 1 --channels-last --time-limit 4200   # stopped by hand after its evaluation at 5,000
+# the standardised run's swaps flattened at lr 2e-3 (0.721 / 0.734 / 0.738 at 15k / 17.5k / 20k): stopped at 20,230
+# (its SIGTERM checkpoint), and the first decay taken at 20,000 on a copy
+cp -a runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k  # rm step-00020230
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k lr=2e-4 --amend --steps 30000 \
+    --eval-every 1250 --device cpu --threads 1 --channels-last --time-limit 2700
