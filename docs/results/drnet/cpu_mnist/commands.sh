@@ -471,3 +471,17 @@ vidshard train drnet --resume $R sim=standardized alpha=0.01 --amend --steps 300
 cp -a runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k  # rm step-00020230
 vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k lr=2e-4 --amend --steps 30000 \
     --eval-every 1250 --device cpu --threads 1 --channels-last --time-limit 2700
+# misreads at 20,000 (before the decay) and at the decayed copy's 22,500, appended to misreads.txt
+python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01:step-00020000 1000 4000
+python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k:step-00022500 1000 4000
+# the decayed copy's 22,500-step checkpoint in full
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k --checkpoint step-00022500 probe=mlp \
+    probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_22500
+# the curves, with this session's runs
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 \
+    runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k runs/drnet-pmax-nf96-swap0-split-circ-con0.01 \
+    runs/drnet-pmax-nf96-swap0-split-circ-bcast --labels "nf96 split + circular, sim=standardized alpha=0.01 from 2.5k (lr 2e-3)" \
+    "… lr 2e-4 from 7.5k" "… lr 2e-4 from 20k" "nf96 split + circular, sim=contrastive alpha=0.01 from 2.5k" \
+    "… decoder=broadcast, sim=standardized alpha=0.01 from 2.5k" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt
