@@ -76,7 +76,8 @@ class Config:
                                   # broadcast decoder (Watters et al. 2019, arXiv:1901.07017; not in the paper):
                                   # [h_c, h_p] tiled over the frame beside x, y coordinate maps, stride-1 3x3
                                   # convs at full size, so every pixel is drawn from where it is relative to the
-                                  # positions in h_p instead of from a 4x4 map upsampled
+                                  # positions in h_p instead of from a 4x4 map upsampled. Tried on Moving MNIST:
+                                  # pose reads position better, digits are drawn later (docs/RESULTS.md)
     broadcast_width: int = 64     # decoder "broadcast": maps per layer (4 valid 3x3 convs, then a 1x1 to pixels)
     normalize: bool = True        # unit-norm h_c and h_p (the paper; the PyTorch port omits it)
     head_bn: bool = True          # BatchNorm before the vectors' tanh (the reference code); the similarity
@@ -347,7 +348,7 @@ class Decoder(nn.Module):
 
 class BroadcastDecoder(nn.Module):
     """Spatial broadcast decoder (Watters et al. 2019): z = [h_c, h_p] tiled over a (H+8)x(W+8) grid beside
-    x, y coordinates in [-1, 1], four valid 3x3 convs (BN + LReLU) down to HxW, a 1x1 conv to the pixels,
+    x, y coordinates (-1 to 1 across the frame's pixels, beyond on the margin), four valid 3x3 convs (BN + LReLU) down to HxW, a 1x1 conv to the pixels,
     sigmoid. z is the same at every cell, so the first conv's z part is one linear map of z added to a conv of
     the coordinates: the same function without tiling z."""
 
