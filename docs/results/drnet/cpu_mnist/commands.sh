@@ -485,3 +485,9 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 run
     "… decoder=broadcast, sim=standardized alpha=0.01 from 2.5k" \
     --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
     --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt
+# the predictor on the decayed copy's 22,500-step encoders (a first piece; resume with --resume)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular sim=standardized alpha=0.01 phase=predictor \
+    encoders=runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k/checkpoints/step-00022500 pose_scale=data --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1080 \
+    --run-dir runs/drnet-pmax-nf96-std0.01-d20k-lstm
