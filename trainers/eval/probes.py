@@ -19,10 +19,11 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mu) / sd, (test - mu) / sd
 
 
-def encode_labels(train: list, test: list) -> tuple[np.ndarray, np.ndarray, int]:
-    """Hashable labels -> class ids; test labels never seen in training get -1 (always counted wrong)."""
-    classes = {c: i for i, c in enumerate(sorted(set(train), key=repr))}
-    return (np.array([classes[c] for c in train]), np.array([classes.get(c, -1) for c in test]), len(classes))
+def encode_labels(train: list) -> tuple[np.ndarray, list]:
+    """Hashable labels -> (class ids, the classes in id order)."""
+    classes = sorted(set(train), key=repr)
+    ids = {c: i for i, c in enumerate(classes)}
+    return np.array([ids[c] for c in train]), classes
 
 
 def majority_accuracy(train_labels: list, test_labels: list) -> float:
@@ -71,12 +72,11 @@ PROBES = {"logistic": fit_logistic, "mlp": fit_mlp}   # the probe kinds: linear,
 
 def probe_predictions(train_x: np.ndarray, train_labels: list, test_x: np.ndarray, kind: str = "logistic") -> list:
     """The labels (any hashable values) a classifier fitted on (train_x, train_labels) gives each row of test_x."""
-    ytr, _, k = encode_labels(train_labels, [])
-    if k < 2:
+    ytr, classes = encode_labels(train_labels)
+    if len(classes) < 2:
         raise ValueError("probe: the training labels have a single class; nothing to predict")
-    classes = sorted(set(train_labels), key=repr)   # encode_labels' order
     xtr, xte = (torch.from_numpy(a).double() for a in standardize(train_x, test_x))
-    model = PROBES[kind](xtr, torch.from_numpy(ytr), k)
+    model = PROBES[kind](xtr, torch.from_numpy(ytr), len(classes))
     with torch.no_grad():
         return [classes[i] for i in model(xte).argmax(1).tolist()]
 
