@@ -491,3 +491,13 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     encoders=runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k/checkpoints/step-00022500 pose_scale=data --steps 20000 \
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 1080 \
     --run-dir runs/drnet-pmax-nf96-std0.01-d20k-lstm
+# fifteenth session (2026-12-06, the same machine again). The decayed copy continued at lr 2e-4 from 23,689, and beside
+# it a second decay (lr 5e-5) from 23,689 on a copy, one process each (OMP_NUM_THREADS=1)
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k --steps 30000 --eval-every 1250 \
+    --device cpu --threads 1 --channels-last --time-limit 3600
+cp -a runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k  # rm step-00022500 step-00022566
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k lr=5e-5 --amend --steps 30000 \
+    --eval-every 1250 --device cpu --threads 1 --channels-last --time-limit 3600   # stopped by SIGTERM at 26,468
+# the second decay's last checkpoint in full
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k --checkpoint step-00026468 probe=mlp \
+    probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d23k_26468
