@@ -501,3 +501,25 @@ vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k
 # the second decay's last checkpoint in full
 vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k --checkpoint step-00026468 probe=mlp \
     probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d23k_26468
+# both lines on to 30,000 steps, one process each (the lr 2e-4 one had stopped by its --time-limit at 27,185)
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k --steps 30000 --eval-every 1250 \
+    --device cpu --threads 1 --channels-last --time-limit 3900
+vidshard train drnet --resume runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k --steps 30000 --eval-every 1250 \
+    --device cpu --threads 1 --channels-last --time-limit 3300
+# both at 30,000 steps in full
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k --checkpoint step-00030000 probe=mlp \
+    probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k
+vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k --checkpoint step-00030000 probe=mlp \
+    probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d23k_30k
+# the curves, with the 5e-5 branch
+python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 \
+    runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k \
+    runs/drnet-pmax-nf96-swap0-split-circ-con0.01 runs/drnet-pmax-nf96-swap0-split-circ-bcast \
+    --labels "nf96 split + circular, sim=standardized alpha=0.01 from 2.5k (lr 2e-3)" \
+    "… lr 2e-4 from 7.5k" "… lr 2e-4 from 20k" "… lr 2e-4 from 20k, 5e-5 from 23.7k" \
+    "nf96 split + circular, sim=contrastive alpha=0.01 from 2.5k" \
+    "… decoder=broadcast, sim=standardized alpha=0.01 from 2.5k" \
+    --metrics swap_digit_acc rec_digit_acc probe_content_acc position_r2_pose position_r2_content \
+    --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt
+# the predictor on the 22,500-step encoders resumed for a second piece (its rollouts are for the next session)
+vidshard train drnet --resume runs/drnet-pmax-nf96-std0.01-d20k-lstm --steps 20000 --device cpu --threads 1 --time-limit 2100
