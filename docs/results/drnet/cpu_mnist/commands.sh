@@ -523,3 +523,5 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 run
     --out docs/results/drnet/cpu_mnist/std_schedule_curves.png > docs/results/drnet/cpu_mnist/std_schedule_curves.txt
 # the predictor on the 22,500-step encoders resumed for a second piece (its rollouts are for the next session)
 vidshard train drnet --resume runs/drnet-pmax-nf96-std0.01-d20k-lstm --steps 20000 --device cpu --threads 1 --time-limit 2100
+# misreads at the second decay's 26,468, appended to misreads.txt
+python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k:step-00026468 1000 4000
