@@ -349,8 +349,8 @@ class Decoder(nn.Module):
 class BroadcastDecoder(nn.Module):
     """Spatial broadcast decoder (Watters et al. 2019): z = [h_c, h_p] tiled over a (H+8)x(W+8) grid beside
     x, y coordinates (-1 to 1 across the frame's pixels, beyond on the margin), four valid 3x3 convs (BN +
-    LReLU) down to HxW, a 1x1 conv to the pixels, sigmoid. z is the same at every cell, so the first conv's z part is one linear map of z added to a conv of
-    the coordinates: the same function without tiling z."""
+    LReLU) down to HxW, a 1x1 conv to the pixels, sigmoid. z is the same at every cell, so the first conv's z
+    part is one linear map of z added to a conv of the coordinates: the same function without tiling z."""
 
     LAYERS = 4
 

@@ -477,7 +477,7 @@ python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-
 # the decayed copy's 22,500-step checkpoint in full
 vidshard eval drnet runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k --checkpoint step-00022500 probe=mlp \
     probe_clips=4000 eval_clips=1000 read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_22500
-# the curves, with this session's runs
+# the curves, with this session's runs (rerun with the 5e-5 branch further down, which overwrites them)
 python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-lr2e4 \
     runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k runs/drnet-pmax-nf96-swap0-split-circ-con0.01 \
     runs/drnet-pmax-nf96-swap0-split-circ-bcast --labels "nf96 split + circular, sim=standardized alpha=0.01 from 2.5k (lr 2e-3)" \
