@@ -165,6 +165,8 @@ def test_config_errors_name_the_field():
         drnet.Model(tiny(image_size=48))
     with pytest.raises(ValueError, match="phase"):
         drnet.Model(tiny(phase="lstm"))
+    with pytest.raises(ValueError, match="rec_loss must be 'mse', 'bce' or 'l1'"):
+        drnet.Model(tiny(rec_loss="huber"))
     with pytest.raises(ValueError, match="probe"):
         drnet.Model(tiny(probe="svm"))
     with pytest.raises(ValueError, match="dec_depth"):
@@ -208,19 +210,19 @@ def test_a_clip_drawn_twice_in_a_batch_is_never_labelled_different_from_itself()
 
 
 def step_outputs(device: str, tmp_path, steps: int = 3, sync_check: bool = False) -> dict[str, list[dict]]:
-    """Both phases' training_step outputs for a few steps on random clips (the predictor freezes a fresh
-    DrNet saved to tmp_path). sync_check: CUDA sync debug mode "error" from the second step on, so any
+    """Every phase's training_step outputs for a few steps on random clips (the predictor and decoder phases
+    freeze a fresh DrNet saved to tmp_path). sync_check: CUDA sync debug mode "error" from the second step on, so any
     step that waits for the GPU (.item(), a blocking host-to-device copy) raises."""
     cfg = tiny(batch_size=4)
     path = tmp_path / "drnet.pt"
     torch.save({"model": new_model(cfg).state_dict()}, path)
     out = {}
-    for phase in ("drnet", "predictor"):
+    for phase in drnet.PHASES:
         model = new_model(replace(cfg, phase=phase, encoders=str(path))).to(device)
         ctx = harness.Context(torch.device(device), harness.Dist(), SEED)
         batch = {"frames": torch.rand(4, 15, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device),
                  "key": ["a", "b", "c", "d"]}
-        out[phase] = [model.training_step(batch, 0, ctx)]  # step 0 of the predictor loads the encoders
+        out[phase] = [model.training_step(batch, 0, ctx)]  # step 0 of predictor and decoder loads the encoders
         if sync_check:
             torch.cuda.synchronize()
             torch.cuda.set_sync_debug_mode("error")
@@ -237,6 +239,7 @@ def test_step_outputs_are_detached_scalar_tensors(tmp_path):
     outs = step_outputs("cpu", tmp_path)
     assert set(outs["drnet"][0]) == {"disc_loss", "disc_acc", "loss", "rec_loss", "sim_loss", "adv_loss", "disc_same_p"}
     assert set(outs["predictor"][0]) == {"lstm_loss"}
+    assert set(outs["decoder"][0]) == {"rec_loss"}
     for phase, logs in outs.items():
         for log in logs:
             for key, value in log.items():
@@ -397,14 +400,40 @@ def test_predictor_loss_falls_and_rolls_out_100_steps(predictor, held_out):
     assert torch.equal(out, model.rollout(past, 100))
 
 
+def test_decoder_phase_trains_the_run_s_decoder_alone_on_its_frozen_encoders(trained, mm32):
+    """phase=decoder starts from the DrNet run's decoder (its first reconstructions are the run's, far better
+    than a fresh decoder's) and changes nothing else: encoders and discriminator, BN statistics included,
+    stay the checkpoint's; the decoder moves and its L1 loss falls."""
+    drnet_model, cfg, _, path = trained
+    dcfg = replace(cfg, phase="decoder", encoders=str(path), rec_loss="l1", lr=2e-4)
+    model, ctx = new_model(dcfg), make_ctx()
+    data = batches(mm32, dcfg)
+    losses = [float(model.training_step(b, s, ctx)["rec_loss"]) for s, b in zip(range(60), data)]
+    decoder = {id(p) for p in model.decoder.parameters()}
+    assert {id(p) for g in model.optimizers()["main"].param_groups for p in g["params"]} == decoder
+    after = model.state_dict()
+    for k, v in drnet_model.state_dict().items():
+        assert torch.equal(v, after[k]) != k.startswith("decoder."), f"{k}: frozen part moved or decoder did not"
+    fresh, fctx = new_model(replace(cfg, rec_loss="l1")), make_ctx()
+    fresh_loss = float(fresh.training_step(next(data), 0, fctx)["rec_loss"])
+    assert losses[0] < 0.5 * fresh_loss, (losses[0], fresh_loss)
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]), (losses[:10], losses[-10:])
+
+
+def test_l1_reconstruction_loss_is_the_mean_absolute_error():
+    rec, target = torch.tensor([[0.2, 0.9], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.5, 1.0]])
+    assert math.isclose(float(drnet.reconstruction_loss(rec, target, "l1")), (0.2 + 0.1 + 0.5) / 4, rel_tol=1e-6)
+
+
 def test_predictor_encoders_that_do_not_fit_fail_clearly(trained, mm32, tmp_path):
     _, cfg, _, path = trained
     batch = next(batches(mm32, replace(cfg, phase="predictor")))
     cases = [(dict(encoders=str(path), content_dim=16), ValueError, "shape mismatch"),
              (dict(encoders=str(tmp_path / "nowhere")), FileNotFoundError, "nowhere"),
-             (dict(encoders=""), ValueError, "encoders=DRNET_RUN_DIR")]
+             (dict(encoders=""), ValueError, "phase=predictor needs encoders=DRNET_RUN_DIR"),
+             (dict(encoders="", phase="decoder"), ValueError, "phase=decoder needs encoders=DRNET_RUN_DIR")]
     for overrides, error, match in cases:
-        model = new_model(replace(cfg, phase="predictor", **overrides))
+        model = new_model(replace(cfg, **{"phase": "predictor", **overrides}))
         with pytest.raises(error, match=match):
             model.training_step(batch, 0, make_ctx())
 

@@ -12,11 +12,14 @@ where L_adv = BCE(C(h_p1, h_p2), 1/2) on same-clip pairs (maximum entropy of a f
 C), and C itself is trained separately with BCE (same clip = 1, different clips = 0) while the rest is
 held fixed. Values the paper's text lost come from ../shared/MODELS.md §B and the Lua code.
 
-Two phases of one module (one registry name, "drnet"):
+Three phases of one module (one registry name, "drnet"):
   phase=drnet      the disentangling model (encoders, decoder, scene discriminator)
   phase=predictor  a 2-layer LSTM over pose vectors, trained on the frozen encoders of a finished drnet
                    run (cfg.encoders = that run's directory or checkpoint, loaded at step 0); rolls out
                    as far as wanted with the content vector of the last observed frame.
+  phase=decoder    the decoder of a finished drnet run (cfg.encoders, loaded at step 0) trained further on
+                   its frozen encoders with the reconstruction loss alone (not in the paper): what is drawn
+                   changes, what the vectors carry does not.
 
 Deliberate differences from the reference code (bugs there, see MODELS.md):
   - "different clip" pairs are a roll of the batch by a random non-zero shift, so no pair is a fixed point
@@ -29,6 +32,7 @@ Deliberate differences from the reference code (bugs there, see MODELS.md):
 Examples:
     vidshard train drnet --data data/mmnist --preset mnist
     vidshard train drnet --data data/mmnist --preset mnist phase=predictor encoders=runs/drnet-mnist
+    vidshard train drnet --data data/mmnist --preset mnist phase=decoder encoders=runs/drnet-mnist rec_loss=l1
     vidshard eval drnet runs/drnet-mnist-lstm --data data/mmnist
 """
 from __future__ import annotations
@@ -105,7 +109,10 @@ class Config:
                                   # make h_c drop that offset (docs/RESULTS.md, "The last tenth of position")
     disc_hidden: int = 100        # scene discriminator: 2 hidden layers of this width
     # losses and optimizer
-    rec_loss: str = "mse"         # "mse" (the paper) or "bce" (pixels as Bernoulli means; sets another scale for alpha and beta)
+    rec_loss: str = "mse"         # "mse" (the paper), "bce" (pixels as Bernoulli means; sets another scale for
+                                  # alpha and beta) or "l1" (absolute error, not in the paper: where h_c leaves a
+                                  # stroke uncertain, its optimum is the per-pixel median, drawn or not drawn,
+                                  # where MSE's and BCE's is the grey mean of the alternatives)
     alpha: float = 1.0            # similarity weight
     sim: str = "mse"              # "mse" (the paper) or "relative": the same squared distance over the batch's
                                   # variance of h_c, which shrinking h_c's spread cannot lower (not in the paper),
@@ -118,9 +125,9 @@ class Config:
     beta: float = 0.1             # adversarial weight (0.1 MNIST/NORB/SUNCG, 1e-4 KTH/faces)
     lr: float = 0.002
     beta1: float = 0.5
-    # phase 2: the LSTM pose predictor
-    phase: str = "drnet"          # "drnet" or "predictor"
-    encoders: str = ""            # predictor phase: a drnet run dir, checkpoint dir or state file to freeze
+    # phase 2: the LSTM pose predictor (or a decoder trained further)
+    phase: str = "drnet"          # "drnet", "predictor" or "decoder" (the module docstring)
+    encoders: str = ""            # predictor and decoder phases: a drnet run dir, checkpoint dir or state file
     n_past: int = 5               # frames observed (MNIST 5, KTH 10)
     n_future: int = 10            # frames predicted in training (both 10)
     rnn_size: int = 256
@@ -167,6 +174,9 @@ def swap_channels(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(pick[:, None, None, None, None], x[:, :, order], x)
 
 
+PHASES = ("drnet", "predictor", "decoder")
+
+
 def loader_kwargs(cfg: Config) -> dict:
     """Windows of contiguous frames: max_step of them for DrNet, n_past + n_future for the predictor."""
     n = cfg.n_past + cfg.n_future if cfg.phase == "predictor" else cfg.max_step
@@ -180,12 +190,12 @@ def check_config(cfg: Config) -> None:
     n_down = math.log2(cfg.image_size) - 2
     if cfg.image_size < 16 or n_down != int(n_down):
         raise ValueError(f"drnet: image_size must be a power of two >= 16, got {cfg.image_size}")
-    if cfg.phase not in ("drnet", "predictor"):
-        raise ValueError(f"drnet: phase must be 'drnet' or 'predictor', got {cfg.phase!r}")
+    if cfg.phase not in PHASES:
+        raise ValueError(f"drnet: phase must be one of {', '.join(PHASES)}, got {cfg.phase!r}")
     if cfg.max_step < 2:
         raise ValueError(f"drnet: max_step must be >= 2 (two different frames per clip), got {cfg.max_step}")
-    if cfg.rec_loss not in ("mse", "bce"):
-        raise ValueError(f"drnet: rec_loss must be 'mse' or 'bce', got {cfg.rec_loss!r}")
+    if cfg.rec_loss not in ("mse", "bce", "l1"):
+        raise ValueError(f"drnet: rec_loss must be 'mse', 'bce' or 'l1', got {cfg.rec_loss!r}")
     if cfg.content_pool not in ("none", "max", "mean"):
         raise ValueError(f"drnet: content_pool must be 'none', 'max' or 'mean', got {cfg.content_pool!r}")
     if cfg.content_pad not in ("zeros", "circular"):
@@ -441,9 +451,12 @@ def similarity_loss(hc1: torch.Tensor, hc2: torch.Tensor, kind: str,
 
 
 def reconstruction_loss(rec: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean squared error, or binary cross-entropy with the decoder's sigmoid outputs as Bernoulli means."""
+    """Mean squared error, binary cross-entropy with the decoder's sigmoid outputs as Bernoulli means, or the
+    mean absolute error."""
     if kind == "bce":
         return F.binary_cross_entropy(rec.clamp(1e-6, 1 - 1e-6), target)
+    if kind == "l1":
+        return F.l1_loss(rec, target)
     return F.mse_loss(rec, target)
 
 
@@ -505,9 +518,8 @@ class Model(nn.Module):
         self.scene_disc = SceneDiscriminator(cfg)
         self.apply(init_weights)
         self.predictor = PosePredictor(cfg) if cfg.phase == "predictor" else None
-        if self.predictor is not None:
-            for m in self.frozen():
-                m.requires_grad_(False)
+        for m in self.frozen():
+            m.requires_grad_(False)
         self.scaled = self.predictor is not None and cfg.pose_scale == "data"
         if self.scaled:   # set from the first batch (fit_pose_scale); checkpointed, so eval and resume reuse them
             self.register_buffer("pose_mean", torch.zeros(cfg.pose_dim))
@@ -516,7 +528,9 @@ class Model(nn.Module):
         self.train()
 
     def frozen(self) -> list[nn.Module]:
-        return [self.content_enc, self.pose_enc, self.decoder, self.scene_disc] if self.predictor else []
+        """The networks a phase takes from cfg.encoders and never changes."""
+        return {"drnet": [], "decoder": [self.content_enc, self.pose_enc, self.scene_disc],
+                "predictor": [self.content_enc, self.pose_enc, self.decoder, self.scene_disc]}[self.cfg.phase]
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -529,6 +543,8 @@ class Model(nn.Module):
             c = self.cfg
             if self.predictor is not None:
                 self._opts = {"lstm": torch.optim.Adam(self.predictor.parameters(), lr=c.lstm_lr)}
+            elif c.phase == "decoder":
+                self._opts = {"main": torch.optim.Adam(self.decoder.parameters(), lr=c.lr, betas=(c.beta1, 0.999))}
             else:
                 main = [*self.content_enc.parameters(), *self.pose_enc.parameters(), *self.decoder.parameters()]
                 self._opts = {"main": torch.optim.Adam(main, lr=c.lr, betas=(c.beta1, 0.999)),
@@ -577,6 +593,8 @@ class Model(nn.Module):
         window = min(T, self.cfg.max_step)
         # drawn on the CPU generator, moved once without waiting (a blocking copy is a device sync)
         t = {k: v.to(x.device, non_blocking=True) for k, v in draw_offsets(B, window, ctx.generator).items()}
+        if self.cfg.phase == "decoder":
+            return self.decoder_step(x, t, step, ctx)
         shift = roll_shift(B, ctx.generator)
         logs = self.disc_step(x, t, shift, ctx, batch.get("key"))
         logs.update(self.main_step(x, t, ctx))
@@ -630,6 +648,32 @@ class Model(nn.Module):
         return {"loss": loss.detach(), "rec_loss": rec_loss.detach(), "sim_loss": sim_loss.detach(),
                 "adv_loss": adv_loss.detach(), "disc_same_p": torch.sigmoid(logits.detach()).mean()}
 
+    def load_frozen(self, step: int) -> None:
+        """At step 0, the phase's networks from cfg.encoders (not in __init__, so evaluating or resuming a run
+        takes them from its own checkpoint and never needs the DrNet run again); then, whatever mode the
+        caller set, the frozen networks' BN statistics are kept from moving."""
+        if step == 0:
+            if not self.cfg.encoders:
+                raise ValueError(f"drnet: phase={self.cfg.phase} needs encoders=DRNET_RUN_DIR (a trained drnet run "
+                                 "to freeze)")
+            load_drnet_weights(self, self.cfg.encoders)
+        for m in self.frozen():
+            m.eval()
+
+    def decoder_step(self, x, t, step, ctx) -> dict[str, torch.Tensor]:
+        """Phase decoder: the reconstruction term alone, through the decoder, on the frozen encoders' vectors
+        (content and pose frames drawn as in DrNet's step)."""
+        self.load_frozen(step)
+        target = take(x, t["pose"])
+        with torch.no_grad(), ctx.autocast():
+            hc, skips = self.content_enc(take(x, t["content"]))
+            hp, _ = self.pose_enc(target)
+        with ctx.autocast():
+            rec = self.decoder(hc, hp, skips)
+            loss = reconstruction_loss(rec.float(), target, self.cfg.rec_loss)
+        ctx.step(self.optimizers()["main"], loss)
+        return {"rec_loss": loss.detach()}
+
     # -- phase 2: the LSTM pose predictor
     def pose_sequence(self, x):
         """x (B, T, C, H, W) -> h_p (B, T, p) from the frozen pose encoder."""
@@ -637,16 +681,10 @@ class Model(nn.Module):
         return hp.view(*x.shape[:2], -1)
 
     def predictor_step(self, x, step, ctx) -> dict[str, torch.Tensor]:
-        """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1.
-        The frozen networks are loaded from cfg.encoders at step 0 (not in __init__), so evaluating or
-        resuming a predictor run takes them from its own checkpoint and never needs the DrNet run again."""
+        """Teacher forcing: predict h_p(t) from [h_p(t-1), h_c(last observed frame)] for t = 1 .. T-1, on the
+        networks load_frozen takes from cfg.encoders."""
         c = self.cfg
-        if step == 0:
-            if not c.encoders:
-                raise ValueError("drnet: phase=predictor needs encoders=DRNET_RUN_DIR (a trained drnet run to freeze)")
-            load_drnet_weights(self, c.encoders)
-        for m in self.frozen():  # whatever mode the caller set: frozen BN statistics must not move
-            m.eval()
+        self.load_frozen(step)
         with torch.no_grad(), ctx.autocast():
             hp = self.pose_sequence(x).float()
             hc, _ = self.content_enc(x[:, c.n_past - 1])
@@ -716,9 +754,12 @@ class Model(nn.Module):
         return out
 
 
+DRNET_PARTS = ("content_enc", "pose_enc", "decoder", "scene_disc")
+
+
 def load_drnet_weights(model: Model, path: str) -> None:
-    """Load a finished DrNet's encoders, decoder and discriminator (for the predictor phase) from a run
-    directory (its latest checkpoint), a checkpoint directory or a state file; weights_only=True."""
+    """Load a finished DrNet's encoders, decoder and discriminator (for the predictor and decoder phases) from
+    a run directory (its latest checkpoint), a checkpoint directory or a state file; weights_only=True."""
     from trainers import checkpoint as ckpt
     p = Path(path)
     if p.is_dir() and ckpt.latest(p) is not None:
@@ -731,8 +772,7 @@ def load_drnet_weights(model: Model, path: str) -> None:
         raise FileNotFoundError(f"drnet: encoders={path}: no such file or directory")
     state = torch.load(p, map_location="cpu", weights_only=True)
     state = state.get("model", state)
-    frozen = tuple(f"{name}." for name, m in model.named_children() if any(m is f for f in model.frozen()))
-    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(frozen)}
+    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in DRNET_PARTS))}
     missing = [k for k in wanted if k not in state]
     if missing:
         raise ValueError(f"drnet: {p} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")

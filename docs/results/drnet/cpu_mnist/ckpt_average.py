@@ -1,8 +1,9 @@
 """The digit reader on swaps and reconstructions of the last checkpoint named, and of the uniform average of all
 the checkpoints named (every floating-point tensor of the model, BatchNorm's running statistics included: Polyak
-averaging of a trajectory's late checkpoints), on the kit's READ_CLIPS held-out clips. Run from the repository root:
+averaging of a trajectory's late checkpoints), on the kit's READ_CLIPS held-out clips or the first N with --clips=N.
+Run from the repository root:
 
-    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 RUN_DIR:CHECKPOINT...
+    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 [--clips=N] RUN_DIR:CHECKPOINT...
 """
 import sys
 
@@ -22,14 +23,17 @@ def averaged(models: list) -> torch.nn.Module:
 
 
 def reads(model, cfg, reader, clips) -> str:
-    scores = de.digit_scores(model, cfg, reader, clips, "cpu")
+    scores = de.digit_scores(model, cfg, reader, clips, "cpu", len(clips))
     return f"{scores['swap_digit_acc']:.3f} / {scores['rec_digit_acc']:.3f}"
 
 
 def main(data: str, args: list[str]) -> None:
     torch.set_num_threads(1)
+    n = de.READ_CLIPS
+    if args and args[0].startswith("--clips="):
+        n, args = int(args[0].split("=", 1)[1]), args[1:]
     reader = J.judge_for(data, 32, 3)
-    clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), de.READ_CLIPS))
+    clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), n))
     runs = [load_run_arg("drnet", arg) for arg in args]
     cfg, models = runs[-1][1], [run[2].eval() for run in runs]
     print(f"{len(clips)} held-out clips, reader on swaps / reconstructions")
