@@ -525,3 +525,17 @@ python -m trainers.eval.curves runs/drnet-pmax-nf96-swap0-split-circ-std0.01 run
 vidshard train drnet --resume runs/drnet-pmax-nf96-std0.01-d20k-lstm --steps 20000 --device cpu --threads 1 --time-limit 2100
 # misreads at the second decay's 26,468, appended to misreads.txt
 python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k-d23k:step-00026468 1000 4000
+# sixteenth session (2026-12-06). The last six checkpoints of both branches averaged, read on all 1,000 held-out
+# clips (appended to ckpt_average.txt)
+R=runs/drnet-pmax-nf96-swap0-split-circ-std0.01-d20k
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 --clips=1000 $R-d23k:step-00026468 \
+    $R-d23k:step-00027500 $R:step-00027185 $R:step-00027500 $R-d23k:step-00030000 $R:step-00030000 \
+    >> docs/results/drnet/cpu_mnist/ckpt_average.txt
+# the decoder trained further alone on the 30,000-step run's frozen encoders (phase=decoder, new), with L1 and, as
+# the control, the run's own BCE; one process each (OMP_NUM_THREADS=1)
+for v in l1 bce; do
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular sim=standardized alpha=0.01 phase=decoder encoders=$R/checkpoints/step-00030000 \
+    rec_loss=$v lr=2e-4 --steps 8000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 \
+    --eval-every 1000 --sample-every 0 --time-limit 5400 --run-dir runs/drnet-nf96-d20k-30k-dec-$v
+done
