@@ -1,6 +1,7 @@
-"""The digit reader on swaps and reconstructions of the last checkpoint named, and of the uniform average of all
-the checkpoints named (every floating-point tensor of the model, BatchNorm's running statistics included: Polyak
-averaging of a trajectory's late checkpoints), on the kit's READ_CLIPS held-out clips or the first N with --clips=N.
+"""The digit reader on swaps and reconstructions of the last checkpoint named and, if more than one is named, of
+the uniform average of them all (every floating-point tensor of the model, BatchNorm's running statistics
+included: Polyak averaging of a trajectory's late checkpoints), on the kit's READ_CLIPS held-out clips or the
+first N with --clips=N.
 Run from the repository root:
 
     OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 [--clips=N] RUN_DIR:CHECKPOINT...
@@ -38,7 +39,8 @@ def main(data: str, args: list[str]) -> None:
     cfg, models = runs[-1][1], [run[2].eval() for run in runs]
     print(f"{len(clips)} held-out clips, reader on swaps / reconstructions")
     print(f"  {args[-1]} alone: {reads(models[-1], cfg, reader, clips)}")
-    print(f"  the average of {', '.join(args)}: {reads(averaged(models), cfg, reader, clips)}")
+    if len(models) > 1:
+        print(f"  the average of {', '.join(args)}: {reads(averaged(models), cfg, reader, clips)}")
 
 
 if __name__ == "__main__":
