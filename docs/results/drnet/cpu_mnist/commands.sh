@@ -539,3 +539,19 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     rec_loss=$v lr=2e-4 --steps 8000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 \
     --eval-every 1000 --sample-every 0 --time-limit 5400 --run-dir runs/drnet-nf96-d20k-30k-dec-$v
 done
+# both decoders at 8,000 steps in full (MLP probe on 4,000 train clips, all 1,000 held-out clips read)
+for v in l1 bce; do
+vidshard eval drnet runs/drnet-nf96-d20k-30k-dec-$v probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
+    --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_${v}_8000
+done
+# the predictor on the BCE decoder run's 8,000-step checkpoint (the 30,000-step encoders; a first piece)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular sim=standardized alpha=0.01 phase=predictor \
+    encoders=runs/drnet-nf96-d20k-30k-dec-bce/checkpoints/step-00008000 pose_scale=data --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 4500 \
+    --run-dir runs/drnet-nf96-dec-bce-lstm
+# the decoder-phase curves (steps counted from the decoder phase's start at the 30,000-step checkpoint)
+python -m trainers.eval.curves runs/drnet-nf96-d20k-30k-dec-bce runs/drnet-nf96-d20k-30k-dec-l1 \
+    --labels "decoder alone from 30k, BCE (the run's loss), lr 2e-4" "decoder alone from 30k, L1, lr 2e-4" \
+    --metrics swap_digit_acc rec_digit_acc \
+    --out docs/results/drnet/cpu_mnist/decoder_phase_curves.png > docs/results/drnet/cpu_mnist/decoder_phase_curves.txt
