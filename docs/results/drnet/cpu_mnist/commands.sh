@@ -539,6 +539,11 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     rec_loss=$v lr=2e-4 --steps 8000 --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 \
     --eval-every 1000 --sample-every 0 --time-limit 5400 --run-dir runs/drnet-nf96-d20k-30k-dec-$v
 done
+# both decoders at 3,000 steps, read on all 1,000 held-out clips (decoder_phase_reads.txt)
+for v in bce l1; do
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 --clips=1000 \
+    runs/drnet-nf96-d20k-30k-dec-$v:step-00003000
+done
 # both decoders at 8,000 steps in full (MLP probe on 4,000 train clips, all 1,000 held-out clips read)
 for v in l1 bce; do
 vidshard eval drnet runs/drnet-nf96-d20k-30k-dec-$v probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
