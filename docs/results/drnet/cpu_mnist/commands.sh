@@ -549,6 +549,8 @@ for v in l1 bce; do
 vidshard eval drnet runs/drnet-nf96-d20k-30k-dec-$v probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
     --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_${v}_8000
 done
+# misreads at the BCE decoder run's 8,000 steps, appended to misreads.txt
+python docs/results/drnet/cpu_mnist/misreads.py data/mmc32 runs/drnet-nf96-d20k-30k-dec-bce:step-00008000 1000 4000
 # the predictor on the BCE decoder run's 8,000-step checkpoint (the 30,000-step encoders; a first piece)
 vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
     content_pad=circular sim=standardized alpha=0.01 phase=predictor \
