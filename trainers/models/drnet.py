@@ -178,7 +178,8 @@ PHASES = ("drnet", "predictor", "decoder")
 
 
 def loader_kwargs(cfg: Config) -> dict:
-    """Windows of contiguous frames: max_step of them for DrNet, n_past + n_future for the predictor."""
+    """Windows of contiguous frames: max_step of them for the drnet and decoder phases, n_past + n_future for
+    the predictor."""
     n = cfg.n_past + cfg.n_future if cfg.phase == "predictor" else cfg.max_step
     kw = dict(sampler="window", n_frames=n, random=True, batch_size=cfg.batch_size)
     if cfg.epoch_samples > 0:
@@ -662,7 +663,8 @@ class Model(nn.Module):
 
     def decoder_step(self, x, t, step, ctx) -> dict[str, torch.Tensor]:
         """Phase decoder: the reconstruction term alone, through the decoder, on the frozen encoders' vectors
-        (content and pose frames drawn as in DrNet's step)."""
+        (content and pose frames drawn as in DrNet's step; never rolled, as content_shift is a lesson for the
+        content encoder, frozen here)."""
         self.load_frozen(step)
         target = take(x, t["pose"])
         with torch.no_grad(), ctx.autocast():
