@@ -557,8 +557,19 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     encoders=runs/drnet-nf96-d20k-30k-dec-bce/checkpoints/step-00008000 pose_scale=data --steps 20000 \
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --sample-every 0 --time-limit 4500 \
     --run-dir runs/drnet-nf96-dec-bce-lstm
-# the decoder-phase curves (steps counted from the decoder phase's start at the 30,000-step checkpoint)
+# the decoder-phase curves (steps counted from the decoder phase's start at the 30,000-step checkpoint; rerun with
+# the 16,000-step copy further down, which overwrites them)
 python -m trainers.eval.curves runs/drnet-nf96-d20k-30k-dec-bce runs/drnet-nf96-d20k-30k-dec-l1 \
+    --labels "decoder alone from 30k, BCE (the run's loss), lr 2e-4" "decoder alone from 30k, L1, lr 2e-4" \
+    --metrics swap_digit_acc rec_digit_acc \
+    --out docs/results/drnet/cpu_mnist/decoder_phase_curves.png > docs/results/drnet/cpu_mnist/decoder_phase_curves.txt
+# the BCE decoder run on a copy to 16,000 decoder steps (the 8,000-step checkpoint kept in the original), in full
+cp -a runs/drnet-nf96-d20k-30k-dec-bce runs/drnet-nf96-d20k-30k-dec-bce-16k
+vidshard train drnet --resume runs/drnet-nf96-d20k-30k-dec-bce-16k --steps 16000 --device cpu --threads 1 --time-limit 3300
+vidshard eval drnet runs/drnet-nf96-d20k-30k-dec-bce-16k probe=mlp probe_clips=4000 eval_clips=1000 read_clips=1000 \
+    --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000
+# the decoder-phase curves again with the 16,000-step copy (overwrites the ones above)
+python -m trainers.eval.curves runs/drnet-nf96-d20k-30k-dec-bce-16k runs/drnet-nf96-d20k-30k-dec-l1 \
     --labels "decoder alone from 30k, BCE (the run's loss), lr 2e-4" "decoder alone from 30k, L1, lr 2e-4" \
     --metrics swap_digit_acc rec_digit_acc \
     --out docs/results/drnet/cpu_mnist/decoder_phase_curves.png > docs/results/drnet/cpu_mnist/decoder_phase_curves.txt
