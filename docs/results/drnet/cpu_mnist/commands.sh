@@ -573,3 +573,7 @@ python -m trainers.eval.curves runs/drnet-nf96-d20k-30k-dec-bce-16k runs/drnet-n
     --labels "decoder alone from 30k, BCE (the run's loss), lr 2e-4" "decoder alone from 30k, L1, lr 2e-4" \
     --metrics swap_digit_acc rec_digit_acc \
     --out docs/results/drnet/cpu_mnist/decoder_phase_curves.png > docs/results/drnet/cpu_mnist/decoder_phase_curves.txt
+# the predictor's first piece in full (6,111 predictor steps), then a second piece
+vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00006111 probe=mlp probe_clips=4000 eval_clips=1000 \
+    read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_8000/pose_scale
+vidshard train drnet --resume runs/drnet-nf96-dec-bce-lstm --steps 20000 --device cpu --threads 1 --time-limit 1800
