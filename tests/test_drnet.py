@@ -211,8 +211,8 @@ def test_a_clip_drawn_twice_in_a_batch_is_never_labelled_different_from_itself()
 
 def step_outputs(device: str, tmp_path, steps: int = 3, sync_check: bool = False) -> dict[str, list[dict]]:
     """Every phase's training_step outputs for a few steps on random clips (the predictor and decoder phases
-    freeze a fresh DrNet saved to tmp_path). sync_check: CUDA sync debug mode "error" from the second step on, so any
-    step that waits for the GPU (.item(), a blocking host-to-device copy) raises."""
+    freeze a fresh DrNet saved to tmp_path). sync_check: CUDA sync debug mode "error" from the second step on,
+    so any step that waits for the GPU (.item(), a blocking host-to-device copy) raises."""
     cfg = tiny(batch_size=4)
     path = tmp_path / "drnet.pt"
     torch.save({"model": new_model(cfg).state_dict()}, path)

@@ -542,14 +542,17 @@ class Model(nn.Module):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         if self._opts is None:
             c = self.cfg
+            def adam(nets: list[nn.Module]) -> torch.optim.Optimizer:
+                return torch.optim.Adam([p for n in nets for p in n.parameters()], lr=c.lr, betas=(c.beta1, 0.999))
+
+            frozen = self.frozen()
             if self.predictor is not None:
                 self._opts = {"lstm": torch.optim.Adam(self.predictor.parameters(), lr=c.lstm_lr)}
-            elif c.phase == "decoder":
-                self._opts = {"main": torch.optim.Adam(self.decoder.parameters(), lr=c.lr, betas=(c.beta1, 0.999))}
-            else:
-                main = [*self.content_enc.parameters(), *self.pose_enc.parameters(), *self.decoder.parameters()]
-                self._opts = {"main": torch.optim.Adam(main, lr=c.lr, betas=(c.beta1, 0.999)),
-                              "disc": torch.optim.Adam(self.scene_disc.parameters(), lr=c.lr, betas=(c.beta1, 0.999))}
+            else:  # the phase's networks that are not frozen
+                self._opts = {"main": adam([n for n in (self.content_enc, self.pose_enc, self.decoder)
+                                            if all(n is not f for f in frozen)])}
+                if all(self.scene_disc is not f for f in frozen):
+                    self._opts["disc"] = adam([self.scene_disc])
         return self._opts
 
     # -- encoding helpers used by training, sampling and evaluation
