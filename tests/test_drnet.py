@@ -24,6 +24,7 @@ from trainers.eval import data as eval_data
 from trainers.eval import drnet as drnet_eval
 from trainers.eval import probes, video
 from trainers.models import drnet
+from vidshard.errors import InputError
 
 SEED = 0
 
@@ -418,6 +419,38 @@ def test_decoder_phase_trains_the_run_s_decoder_alone_on_its_frozen_encoders(tra
     fresh_loss = float(fresh.training_step(next(data), 0, fctx)["rec_loss"])
     assert losses[0] < 0.5 * fresh_loss, (losses[0], fresh_loss)
     assert np.mean(losses[-10:]) < np.mean(losses[:10]), (losses[:10], losses[-10:])
+
+
+def test_a_predictor_draws_with_a_decoder_trained_further_on_its_encoders(trained, predictor, mm32, held_out,
+                                                                          tmp_path):
+    """load_decoder (eval's decoder_from=) puts a decoder phase's decoder under a predictor that froze the same
+    run: the rollouts are then drawn by that decoder, the LSTM and encoders untouched. A checkpoint on other
+    encoders is refused and leaves the model as it was."""
+    import copy
+    _, cfg, _, path = trained
+    dcfg = replace(cfg, phase="decoder", encoders=str(path), lr=2e-3)
+    further, ctx = new_model(dcfg), make_ctx()
+    for s, b in zip(range(20), batches(mm32, dcfg)):
+        further.training_step(b, s, ctx)
+    torch.save({"model": further.state_dict()}, tmp_path / "further.pt")
+    torch.save({"model": new_model(cfg, seed=SEED + 1).state_dict()}, tmp_path / "other.pt")
+    model = copy.deepcopy(predictor[0]).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    past = torch.stack([eval_data.to_tensor(f[:cfg.n_past]) for _, f, _ in held_out[:3]])
+    rollout_before = model.rollout(past, 5)
+    with pytest.raises(ValueError, match="encoders differ"):
+        drnet.load_decoder(model, str(tmp_path / "other.pt"))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    drnet.load_decoder(model, str(tmp_path / "further.pt"))
+    wanted = further.state_dict()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, wanted[k] if k.startswith("decoder.") else before[k]), k
+    with torch.no_grad():
+        hc, hp, skips = further.eval().encode(past[:, 0])
+        assert torch.equal(model.decode(hc, hp, skips), further.decode(hc, hp, skips))
+    assert not torch.equal(model.rollout(past, 5), rollout_before)
+    with pytest.raises(InputError, match="nowhere"):
+        drnet_eval.evaluate(model, cfg, mm32, str(tmp_path / "eval"), decoder_from=str(tmp_path / "nowhere"))
 
 
 def test_l1_reconstruction_loss_is_the_mean_absolute_error():

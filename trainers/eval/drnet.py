@@ -31,6 +31,7 @@ size (trainers.eval.judge; its accuracy on real frames beside every figure):
                              the first MOTION_STEPS predicted steps and over real clips: a rollout that
                              freezes keeps its digits but does not move
 Parts a dataset cannot support (no labels: faces) are listed under "skipped" with the reason.
+With decoder_from=RUN (another run's decoder on the same encoders) every figure is that decoder's.
 Figures: analogy.png (content of row clips × pose of column frames) and, with a predictor, rollout.gif.
 """
 from __future__ import annotations
@@ -42,7 +43,8 @@ import torch
 
 from trainers.eval import data as eval_data
 from trainers.eval import figures, labels, probes, recipe, swaps, video
-from vidshard.errors import UsageError
+from trainers.models.drnet import load_decoder
+from vidshard.errors import InputError, UsageError
 
 HEADLINE = ("colors", "digits")  # the probe reported as probe_content_acc, first that the data varies
 ROLLOUT_STEPS = 100              # predicted frames read by the digit reader
@@ -155,14 +157,17 @@ def read_chunk(model, cfg, reader, clips: list, partners: list, T: int, device) 
 
 
 def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 0, probe_clips: int = 0,
-             read_clips: int = READ_CLIPS, assets: str = "", judge_settings=None, **kw) -> dict:
+             read_clips: int = READ_CLIPS, assets: str = "", decoder_from: str = "", judge_settings=None,
+             **kw) -> dict:
     """Evaluate a DrNet run (either phase) on a dataset; writes out_dir/eval.json and the figures.
     probe: "logistic" or "mlp" (the paper's App. D classifier; default: the run's cfg.probe); eval_clips:
     held-out clips scored (default: cfg.eval_clips); probe_clips: training clips the probes are fitted on
     (default: twice eval_clips); read_clips: held-out clips the digit reader reads (swaps, reconstructions,
     rollouts; at most eval_clips; default READ_CLIPS, what the periodic evaluations read). assets: the
     synthetic generator's asset directory for the counterfactual swaps (default: the one the dataset's
-    manifest records; needed for shards copied out of it).
+    manifest records; needed for shards copied out of it). decoder_from: another DrNet run or checkpoint
+    on the same encoders (e.g. a decoder phase of the run a predictor froze) whose decoder draws every
+    figure instead of the run's own (models.drnet.load_decoder; refused if its encoders differ).
     judge_settings: how the digit reader is trained (trainers.eval.judge.Settings; default: the data's
     judge.full_settings)."""
     if probe and probe not in probes.PROBES:
@@ -170,6 +175,13 @@ def evaluate(model, cfg, data, out_dir: str, probe: str = "", eval_clips: int = 
     if read_clips < 1:
         raise UsageError(f"drnet evaluation: read_clips must be at least 1, got {read_clips}")
     n_test = eval_clips or cfg.eval_clips
+    if decoder_from:
+        try:
+            load_decoder(model, decoder_from)
+        except FileNotFoundError as e:
+            raise InputError(str(e)) from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     with recipe.evaluating(model, out_dir) as (out, device):
         train, test, note = eval_data.eval_splits(data, probe_clips or 2 * n_test, n_test)
         window = min(min(f.shape[0] for _, f, _ in train + test), cfg.max_step)

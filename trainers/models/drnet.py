@@ -760,11 +760,13 @@ class Model(nn.Module):
 
 
 DRNET_PARTS = ("content_enc", "pose_enc", "decoder", "scene_disc")
+ENCODERS = ("content_enc", "pose_enc")
 
 
-def load_drnet_weights(model: Model, path: str) -> None:
-    """Load a finished DrNet's encoders, decoder and discriminator (for the predictor and decoder phases) from
-    a run directory (its latest checkpoint), a checkpoint directory or a state file; weights_only=True."""
+def load_drnet_weights(model: Model, path: str, parts: tuple[str, ...] = DRNET_PARTS) -> dict:
+    """Load a finished DrNet's `parts` (default: encoders, decoder and discriminator, for the predictor and
+    decoder phases) from a run directory (its latest checkpoint), a checkpoint directory or a state file;
+    weights_only=True. Returns the checkpoint's full model state."""
     from trainers import checkpoint as ckpt
     p = Path(path)
     if p.is_dir() and ckpt.latest(p) is not None:
@@ -774,10 +776,10 @@ def load_drnet_weights(model: Model, path: str) -> None:
             raise FileNotFoundError(f"drnet: {path}: no checkpoint found (expected RUN_DIR/checkpoints/step-*/{ckpt.STATE})")
         p = p / ckpt.STATE
     if not p.is_file():
-        raise FileNotFoundError(f"drnet: encoders={path}: no such file or directory")
+        raise FileNotFoundError(f"drnet: {path}: no such file or directory")
     state = torch.load(p, map_location="cpu", weights_only=True)
     state = state.get("model", state)
-    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in DRNET_PARTS))}
+    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in parts))}
     missing = [k for k in wanted if k not in state]
     if missing:
         raise ValueError(f"drnet: {p} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")
@@ -785,3 +787,19 @@ def load_drnet_weights(model: Model, path: str) -> None:
     if bad:
         raise ValueError(f"drnet: {p}: shape mismatch for {', '.join(bad[:5])} (different nf/dims/image_size?)")
     model.load_state_dict({k: state[k] for k in wanted}, strict=False)
+    return state
+
+
+def load_decoder(model: Model, path: str) -> None:
+    """Replace the model's decoder with the one in another DrNet checkpoint (`path` as load_drnet_weights),
+    e.g. a predictor's rollouts drawn by a decoder the decoder phase trained further. Only a decoder trained
+    on these very encoders draws their codes, so a checkpoint whose encoders differ in any tensor (BN
+    statistics included) is refused."""
+    mine = {k: v.cpu() for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in ENCODERS))}
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("decoder.")}
+    state = load_drnet_weights(model, path, ("decoder",))
+    differ = [k for k, v in mine.items() if k not in state or not torch.equal(v, state[k].cpu())]
+    if differ:
+        model.load_state_dict(before, strict=False)
+        raise ValueError(f"drnet: decoder from {path}: its encoders differ from this run's ({', '.join(differ[:3])}"
+                         f"{' …' if len(differ) > 3 else ''}); a decoder draws only the codes it was trained on")
