@@ -577,3 +577,16 @@ python -m trainers.eval.curves runs/drnet-nf96-d20k-30k-dec-bce-16k runs/drnet-n
 vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00006111 probe=mlp probe_clips=4000 eval_clips=1000 \
     read_clips=1000 --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_8000/pose_scale
 vidshard train drnet --resume runs/drnet-nf96-dec-bce-lstm --steps 20000 --device cpu --threads 1 --time-limit 1800
+# the predictor's second piece (8,712 steps) drawn by the 16,000-step decoder (decoder_from=, new: the predictor's
+# encoders are the 16,000-step run's too, byte for byte, as the decoder phase froze them)
+vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00008712 probe=mlp probe_clips=4000 eval_clips=1000 \
+    read_clips=1000 decoder_from=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_8712
+# a third piece of that predictor (to at most 20,000 steps) and, beside it, a predictor at 5x the LSTM learning rate
+# (lstm_lr 1e-3; the paper's 2e-4 at batch 100) on the 16,000-step decoder run
+vidshard train drnet --resume runs/drnet-nf96-dec-bce-lstm --steps 20000 --device cpu --threads 1 --time-limit 7500
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular sim=standardized alpha=0.01 phase=predictor \
+    encoders=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 pose_scale=data lstm_lr=1e-3 --steps 20000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --eval-every 2000 --sample-every 0 \
+    --time-limit 5700 --run-dir runs/drnet-nf96-dec16k-lstm-lr1e3
