@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist --checkpoint step-00002000 --out eval-2k
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data data/mmnist@v1      # a version (id or tag)
   vidshard eval framegan runs/framegan-balls3-video n_videos=300                   # a recipe's own option
+  vidshard eval drnet runs/drnet-mnist-lstm decoder_from=runs/drnet-mnist-decoder  # rollouts, another decoder
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data 'data/mmnist/test-{000000..000001}.tar'
   vidshard eval drnet runs/drnet-mnist-20261122-230000 --data 'copy/test-000000.tar' assets=../shared/data/mnist
 
