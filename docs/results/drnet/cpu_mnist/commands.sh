@@ -590,3 +590,7 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     encoders=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 pose_scale=data lstm_lr=1e-3 --steps 20000 \
     --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 2000 --eval-every 2000 --sample-every 0 \
     --time-limit 5700 --run-dir runs/drnet-nf96-dec16k-lstm-lr1e3
+# the third piece was stopped (Ctrl-C: checkpoint at 12,824) to free a core, and evaluated with the 16,000-step decoder
+vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00012824 probe=mlp probe_clips=4000 eval_clips=1000 \
+    read_clips=1000 decoder_from=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_12824
