@@ -594,3 +594,7 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
 vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00012824 probe=mlp probe_clips=4000 eval_clips=1000 \
     read_clips=1000 decoder_from=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 --device cpu \
     --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_12824
+# the lstm_lr 1e-3 predictor at 4,000 steps in full (its own networks: the 16,000-step decoder run's)
+vidshard eval drnet runs/drnet-nf96-dec16k-lstm-lr1e3 --checkpoint step-00004000 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_4000
