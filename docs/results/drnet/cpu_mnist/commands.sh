@@ -598,3 +598,11 @@ vidshard eval drnet runs/drnet-nf96-dec-bce-lstm --checkpoint step-00012824 prob
 vidshard eval drnet runs/drnet-nf96-dec16k-lstm-lr1e3 --checkpoint step-00004000 probe=mlp probe_clips=4000 \
     eval_clips=1000 read_clips=1000 --device cpu \
     --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_4000
+# the 16,000-step decoder 4,000 steps further at lr 5e-5 (a decay; decoder_phase_reads.txt)
+vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96 channel_swap=true content_split=true \
+    content_pad=circular sim=standardized alpha=0.01 phase=decoder \
+    encoders=runs/drnet-nf96-d20k-30k-dec-bce-16k/checkpoints/step-00016000 rec_loss=bce lr=5e-5 --steps 4000 \
+    --workers 1 --device cpu --threads 1 --log-every 100 --ckpt-every 1000 --eval-every 0 --sample-every 0 \
+    --time-limit 1560 --run-dir runs/drnet-nf96-dec-bce-16k-lr5e5
+OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 --clips=1000 \
+    runs/drnet-nf96-dec-bce-16k-lr5e5:step-00004000 >> docs/results/drnet/cpu_mnist/decoder_phase_reads.txt
