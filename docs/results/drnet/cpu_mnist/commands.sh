@@ -606,3 +606,21 @@ vidshard train drnet --data data/mmc32 --preset cpu_mnist content_pool=max nf=96
     --time-limit 1560 --run-dir runs/drnet-nf96-dec-bce-16k-lr5e5
 OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 --clips=1000 \
     runs/drnet-nf96-dec-bce-16k-lr5e5:step-00004000 >> docs/results/drnet/cpu_mnist/decoder_phase_reads.txt
+# the lstm_lr 1e-3 predictor at the end of its piece (8,168 steps) in full, with its own networks and with the
+# lr 5e-5 decoder (decoder_from=)
+vidshard eval drnet runs/drnet-nf96-dec16k-lstm-lr1e3 --checkpoint step-00008168 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 --device cpu \
+    --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_8168
+vidshard eval drnet runs/drnet-nf96-dec16k-lstm-lr1e3 --checkpoint step-00008168 probe=mlp probe_clips=4000 \
+    eval_clips=1000 read_clips=1000 decoder_from=runs/drnet-nf96-dec-bce-16k-lr5e5/checkpoints/step-00004000 \
+    --device cpu --out docs/results/drnet/cpu_mnist/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_8168_dec_lr5e5
+# the per-step rollout reads of these predictors (rollout_reads.{png,txt})
+P=docs/results/drnet/cpu_mnist
+python $P/rollout_reads.py --out $P/rollout_reads.png \
+    "lstm_lr 2e-4, 6,111 steps (8k decoder)=$P/split_circ_std001_d20k_30k_dec_bce_8000/pose_scale/eval.json" \
+    "lstm_lr 2e-4, 8,712 steps=$P/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_8712/eval.json" \
+    "lstm_lr 2e-4, 12,824 steps=$P/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_12824/eval.json" \
+    "lstm_lr 1e-3, 4,000 steps=$P/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_4000/eval.json" \
+    "lstm_lr 1e-3, 8,168 steps=$P/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_8168/eval.json" \
+    "lstm_lr 1e-3, 8,168 steps, lr 5e-5 decoder=$P/split_circ_std001_d20k_30k_dec_bce_16000/pose_scale_lr1e3_8168_dec_lr5e5/eval.json" \
+    > $P/rollout_reads.txt
