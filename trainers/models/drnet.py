@@ -763,20 +763,23 @@ DRNET_PARTS = ("content_enc", "pose_enc", "decoder", "scene_disc")
 ENCODERS = ("content_enc", "pose_enc")
 
 
-def load_drnet_weights(model: Model, path: str, parts: tuple[str, ...] = DRNET_PARTS) -> dict:
+def load_drnet_weights(model: Model, path: str, parts: tuple[str, ...] = DRNET_PARTS,
+                       option: str = "encoders") -> dict:
     """Load a finished DrNet's `parts` (default: encoders, decoder and discriminator, for the predictor and
     decoder phases) from a run directory (its latest checkpoint), a checkpoint directory or a state file;
-    weights_only=True. Returns the checkpoint's full model state."""
+    weights_only=True; errors name the setting that gave the path (`option`). Returns the checkpoint's model
+    state."""
     from trainers import checkpoint as ckpt
     p = Path(path)
     if p.is_dir() and ckpt.latest(p) is not None:
         p = ckpt.latest(p)
     if p.is_dir():
         if not (p / ckpt.STATE).is_file():
-            raise FileNotFoundError(f"drnet: {path}: no checkpoint found (expected RUN_DIR/checkpoints/step-*/{ckpt.STATE})")
+            raise FileNotFoundError(f"drnet: {option}={path}: no checkpoint found "
+                                    f"(expected RUN_DIR/checkpoints/step-*/{ckpt.STATE})")
         p = p / ckpt.STATE
     if not p.is_file():
-        raise FileNotFoundError(f"drnet: {path}: no such file or directory")
+        raise FileNotFoundError(f"drnet: {option}={path}: no such file or directory")
     state = torch.load(p, map_location="cpu", weights_only=True)
     state = state.get("model", state)
     wanted = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in parts))}
@@ -797,9 +800,9 @@ def load_decoder(model: Model, path: str) -> None:
     statistics included) is refused."""
     mine = {k: v.cpu() for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in ENCODERS))}
     before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("decoder.")}
-    state = load_drnet_weights(model, path, ("decoder",))
+    state = load_drnet_weights(model, path, ("decoder",), "decoder_from")
     differ = [k for k, v in mine.items() if k not in state or not torch.equal(v, state[k].cpu())]
     if differ:
         model.load_state_dict(before, strict=False)
-        raise ValueError(f"drnet: decoder from {path}: its encoders differ from this run's ({', '.join(differ[:3])}"
+        raise ValueError(f"drnet: decoder_from={path}: its encoders differ from this run's ({', '.join(differ[:3])}"
                          f"{' …' if len(differ) > 3 else ''}); a decoder draws only the codes it was trained on")
