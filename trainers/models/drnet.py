@@ -763,12 +763,14 @@ DRNET_PARTS = ("content_enc", "pose_enc", "decoder", "scene_disc")
 ENCODERS = ("content_enc", "pose_enc")
 
 
-def load_drnet_weights(model: Model, path: str, parts: tuple[str, ...] = DRNET_PARTS,
-                       option: str = "encoders") -> dict:
-    """Load a finished DrNet's `parts` (default: encoders, decoder and discriminator, for the predictor and
-    decoder phases) from a run directory (its latest checkpoint), a checkpoint directory or a state file;
-    weights_only=True; errors name the setting that gave the path (`option`). Returns the checkpoint's model
-    state."""
+def of_parts(state: dict, parts: tuple[str, ...]) -> dict:
+    """The entries of a state dict that belong to the named networks."""
+    return {k: v for k, v in state.items() if k.startswith(tuple(f"{n}." for n in parts))}
+
+
+def read_drnet_state(path: str, option: str) -> dict:
+    """A finished DrNet's model state from a run directory (its latest checkpoint), a checkpoint directory or a
+    state file (weights_only=True); errors name the setting that gave the path (`option`)."""
     from trainers import checkpoint as ckpt
     p = Path(path)
     if p.is_dir() and ckpt.latest(p) is not None:
@@ -781,28 +783,34 @@ def load_drnet_weights(model: Model, path: str, parts: tuple[str, ...] = DRNET_P
     if not p.is_file():
         raise FileNotFoundError(f"drnet: {option}={path}: no such file or directory")
     state = torch.load(p, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
-    wanted = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in parts))}
+    return state.get("model", state)
+
+
+def load_parts(model: Model, state: dict, parts: tuple[str, ...], source: str) -> None:
+    """Copy the named networks from a DrNet state into the model, checking they exist and fit."""
+    wanted = of_parts(model.state_dict(), parts)
     missing = [k for k in wanted if k not in state]
     if missing:
-        raise ValueError(f"drnet: {p} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")
+        raise ValueError(f"drnet: {source} is not a DrNet checkpoint of this shape: lacks {', '.join(missing[:5])}")
     bad = [k for k in wanted if state[k].shape != wanted[k].shape]
     if bad:
-        raise ValueError(f"drnet: {p}: shape mismatch for {', '.join(bad[:5])} (different nf/dims/image_size?)")
+        raise ValueError(f"drnet: {source}: shape mismatch for {', '.join(bad[:5])} (different nf/dims/image_size?)")
     model.load_state_dict({k: state[k] for k in wanted}, strict=False)
-    return state
+
+
+def load_drnet_weights(model: Model, path: str) -> None:
+    """Load a finished DrNet's encoders, decoder and discriminator (for the predictor and decoder phases)."""
+    load_parts(model, read_drnet_state(path, "encoders"), DRNET_PARTS, path)
 
 
 def load_decoder(model: Model, path: str) -> None:
-    """Replace the model's decoder with the one in another DrNet checkpoint (`path` as load_drnet_weights),
-    e.g. a predictor's rollouts drawn by a decoder the decoder phase trained further. Only a decoder trained
-    on these very encoders draws their codes, so a checkpoint whose encoders differ in any tensor (BN
-    statistics included) is refused."""
-    mine = {k: v.cpu() for k, v in model.state_dict().items() if k.startswith(tuple(f"{n}." for n in ENCODERS))}
-    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("decoder.")}
-    state = load_drnet_weights(model, path, ("decoder",), "decoder_from")
-    differ = [k for k, v in mine.items() if k not in state or not torch.equal(v, state[k].cpu())]
+    """Replace the model's decoder with the one in another DrNet checkpoint, e.g. a predictor's rollouts drawn
+    by a decoder the decoder phase trained further. Only a decoder trained on these very encoders draws their
+    codes, so a checkpoint whose encoders differ in any tensor (BN statistics included) is refused."""
+    state = read_drnet_state(path, "decoder_from")
+    differ = [k for k, v in of_parts(model.state_dict(), ENCODERS).items()
+              if k not in state or not torch.equal(v.cpu(), state[k])]
     if differ:
-        model.load_state_dict(before, strict=False)
         raise ValueError(f"drnet: decoder_from={path}: its encoders differ from this run's ({', '.join(differ[:3])}"
                          f"{' …' if len(differ) > 3 else ''}); a decoder draws only the codes it was trained on")
+    load_parts(model, state, ("decoder",), path)
