@@ -3,6 +3,8 @@
 On the same videos, in one run, the methods taking turns within each repeat (the median of --repeat runs is
 kept, so that drift in the machine's speed does not land on one of them):
   ffmpeg      `ffmpeg -threads 1 -i X -f null -`, one process per video: single-thread decode, the limit
+  decode      the pipeline's own decode of every frame (PyAV, one thread, the decoder's planes), in this
+              process: the part of a video task that no face work can remove
   naive       what most repositories do: decode every frame at full resolution (decord, one thread), run
               BlazeFace through mediapipe's Tasks API on every full frame, crop the best box to 64x64; no
               tracking, no smoothing
@@ -13,7 +15,9 @@ CPU is counted over the whole machine's share of each method: ffmpeg's processes
 and its workers -- sampled with psutil every 0.1 s, and apart from it the video tasks' own figure (each
 task's CPU, from the shard stats). The fixed cost is the wall time from the command to the first video
 starting in a worker. Per size class (longest side: <= 256, 257-844, 845-1280, > 1280) the CPU per frame of
-ffmpeg, the naive loop and the video tasks.
+ffmpeg, the pipeline's decode, the naive loop and the video tasks. Last, the floor under the whole-run target:
+a third of the naive loop's CPU, less the decode and less what the run spends beyond its video tasks (Ray's
+processes and the command), is what that target leaves for all the face work, beside what it costs now.
 
     python bench/pipeline.py                                   # the corpus ../shared/data/faces
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
@@ -91,6 +95,20 @@ def ffmpeg_decode(videos: list[Path]) -> dict[str, float]:
         subprocess.run([exe, "-nostdin", "-loglevel", "error", "-threads", "1", "-i", str(v), "-f", "null", "-"],
                        check=True)
         out[v.name] = children_cpu() - cpu0
+    return out
+
+
+def pyav_decode(videos: list[Path], info: dict[str, dict]) -> dict[str, float]:
+    """CPU s of the pipeline's decode of every frame of each video (decode.stream_pictures: PyAV on one
+    thread, the decoder's planes, nothing converted), in this process."""
+    import numpy as np
+    from pipelines.faces.decode import stream_pictures
+    out = {}
+    for v in videos:
+        cpu0 = time.process_time()
+        for _ in stream_pictures(v, np.arange(info[v.name]["frames"]), warnings=[]):
+            pass
+        out[v.name] = time.process_time() - cpu0
     return out
 
 
@@ -243,24 +261,27 @@ def report(info: dict, runs: dict, workers: int) -> dict:
     frames = sum(i["frames"] for i in info.values())
     ff = median_by_video([r for _, r in runs["ffmpeg"]])
     nv = median_by_video([r for _, r in runs["naive"]])
+    dec = median_by_video([r for _, r in runs["decode"]])
     vs = runs["vidshard"]
     tasks = median_by_video([r["task_cpu"] for _, r in vs])
     ms = lambda sec: 1000 * sec / frames  # noqa: E731
-    f_ms, n_ms, t_ms = ms(sum(ff.values())), ms(sum(nv.values())), ms(sum(tasks.values()))
+    f_ms, n_ms, t_ms, d_ms = ms(sum(ff.values())), ms(sum(nv.values())), ms(sum(tasks.values())), ms(sum(dec.values()))
     run_ms = ms(statistics.median(r["cpu"] for _, r in vs))
+    beyond = ms(statistics.median(r["cpu"] - sum(r["task_cpu"].values()) for _, r in vs))
     wall = {"ffmpeg": statistics.median(w for w, _ in runs["ffmpeg"]),
             "naive": statistics.median(w for w, _ in runs["naive"]),
             "vidshard": statistics.median(r["wall"] for _, r in vs)}
     fixed = statistics.median(r["fixed"] for _, r in vs)
     by_process = median_by_video([r["cpu_by_process"] for _, r in vs])
-    classes = {"ffmpeg": per_class(info, ff), "naive": per_class(info, nv), "vidshard_tasks": per_class(info, tasks)}
+    classes = {"ffmpeg": per_class(info, ff), "decode": per_class(info, dec), "naive": per_class(info, nv),
+               "vidshard_tasks": per_class(info, tasks)}
     for name, c in classes["vidshard_tasks"].items():
         c["x_ffmpeg"] = round(classes["ffmpeg"][name]["cpu_ms_per_frame"] / c["cpu_ms_per_frame"], 2)
         c["x_naive"] = round(classes["naive"][name]["cpu_ms_per_frame"] / c["cpu_ms_per_frame"], 2)
     return {
         "frames": frames, "videos": len(info), "workers": workers,
-        "cpu_ms_per_frame": {"ffmpeg": round(f_ms, 3), "naive": round(n_ms, 3), "vidshard_run": round(run_ms, 3),
-                             "vidshard_tasks": round(t_ms, 3)},
+        "cpu_ms_per_frame": {"ffmpeg": round(f_ms, 3), "decode": round(d_ms, 3), "naive": round(n_ms, 3),
+                             "vidshard_run": round(run_ms, 3), "vidshard_tasks": round(t_ms, 3)},
         "run_cpu_x_naive": round(n_ms / run_ms, 2), "tasks_x_ffmpeg_per_core": round(f_ms / t_ms, 2),
         "frames_per_s": {k: round(frames / v, 1) for k, v in wall.items()},
         "wall_x_naive": round(wall["naive"] / wall["vidshard"], 2),
@@ -269,24 +290,35 @@ def report(info: dict, runs: dict, workers: int) -> dict:
         "fixed_cost_runs_s": [round(r["fixed"], 2) for _, r in vs],
         "run_cpu_by_process_s": {k: round(v, 2) for k, v in by_process.items()},
         "classes": classes,
+        # a third of the naive loop = decode + the run beyond its tasks + what is left for the face work
+        "floor_ms_per_frame": {"target": round(n_ms / 3, 3), "decode": round(d_ms, 3), "beyond_tasks": round(beyond, 3),
+                               "left_for_face_work": round(n_ms / 3 - d_ms - beyond, 3),
+                               "face_work_now": round(t_ms - d_ms, 3)},
     }
 
 
 def show(res: dict) -> None:
     c = res["cpu_ms_per_frame"]
-    print(f"{res['videos']} videos, {res['frames']} frames; CPU ms a frame: ffmpeg {c['ffmpeg']:.2f}, naive "
-          f"{c['naive']:.2f}, vidshard whole run {c['vidshard_run']:.2f} (x naive {res['run_cpu_x_naive']:.2f}), "
-          f"video tasks {c['vidshard_tasks']:.2f} ({res['tasks_x_ffmpeg_per_core']:.2f} of ffmpeg's rate per core)")
+    print(f"{res['videos']} videos, {res['frames']} frames; CPU ms a frame: ffmpeg {c['ffmpeg']:.2f}, decode (PyAV) "
+          f"{c['decode']:.2f}, naive {c['naive']:.2f}, vidshard whole run {c['vidshard_run']:.2f} (x naive "
+          f"{res['run_cpu_x_naive']:.2f}), video tasks {c['vidshard_tasks']:.2f} ({res['tasks_x_ffmpeg_per_core']:.2f} "
+          f"of ffmpeg's rate per core)")
     f = res["frames_per_s"]
     print(f"frames/s by wall: ffmpeg {f['ffmpeg']}, naive {f['naive']}, vidshard {f['vidshard']} ({res['workers']} "
           f"workers: x naive {res['wall_x_naive']}, x ffmpeg per core {res['wall_x_ffmpeg_per_core']}); "
           f"fixed cost {res['fixed_cost_s']} s (runs: {res['fixed_cost_runs_s']})")
     print("whole-run CPU (s): " + ", ".join(f"{k} {v}" for k, v in res["run_cpu_by_process_s"].items()))
-    print(f"{'class':18s} {'videos':>6s} {'frames':>7s} {'ffmpeg':>7s} {'naive':>7s} {'tasks':>7s} {'x ffmpeg':>9s} {'x naive':>8s}")
-    for name, t in res["classes"]["vidshard_tasks"].items():
-        print(f"{name:18s} {t['videos']:6d} {t['frames']:7d} {res['classes']['ffmpeg'][name]['cpu_ms_per_frame']:7.2f} "
-              f"{res['classes']['naive'][name]['cpu_ms_per_frame']:7.2f} {t['cpu_ms_per_frame']:7.2f} {t['x_ffmpeg']:9.2f} "
-              f"{t['x_naive']:8.2f}")
+    print(f"{'class':18s} {'videos':>6s} {'frames':>7s} {'ffmpeg':>7s} {'decode':>7s} {'naive':>7s} {'tasks':>7s} "
+          f"{'x ffmpeg':>9s} {'x naive':>8s}")
+    cls = res["classes"]
+    for name, t in cls["vidshard_tasks"].items():
+        print(f"{name:18s} {t['videos']:6d} {t['frames']:7d} {cls['ffmpeg'][name]['cpu_ms_per_frame']:7.2f} "
+              f"{cls['decode'][name]['cpu_ms_per_frame']:7.2f} {cls['naive'][name]['cpu_ms_per_frame']:7.2f} "
+              f"{t['cpu_ms_per_frame']:7.2f} {t['x_ffmpeg']:9.2f} {t['x_naive']:8.2f}")
+    fl = res["floor_ms_per_frame"]
+    print(f"whole-run target, a third of the naive loop: {fl['target']:.2f} ms a frame = decode {fl['decode']:.2f} + the "
+          f"run beyond its video tasks {fl['beyond_tasks']:.2f} + {fl['left_for_face_work']:.2f} left for all the face "
+          f"work, which costs {fl['face_work_now']:.2f} now (the tasks less their decode)")
 
 
 # Stages of process_video: (label, [(file suffix, function name)]) whose cumulative CPU is the stage's
@@ -484,6 +516,7 @@ def main(argv=None) -> int:
         det = TasksApiDetector()   # model loaded and mediapipe imported outside the timing
         runs = interleaved(args.repeat, {
             "ffmpeg": lambda: ffmpeg_decode(inputs),
+            "decode": lambda: pyav_decode(inputs, info),
             "naive": lambda: naive_loop(inputs, det),
             "vidshard": lambda: vidshard_run(src_dir, tmp / "out", args.workers)})
         det.close()

@@ -41,3 +41,21 @@ def test_face_check_summary_counts_settled_clips_scans_and_changed_decisions():
     at1 = out["by_threshold"]["1.0"]
     assert at1 == {"settled_share": 0.5, "decisions_changed": 1, "changed_videos": ["c"], "scans_per_clip": 2.0}
     assert out["by_threshold"]["0.5"]["settled_share"] == 0.75 and out["by_threshold"]["0.5"]["scans_per_clip"] == 1.5
+
+
+def test_report_splits_the_whole_run_target_into_decode_run_overhead_and_face_work():
+    # 1,000 frames; naive 3.0 s -> target 1.0 ms a frame; decode 0.4 ms; the run spends 0.3 ms beyond its tasks
+    info = {"a": {"frames": 600, "width": 256, "height": 144}, "b": {"frames": 400, "width": 1920, "height": 1080}}
+    run = lambda cpu, tasks: (10.0, {"wall": 5.0, "cpu": cpu, "fixed": 3.0,  # noqa: E731
+                                     "cpu_by_process": {"command": 0.1, "ray workers": cpu - 0.3, "ray services": 0.2},
+                                     "task_cpu": tasks})
+    runs = {"ffmpeg": [(1.0, {"a": 0.1, "b": 0.3})] * 2, "decode": [(1.0, {"a": 0.1, "b": 0.3})] * 2,
+            "naive": [(5.0, {"a": 1.0, "b": 2.0})] * 2,
+            "vidshard": [run(1.3, {"a": 0.4, "b": 0.6}), run(1.5, {"a": 0.5, "b": 0.7})]}
+    res = BENCH["report"](info, runs, 2)
+    assert res["cpu_ms_per_frame"]["decode"] == 0.4
+    fl = res["floor_ms_per_frame"]
+    assert fl["target"] == 1.0 and fl["decode"] == 0.4
+    assert abs(fl["beyond_tasks"] - 0.3) < 1e-9               # median of 1.3 - 1.0 and 1.5 - 1.2
+    assert abs(fl["left_for_face_work"] - 0.3) < 1e-9 and abs(fl["face_work_now"] - 0.7) < 1e-9  # tasks: median per video
+    assert res["classes"]["decode"]["<= 256"]["cpu_ms_per_frame"] == round(1000 * 0.1 / 600, 3)
