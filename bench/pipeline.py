@@ -23,6 +23,8 @@ processes and the command), is what that target leaves for all the face work, be
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
     python bench/pipeline.py --detector-calls                  # BlazeFace: the Tasks API against LiteRT
     python bench/pipeline.py --layers                          # one process, plain Ray tasks, prepare
+    py-spy record --rate 400 --format raw -o small.raw -- python bench/pipeline.py --in-process --size-class "<= 256"
+    python bench/pipeline.py --spy-table small.raw             # that sampled profile by stage
 
 Targets (issue 15, docs/BENCHMARKS.md "Face pipeline"): the whole run's CPU <= 1/3 of the naive loop's, the
 video tasks >= 0.5 of ffmpeg's one-thread rate per core, fixed cost <= 8 s.
@@ -316,8 +318,8 @@ def show(res: dict) -> None:
               f"{cls['decode'][name]['cpu_ms_per_frame']:7.2f} {cls['naive'][name]['cpu_ms_per_frame']:7.2f} "
               f"{t['cpu_ms_per_frame']:7.2f} {t['x_ffmpeg']:9.2f} {t['x_naive']:8.2f}")
     fl = res["floor_ms_per_frame"]
-    print(f"whole-run target, a third of the naive loop: {fl['target']:.2f} ms a frame = decode {fl['decode']:.2f} + the "
-          f"run beyond its video tasks {fl['beyond_tasks']:.2f} + {fl['left_for_face_work']:.2f} left for all the face "
+    print(f"whole-run target, a third of the naive loop: {fl['target']:.2f} ms a frame = decode {fl['decode']:.2f} "
+          f"+ the run beyond its video tasks {fl['beyond_tasks']:.2f} + {fl['left_for_face_work']:.2f} left for all the face "
           f"work, which costs {fl['face_work_now']:.2f} now (the tasks less their decode)")
 
 
@@ -367,6 +369,49 @@ def profile(videos: list[Path], info: dict) -> dict:
         out[name] = {"frames": c["frames"], "total": round(1000 * c["total"] / c["frames"], 3),
                      **{k: round(v, 3) for k, v in ms.items()}}
     return out
+
+
+def in_process(videos: list[Path]) -> dict:
+    """CPU ms a frame of process_video over `videos` in this process after a warm-up video, no profiler: the
+    run to sample from outside with py-spy (cProfile's cost per call inflates the many small stages)."""
+    from pipelines.faces.config import FaceConfig
+    from pipelines.faces.video import process_video
+    list(process_video(videos[0], "warm-up", FaceConfig()))
+    cpu0 = time.process_time()
+    frames = _each_video(videos)
+    return {"videos": len(videos), "frames": frames,
+            "cpu_ms_per_frame": round(1000 * (time.process_time() - cpu0) / frames, 3)}
+
+
+def _each_video(videos: list[Path]) -> int:
+    """process_video on each video in turn; the frames. (spy_stages counts the samples under this name.)"""
+    from pipelines.faces.config import FaceConfig
+    from pipelines.faces.video import process_video
+    frames = 0
+    for v in videos:
+        stats: dict = {}
+        for _ in process_video(v, v.stem, FaceConfig(), stats=stats):
+            pass
+        frames += stats["frames"]
+    return frames
+
+
+def spy_stages(raw: Path) -> dict[str, float]:
+    """The share of each STAGES stage in a py-spy raw profile (`py-spy record --format raw`) of --in-process:
+    each sample under _each_video goes to the innermost stage on its stack, or to other."""
+    import re
+    counts = {label: 0 for label, _ in STAGES} | {"other (Python, pool, bookkeeping)": 0}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [re.match(r"(?:\S+\.)?(\S+) \((.*?)(?::\d+)?\)$", f) for f in stack.split(";")]
+        frames = [(m.group(2), m.group(1)) for m in frames if m]
+        if not any(name == "_each_video" for _, name in frames):
+            continue
+        label = next((label for file, name in reversed(frames) for label, funcs in STAGES
+                      if any(file.endswith(f) and name == fn for f, fn in funcs)), "other (Python, pool, bookkeeping)")
+        counts[label] += int(n)
+    total = sum(counts.values()) or 1
+    return {label: round(c / total, 3) for label, c in counts.items()}
 
 
 def detector_calls(videos: list[Path], frames_per_video: int = 8, rounds: int = 3) -> dict:
@@ -484,10 +529,27 @@ def main(argv=None) -> int:
     p.add_argument("--layers", action="store_true",
                    help="instead: CPU ms a frame of the video work in one process, in plain Ray tasks and in "
                         "vidshard prepare with 1 and --workers workers (where the tasks' CPU goes beyond one process)")
+    p.add_argument("--in-process", action="store_true",
+                   help="instead: CPU ms a frame of process_video over the videos in this one process, no profiler "
+                        "(the run to sample with py-spy: see --spy-table)")
+    p.add_argument("--spy-table", type=Path, metavar="RAW",
+                   help="instead: the share of each stage in RAW, a py-spy raw profile of --in-process")
+    p.add_argument("--size-class", choices=[name for _, name in CLASSES],
+                   help="only the videos of this size class (longest side)")
     args = p.parse_args(argv)
+    if args.spy_table:
+        for label, share in spy_stages(args.spy_table).items():
+            print(f"{label:38s} {100 * share:5.1f} %")
+        return 0
     videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in SUFFIXES)
+    if args.size_class:
+        info = probe(videos)
+        videos = [v for v in videos if size_class(info[v.name]["width"], info[v.name]["height"]) == args.size_class]
     if not videos:
-        p.error(f"{args.videos}: no videos")
+        p.error(f"{args.videos}: no videos" + (f" of size class {args.size_class}" if args.size_class else ""))
+    if args.in_process:
+        print(json.dumps(in_process(videos)))
+        return 0
     if args.detector_calls:
         calls = detector_calls(videos)
         print(json.dumps(calls))
