@@ -4,9 +4,9 @@ included: Polyak averaging of a trajectory's late checkpoints), on the kit's REA
 first N with --clips=N.
 Run from the repository root:
 
-    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 [--clips=N] RUN_DIR:CHECKPOINT...
+    OMP_NUM_THREADS=1 python docs/results/drnet/cpu_mnist/ckpt_average.py data/mmc32 RUN_DIR:CHECKPOINT... [--clips N]
 """
-import sys
+import argparse
 
 import torch
 
@@ -28,11 +28,14 @@ def reads(model, cfg, reader, clips) -> str:
     return f"{scores['swap_digit_acc']:.3f} / {scores['rec_digit_acc']:.3f}"
 
 
-def main(data: str, args: list[str]) -> None:
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("data", help="the dataset (its held-out split is read)")
+    p.add_argument("checkpoints", nargs="+", metavar="RUN_DIR:CHECKPOINT")
+    p.add_argument("--clips", type=int, default=de.READ_CLIPS, help="held-out clips read (default: %(default)s)")
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
-    n = de.READ_CLIPS
-    if args and args[0].startswith("--clips="):
-        n, args = int(args[0].split("=", 1)[1]), args[1:]
+    data, n, args = a.data, a.clips, a.checkpoints
     reader = J.judge_for(data, 32, 3)
     clips = list(eval_data.iter_clips(eval_data.split_shards(data, "test"), n))
     runs = [load_run_arg("drnet", arg) for arg in args]
@@ -44,4 +47,4 @@ def main(data: str, args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main()
