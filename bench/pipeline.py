@@ -376,36 +376,21 @@ def in_process(videos: list[Path]) -> dict:
     run to sample from outside with py-spy (cProfile's cost per call inflates the many small stages)."""
     from pipelines.faces.config import FaceConfig
     from pipelines.faces.video import process_video
-    list(process_video(videos[0], "warm-up", FaceConfig()))
-    cpu0 = time.process_time()
-    frames = _each_video(videos)
-    return {"videos": len(videos), "frames": frames,
-            "cpu_ms_per_frame": round(1000 * (time.process_time() - cpu0) / frames, 3)}
-
-
-def _each_video(videos: list[Path]) -> int:
-    """process_video on each video in turn; the frames. (spy_stages counts the samples under this name.)"""
-    from pipelines.faces.config import FaceConfig
-    from pipelines.faces.video import process_video
-    frames = 0
-    for v in videos:
-        stats: dict = {}
-        for _ in process_video(v, v.stem, FaceConfig(), stats=stats):
-            pass
-        frames += stats["frames"]
-    return frames
+    list(process_video(videos[0], "warm-up", FaceConfig()))   # outside _video_work: spy_stages skips it
+    frames, cpu = _video_work([str(v) for v in videos], str(ROOT), False)
+    return {"videos": len(videos), "frames": frames, "cpu_ms_per_frame": round(1000 * cpu / frames, 3)}
 
 
 def spy_stages(raw: Path) -> dict[str, float]:
     """The share of each STAGES stage in a py-spy raw profile (`py-spy record --format raw`) of --in-process:
-    each sample under _each_video goes to the innermost stage on its stack, or to other."""
+    each sample under _video_work (the timed loop) goes to the innermost stage on its stack, or to other."""
     import re
     counts = {label: 0 for label, _ in STAGES} | {"other (Python, pool, bookkeeping)": 0}
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         frames = [re.match(r"(?:\S+\.)?(\S+) \((.*?)(?::\d+)?\)$", f) for f in stack.split(";")]
         frames = [(m.group(2), m.group(1)) for m in frames if m]
-        if not any(name == "_each_video" for _, name in frames):
+        if not any(name == "_video_work" for _, name in frames):
             continue
         label = next((label for file, name in reversed(frames) for label, funcs in STAGES
                       if any(file.endswith(f) and name == fn for f, fn in funcs)), "other (Python, pool, bookkeeping)")

@@ -63,7 +63,7 @@ def test_report_splits_the_whole_run_target_into_decode_run_overhead_and_face_wo
 
 
 def test_spy_table_gives_each_sample_under_the_timed_loop_to_its_innermost_stage(tmp_path):
-    loop = "<module> (bench/pipeline.py:9);_each_video (bench/pipeline.py:1);process_video (pipelines/faces/video.py:3)"
+    loop = "<module> (bench/pipeline.py:9);_video_work (bench/pipeline.py:1);process_video (pipelines/faces/video.py:3)"
     raw = tmp_path / "x.raw"
     raw.write_text("\n".join([
         f"{loop};FaceTracking.feed (pipelines/faces/video.py:5);FaceDetector.detect (pipelines/faces/detect.py:7) 6",
