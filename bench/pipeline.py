@@ -23,7 +23,7 @@ processes and the command), is what that target leaves for all the face work, be
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
     python bench/pipeline.py --detector-calls                  # BlazeFace: the Tasks API against LiteRT
     python bench/pipeline.py --layers                          # one process, plain Ray tasks, prepare
-    py-spy record --rate 400 --format raw -o small.raw -- python bench/pipeline.py --in-process --size-class "<= 256"
+    py-spy record --rate 250 --format raw -o small.raw -- python bench/pipeline.py --in-process --size-class "<= 256"
     python bench/pipeline.py --spy-table small.raw             # that sampled profile by stage
 
 Targets (issue 15, docs/BENCHMARKS.md "Face pipeline"): the whole run's CPU <= 1/3 of the naive loop's, the
@@ -319,8 +319,8 @@ def show(res: dict) -> None:
               f"{t['cpu_ms_per_frame']:7.2f} {t['x_ffmpeg']:9.2f} {t['x_naive']:8.2f}")
     fl = res["floor_ms_per_frame"]
     print(f"whole-run target, a third of the naive loop: {fl['target']:.2f} ms a frame = decode {fl['decode']:.2f} "
-          f"+ the run beyond its video tasks {fl['beyond_tasks']:.2f} + {fl['left_for_face_work']:.2f} left for all the face "
-          f"work, which costs {fl['face_work_now']:.2f} now (the tasks less their decode)")
+          f"+ the run beyond its video tasks {fl['beyond_tasks']:.2f} + {fl['left_for_face_work']:.2f} left for all "
+          f"the face work, which costs {fl['face_work_now']:.2f} now (the tasks less their decode)")
 
 
 # Stages of process_video: (label, [(file suffix, function name)]) whose cumulative CPU is the stage's
@@ -520,12 +520,14 @@ def main(argv=None) -> int:
     p.add_argument("--spy-table", type=Path, metavar="RAW",
                    help="instead: the share of each stage in RAW, a py-spy raw profile of --in-process")
     p.add_argument("--size-class", choices=[name for _, name in CLASSES],
-                   help="only the videos of this size class (longest side)")
+                   help="with --in-process: only the videos of this size class (longest side)")
     args = p.parse_args(argv)
     if args.spy_table:
         for label, share in spy_stages(args.spy_table).items():
             print(f"{label:38s} {100 * share:5.1f} %")
         return 0
+    if args.size_class and not args.in_process:
+        p.error("--size-class goes with --in-process (the other modes report every size class)")
     videos = sorted(v for v in args.videos.iterdir() if v.suffix.lower() in SUFFIXES)
     if args.size_class:
         info = probe(videos)
