@@ -23,6 +23,7 @@ processes and the command), is what that target leaves for all the face work, be
     python bench/pipeline.py --videos ../shared/data/videos --copies 3 --out bench/results/pipeline-four.json
     python bench/pipeline.py --detector-calls                  # BlazeFace: the Tasks API against LiteRT
     python bench/pipeline.py --layers                          # one process, plain Ray tasks, prepare
+    python bench/pipeline.py --executor local --out bench/results/pipeline-local.json   # prepare without Ray
     py-spy record --rate 250 --format raw -o small.raw -- python bench/pipeline.py --in-process --size-class "<= 256"
     python bench/pipeline.py --spy-table small.raw             # that sampled profile by stage
 
@@ -202,20 +203,22 @@ class TreeCPU:
         return out
 
 
-def vidshard_run(videos_dir: Path, work: Path, workers: int | None) -> dict:
-    """One cold `vidshard prepare` command into a fresh folder under `work` (nothing to reuse): wall,
-    whole-run CPU (by process), the tasks' CPU per video, the fixed cost (command to the first video
-    starting)."""
+def vidshard_run(videos_dir: Path, work: Path, workers: int | None, executor: str = "ray") -> dict:
+    """One cold `vidshard prepare --executor EXECUTOR` command into a fresh folder under `work` (nothing to
+    reuse): wall, whole-run CPU (by process), the tasks' CPU per video, the fixed cost (command to the first
+    video starting)."""
     work.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="run-", dir=work)) / "out"
     cmd = [sys.executable, "-m", "vidshard", "prepare", "--input", str(videos_dir), "--out", str(out),
-           "--no-progress"] + ([] if workers is None else ["--workers", str(workers)])
+           "--no-progress", "--executor", executor] + ([] if workers is None else ["--workers", str(workers)])
     t0 = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     tree = TreeCPU(proc.pid)
     _, err = proc.communicate()
     wall = time.time() - t0
     by_name = tree.stop()
+    if executor == "local":   # no Ray: every process but the command is the pool's
+        by_name = {"command": by_name["command"], "pool workers": sum(by_name.values()) - by_name["command"]}
     if proc.returncode not in (0, 3):
         raise SystemExit(f"vidshard prepare failed with exit status {proc.returncode}:\n{err[-2000:]}")
     tasks, sources = {}, {}
@@ -505,6 +508,9 @@ def main(argv=None) -> int:
     p.add_argument("--copies", type=int, default=1, help="copies of each video in the input (default: %(default)s)")
     p.add_argument("--workers", type=int, default=os.cpu_count(),
                    help="vidshard prepare --workers (default: the machine's cores, %(default)s)")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="vidshard prepare --executor for the vidshard method (default: %(default)s, prepare's own "
+                        "default; local: its process pool, no Ray)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json",
                    help="JSON results (default: %(default)s)")
     p.add_argument("--profile", action="store_true",
@@ -567,14 +573,15 @@ def main(argv=None) -> int:
             "ffmpeg": lambda: ffmpeg_decode(inputs),
             "decode": lambda: pyav_decode(inputs, info),
             "naive": lambda: naive_loop(inputs, det),
-            "vidshard": lambda: vidshard_run(src_dir, tmp / "out", args.workers)})
+            "vidshard": lambda: vidshard_run(src_dir, tmp / "out", args.workers, args.executor)})
         det.close()
     res = report(info, runs, args.workers)
     show(res)
     load = os.getloadavg()[0]
     print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-    res.update({"repeat": args.repeat, "copies": args.copies, "input": os.path.relpath(args.videos, ROOT),
-                "load_average_1min_at_end": round(load, 2), "machine": machine()})
+    res.update({"executor": args.executor, "repeat": args.repeat, "copies": args.copies,
+                "input": os.path.relpath(args.videos, ROOT), "load_average_1min_at_end": round(load, 2),
+                "machine": machine()})
     write_result(args.out, res)
     return 0
 
