@@ -67,8 +67,8 @@ def test_spy_table_gives_each_sample_under_the_timed_loop_to_its_innermost_stage
     raw = tmp_path / "x.raw"
     raw.write_text("\n".join([
         f"{loop};FaceTracking.feed (pipelines/faces/video.py:5);FaceDetector.detect (pipelines/faces/detect.py:7) 6",
-        # the descriptor runs inside FaceTracking.attempt, never inside BlazeFace: its own stage
-        f"{loop};FaceTracking.attempt (pipelines/faces/video.py:6);descriptor (pipelines/faces/identity.py:2) 2",
+        # two stages on one stack: the innermost (the descriptor) takes the sample, not the tracking around it
+        f"{loop};Associator.step (pipelines/faces/tracks.py:6);descriptor (pipelines/faces/identity.py:2) 2",
         f"{loop};stream_pictures (pipelines/faces/decode.py:4);_decode (pipelines/faces/decode.py:8) 1",
         f"{loop};FramePool.put (pipelines/faces/video.py:2) 1",
         "<module> (bench/pipeline.py:9);process_video (pipelines/faces/video.py:3);"
